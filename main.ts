@@ -1,0 +1,69 @@
+#!/usr/bin/env -S npx tsx
+// Socle: synthesizes a city's Terraform stacks (one per host) from its YAML file, after checking
+// the file and the policy pack. Also the app `cdktf synth` runs (see cdktf.json).
+import { parseArgs } from 'node:util';
+import { ConfigError } from './stacks/config/load.js';
+import { PolicyError, SuppressionError, synthesize } from './stacks/synth.js';
+import { readSummary, formatSummary } from './stacks/summary.js';
+
+export const DEFAULT_CONFIG = 'examples/ville-exemple.yaml';
+
+const USAGE = `usage: npm start                       synthesize the bundled example city (${DEFAULT_CONFIG})
+       npm run synth -- --config FILE|DIR [--out DIR] [--quiet]
+       cdktf synth [--hcl]             same app, config from SOCLE_CONFIG (default: the example)
+
+  --config FILE|DIR  a city file, or a directory of city files (one commune each)
+  --out DIR          where to write the stacks (default: cdktf.out, or CDKTF_OUTDIR)
+  --quiet            print only errors
+  -h, --help         this help
+
+Writes cdktf.out/stacks/<commune>-<host>/cdk.tf.json, a policy report per stack, and prints a
+summary. Deploy each stack with: terraform -chdir=cdktf.out/stacks/<stack> init && ... apply
+exit status: 0 ok, 1 policy errors or failure, 2 bad input (flags, city file, suppressions)`;
+
+class UsageError extends Error {}
+
+function main(): void {
+  let values: { config?: string; out?: string; quiet?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: process.argv.slice(2),
+      options: { config: { type: 'string', short: 'c' }, out: { type: 'string', short: 'o' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' } },
+      strict: true, allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const config = values.config ?? process.env.SOCLE_CONFIG ?? DEFAULT_CONFIG;
+  const outdir = values.out ?? process.env.CDKTF_OUTDIR ?? 'cdktf.out';
+  const started = process.hrtime.bigint();
+  const result = synthesize({ config, outdir });
+  if (!values.quiet) {
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    console.log(formatSummary(readSummary(result.outdir)));
+    console.log(`\nsynthesized ${result.builds.reduce((n, b) => n + b.stacks.size, 0)} stack(s) for ${result.cities.length} commune(s) into ${outdir} in ${ms.toFixed(0)} ms`);
+    console.log(`next: review ${outdir}/policy-report.*.csv, then terraform -chdir=${outdir}/stacks/<stack> init && terraform -chdir=${outdir}/stacks/<stack> plan`);
+  }
+}
+
+try {
+  main();
+} catch (err) {
+  if (err instanceof UsageError) {
+    console.error(`${err.message}\n\n${USAGE}`);
+    process.exitCode = 2;
+  } else if (err instanceof ConfigError || err instanceof SuppressionError) {
+    console.error(err.message);
+    process.exitCode = 2;
+  } else if (err instanceof PolicyError) {
+    console.error(err.message);
+    process.exitCode = 1;
+  } else {
+    console.error(err);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,50 @@
+import { Construct } from 'constructs';
+import { Platform } from '../common/platform.js';
+import { suppress } from '../../stacks/policy/suppressions.js';
+
+export interface BackupStoreProps {
+  /** Private address of the storage host: the only address the SFTP port binds to. */
+  readonly address: string;
+  /** @default 2222 */
+  readonly port?: number;
+  /** Reference to the public key(s) of the backup runners allowed in. */
+  readonly authorizedKeys: string;
+  /** @default 256 */
+  readonly memoryMiB?: number;
+}
+
+/**
+ * SFTP endpoint on the city's backup storage host, holding the restic repositories (encrypted with
+ * the city's key). @stateful - the repositories
+ */
+export class BackupStore extends Construct {
+  public readonly port: number;
+
+  constructor(scope: Construct, id: string, props: BackupStoreProps) {
+    super(scope, id);
+    const platform = Platform.of(this);
+    this.port = props.port ?? 2222;
+    const network = platform.network(this, { name: 'backup-store', tier: 'egress' });
+    const repositories = platform.volume(this, {
+      name: 'backup-store', service: 'backup-store', category: 'personal', retention: 'per the restic forget policy',
+      // It is the backup: copying it again into itself would loop.
+      backup: false,
+    });
+    const hostKeys = platform.volume(this, { name: 'backup-store-hostkeys', service: 'backup-store', category: 'secret', retention: 'life of the store' });
+    const store = platform.container(this, 'Resource', {
+      service: 'backup-store',
+      role: 'sftp',
+      image: 'sftp',
+      command: ['/usr/sbin/sshd', '-D', '-e', '-f', '/etc/ssh/socle/sshd_config'],
+      networks: [{ network }],
+      ports: [{ internal: 2222, external: this.port, ip: props.address }],
+      volumes: [{ volume: repositories, path: '/srv/restic' }, { volume: hostKeys, path: '/etc/ssh/socle/keys' }],
+      uploads: [{ path: '/etc/ssh/socle/authorized_keys', content: props.authorizedKeys }],
+      tmpfs: { '/tmp': 16, '/run/sshd': 1 },
+      user: 'restic',
+      healthcheck: { test: ['CMD-SHELL', "grep -qsa '[s]shd' /proc/[0-9]*/cmdline"] },
+      memoryMiB: props.memoryMiB ?? 256,
+    });
+    suppress(store.construct, [{ id: 'Socle-NET1', reason: `SFTP for restic, bound to the storage host's private address ${props.address} only` }]);
+  }
+}

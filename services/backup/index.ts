@@ -1,0 +1,79 @@
+import { Construct } from 'constructs';
+import { Platform, type IVolume } from '../common/platform.js';
+import type { DatabaseConnection } from '../common/database.js';
+
+export interface BackupTarget {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly path: string;
+}
+
+export interface BackupRunnerProps {
+  /** Repositories on city storage (SFTP). */
+  readonly targets: readonly BackupTarget[];
+  /** Volumes to copy (those marked for backup), mounted read-only. */
+  readonly volumes: readonly IVolume[];
+  /** Databases to dump consistently before each run. */
+  readonly databases: readonly DatabaseConnection[];
+  /** Reference to the repository key the city holds. */
+  readonly password: string;
+  /** Reference to the SSH private key used to reach the targets. */
+  readonly sshPrivateKey: string;
+  /** Daily start, HH:MM. @default '03:15' */
+  readonly schedule?: string;
+  /** restic forget --prune policy. @default 7 daily, 5 weekly, 12 monthly */
+  readonly retention?: { readonly daily: number; readonly weekly: number; readonly monthly: number };
+  /** @default 7 */
+  readonly checkEveryDays?: number;
+  /** @default 512 */
+  readonly memoryMiB?: number;
+}
+
+/**
+ * restic runner for one host: dumps the databases consistently (MariaDB single-transaction,
+ * pg_dump), then backs up the dumps and every volume marked for backup to the city's storage.
+ * Declared last on a host, with what the services on that host registered.
+ */
+export class BackupRunner extends Construct {
+  constructor(scope: Construct, id: string, props: BackupRunnerProps) {
+    super(scope, id);
+    const platform = Platform.of(this);
+    if (props.targets.length === 0) throw new Error('backup runner needs at least one target; add services.backup.targets or a store to the city file');
+    const egress = platform.network(this, { name: 'backup-egress', tier: 'egress' });
+    const cache = platform.volume(this, { name: 'backup-cache', service: 'backup', category: 'cache', retention: 'rebuilt by restic when lost' });
+    const retention = props.retention ?? { daily: 7, weekly: 5, monthly: 12 };
+    const env: Record<string, string> = {
+      RESTIC_PASSWORD: props.password,
+      RESTIC_CACHE_DIR: '/var/cache/restic',
+      SOCLE_BACKUP_SCHEDULE: props.schedule ?? '03:15',
+      SOCLE_BACKUP_KEEP: `--keep-daily ${retention.daily} --keep-weekly ${retention.weekly} --keep-monthly ${retention.monthly}`,
+      SOCLE_BACKUP_CHECK_EVERY_DAYS: String(props.checkEveryDays ?? 7),
+      SOCLE_BACKUP_TARGETS: props.targets.map((t) => `${t.name}=sftp:${t.user}@${t.host}:${t.port === 22 ? '' : `${t.port}`}${t.path}`).join(' '),
+      SOCLE_BACKUP_VOLUMES: props.volumes.map((v) => v.props.name).join(' '),
+    };
+    props.databases.forEach((d, i) => {
+      env[`SOCLE_DB_${i}`] = `${d.engine} ${d.service} ${d.host} ${d.port} ${d.database} ${d.engine === 'mariadb' ? 'root' : d.user}`;
+      env[`SOCLE_DB_${i}_PASSWORD`] = d.adminPassword;
+    });
+    const dataNetworks = [...new Map(props.databases.map((d) => [d.network.name, d.network])).values()];
+    platform.container(this, 'Resource', {
+      service: 'backup',
+      role: 'restic',
+      image: 'backup',
+      command: ['socle-backup', 'daemon'],
+      env,
+      networks: [{ network: egress }, ...dataNetworks.map((network) => ({ network }))],
+      volumes: [
+        { volume: cache, path: '/var/cache/restic' },
+        ...props.volumes.map((v) => ({ volume: v, path: `/data/${v.props.name}`, readOnly: true })),
+      ],
+      uploads: [{ path: '/home/socle/.ssh/id_ed25519', content: props.sshPrivateKey }],
+      tmpfs: { '/tmp': 256, '/var/tmp/socle-dumps': 1024 },
+      user: 'socle',
+      healthcheck: { test: ['CMD-SHELL', "grep -qsa '[s]ocle-backup daemon' /proc/[0-9]*/cmdline"], intervalSec: 300 },
+      memoryMiB: props.memoryMiB ?? 512,
+    });
+  }
+}

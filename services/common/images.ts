@@ -1,0 +1,46 @@
+/**
+ * Every image Socle runs, by catalog key. References are always `<city registry>/<namespace>/<name>`:
+ * images Socle builds from Debian (`built`) and upstream images the city mirrors by digest
+ * (`mirrored`, see scripts/mirror-images). Nothing is pulled from Docker Hub or GHCR at deploy time.
+ */
+export interface CatalogImage {
+  readonly name: string;
+  readonly tag: string;
+  readonly origin: 'built' | 'mirrored';
+  /** For mirrored images: where the city copies it from, on a build host with internet access. */
+  readonly upstream?: string;
+}
+
+export const IMAGE_CATALOG: Readonly<Record<string, CatalogImage>> = {
+  base: { name: 'base', tag: 'bookworm', origin: 'built' },
+  nginx: { name: 'nginx', tag: 'bookworm', origin: 'built' },
+  tor: { name: 'tor', tag: 'bookworm', origin: 'built' },
+  mariadb: { name: 'mariadb', tag: 'bookworm', origin: 'built' },
+  postgres: { name: 'postgres', tag: 'bookworm', origin: 'built' },
+  redis: { name: 'redis', tag: 'bookworm', origin: 'built' },
+  backup: { name: 'backup', tag: 'bookworm', origin: 'built' },
+  acme: { name: 'acme', tag: 'bookworm', origin: 'built' },
+  sftp: { name: 'sftp', tag: 'bookworm', origin: 'built' },
+  limesurvey: { name: 'limesurvey', tag: '6-apache', origin: 'mirrored', upstream: 'docker.io/martialblog/limesurvey:6-apache' },
+  matomo: { name: 'matomo', tag: '5-apache', origin: 'mirrored', upstream: 'docker.io/library/matomo:5-apache' },
+  decidim: { name: 'decidim', tag: '0.28', origin: 'mirrored', upstream: 'ghcr.io/decidim/decidim:0.28' },
+  consul: { name: 'consul', tag: '2.2', origin: 'mirrored', upstream: 'docker.io/consuldemocracy/consuldemocracy:2.2' },
+};
+
+export interface RegistrySettings {
+  readonly host: string;
+  readonly namespace: string;
+}
+
+/**
+ * `<registry>/<namespace>/<name>:<tag>[@digest]` for a catalog key, or for a city image name
+ * (a consultation app the city packaged itself), with the city's pins applied.
+ */
+export function imageReference(key: string, registry: RegistrySettings, pins: Readonly<Record<string, { tag?: string; digest?: string }>>): string {
+  const entry = IMAGE_CATALOG[key];
+  const pin = pins[key] ?? {};
+  const name = entry?.name ?? key;
+  const tag = pin.tag ?? entry?.tag ?? 'latest';
+  const ref = `${registry.host}/${registry.namespace}/${name}:${tag}`;
+  return pin.digest ? `${ref}@${pin.digest}` : ref;
+}

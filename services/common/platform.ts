@@ -1,0 +1,149 @@
+import { Construct, type IConstruct } from 'constructs';
+
+/**
+ * What a service declares, independent of where it runs. A Docker host stack turns these into
+ * docker_container resources today; a Swarm target can turn the same specs into docker_service.
+ */
+export interface INetwork {
+  /** The network's name as the engine knows it (may be a token creating a dependency). */
+  readonly name: string;
+  readonly internal: boolean;
+}
+
+export type NetworkTier =
+  /** Databases and caches of one app: internal, no route out. */
+  | 'data'
+  /** The proxy and the app front ends it serves: internal. */
+  | 'frontend'
+  /** Apps and the mail gateway: internal; only the gateway leaves. */
+  | 'mail'
+  /** Networks with a route out: the proxy's published ports, the gateway's and Tor's egress. */
+  | 'egress';
+
+export interface NetworkProps {
+  /** Short name, prefixed with the commune's slug. */
+  readonly name: string;
+  readonly tier: NetworkTier;
+  /** @default true for every tier but egress */
+  readonly internal?: boolean;
+}
+
+export type DataCategory =
+  /** Citizens' contributions, accounts, survey answers, visitors' IP addresses. */
+  | 'personal'
+  /** Keys and credentials (onion keys, TLS material). */
+  | 'secret'
+  /** Configuration and state that holds no personal data. */
+  | 'operational'
+  /** Rebuildable caches. */
+  | 'cache';
+
+export interface VolumeProps {
+  /** Short name, prefixed with the commune's slug. */
+  readonly name: string;
+  /** Service owning the data, e.g. `limesurvey`. */
+  readonly service: string;
+  readonly category: DataCategory;
+  /** How long the data is kept, in words for the register (e.g. `90 days`, `duration of the consultation`). */
+  readonly retention: string;
+  /** Whether the backup runner copies it. @default true unless category is cache */
+  readonly backup?: boolean;
+  /** Keep the volume when the stack is destroyed. @default true for personal and secret data */
+  readonly preventDestroy?: boolean;
+}
+
+export interface IVolume {
+  readonly name: string;
+  readonly props: VolumeProps;
+}
+
+export interface HealthcheckSpec {
+  readonly test: readonly string[];
+  /** @default 30 */ readonly intervalSec?: number;
+  /** @default 5 */ readonly timeoutSec?: number;
+  /** @default 3 */ readonly retries?: number;
+  /** @default 30 */ readonly startPeriodSec?: number;
+}
+
+export interface ContainerSpec {
+  /** Service the container belongs to, e.g. `limesurvey`. */
+  readonly service: string;
+  /** Role inside the service, e.g. `app`, `db`. The engine name is `<slug>-<service>-<role>`. */
+  readonly role: string;
+  /** Key in the image catalog (services/common/images.ts), or a name under the registry namespace. */
+  readonly image: string;
+  readonly command?: readonly string[];
+  readonly entrypoint?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  readonly networks?: ReadonlyArray<{ readonly network: INetwork; readonly aliases?: readonly string[] }>;
+  /** `none` for containers that need no network at all. */
+  readonly networkMode?: 'none';
+  readonly volumes?: ReadonlyArray<{ readonly volume: IVolume; readonly path: string; readonly readOnly?: boolean }>;
+  /** Files of the host mounted read-only (e.g. the city's TLS certificates). */
+  readonly hostMounts?: ReadonlyArray<{ readonly hostPath: string; readonly path: string }>;
+  /** Writable scratch space in memory: path -> size in MiB. */
+  readonly tmpfs?: Readonly<Record<string, number>>;
+  readonly healthcheck: HealthcheckSpec;
+  readonly memoryMiB: number;
+  /** `uid:gid` or a user name of the image. @default the image's own USER */
+  readonly user?: string;
+  /** @default true: software that must write outside its volumes says so explicitly */
+  readonly readOnlyRootfs?: boolean;
+  /** Capabilities to keep after dropping all. @default none */
+  readonly capAdd?: readonly string[];
+  readonly ports?: ReadonlyArray<{ readonly internal: number; readonly external: number; readonly ip: string }>;
+  /** Static name resolution (`/etc/hosts`), for peers reached by address on the city network. */
+  readonly extraHosts?: ReadonlyArray<{ readonly host: string; readonly ip: string }>;
+  /** Lets a non-root process listen below 1024 (via a namespaced sysctl, not a capability). @default false */
+  readonly bindsLowPorts?: boolean;
+  /** Generated files written into the container at creation (config, not secrets). */
+  readonly uploads?: ReadonlyArray<{ readonly path: string; readonly content: string; readonly executable?: boolean }>;
+}
+
+export interface IContainer {
+  readonly spec: ContainerSpec;
+  /** The engine name, `<slug>-<service>-<role>`. */
+  readonly containerName: string;
+  /** The construct holding the container resource (for suppressions). */
+  readonly construct: IConstruct;
+}
+
+export interface SecretOptions {
+  /** Generated value length, in characters. @default 32 */
+  readonly length?: number;
+  /** Hexadecimal (for keys given as hex bytes) instead of alphanumeric. @default false */
+  readonly hex?: boolean;
+}
+
+/** The placement target services declare against. */
+export interface IPlatform {
+  readonly commune: string;
+  /** `<slug>-<parts...>`: engine-level names never collide between communes sharing a host. */
+  qualify(...parts: string[]): string;
+  network(scope: Construct, props: NetworkProps): INetwork;
+  volume(scope: Construct, props: VolumeProps): IVolume;
+  container(scope: Construct, id: string, spec: ContainerSpec): IContainer;
+  /** A value generated at apply time (random_password): only a reference in the synthesized output. */
+  generatedSecret(scope: Construct, id: string, options?: SecretOptions): string;
+  /** A sensitive Terraform variable the deploy step fills from the city's secret reference. */
+  secretVariable(name: string, description: string): string;
+  /** Every volume declared so far, for backups and audits. */
+  readonly volumes: readonly IVolume[];
+}
+
+const PLATFORM = Symbol.for('socle.platform');
+
+export const Platform = {
+  /** Marks a construct (usually a stack) as the platform its subtree deploys to. */
+  register(scope: IConstruct, platform: IPlatform): void {
+    (scope as any)[PLATFORM] = platform;
+  },
+  /** The nearest platform above `scope`. */
+  of(scope: IConstruct): IPlatform {
+    for (const s of [scope, ...scope.node.scopes.slice().reverse()]) {
+      const p = (s as any)[PLATFORM] as IPlatform | undefined;
+      if (p) return p;
+    }
+    throw new Error(`no platform above ${scope.node.path}: create services inside a HostStack`);
+  },
+};

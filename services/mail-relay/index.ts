@@ -1,0 +1,63 @@
+import { Construct } from 'constructs';
+import { Platform, type INetwork } from '../common/platform.js';
+import { renderFile } from '../common/template.js';
+
+export interface ZimbraRelayProps {
+  /** The relay's host name; apps connect to it by this name so its TLS certificate matches. */
+  readonly hostname: string;
+  /** The relay's IP address on the city network. */
+  readonly address: string;
+  /** @default 587 */
+  readonly port?: number;
+  /** @default 'starttls' */
+  readonly security?: 'starttls' | 'tls';
+  /** Account the apps authenticate as. */
+  readonly user: string;
+  /** Sender address, in the city's domain. */
+  readonly from: string;
+  /** Reference to the relay password (a sensitive variable). */
+  readonly password: string;
+}
+
+/** What an app needs to send mail: all of it points at the city's Zimbra. */
+export interface SmtpSettings {
+  readonly host: string;
+  readonly port: number;
+  readonly security: 'starttls' | 'tls';
+  readonly user: string;
+  readonly password: string;
+  readonly from: string;
+  /** Join this network (internal) to reach the relay; it gives no other route out. */
+  readonly network: INetwork;
+}
+
+/**
+ * The Zimbra SMTP integration. Apps sit on an internal `mail` network where the relay's host name
+ * resolves to this gateway; the gateway alone has a route out, and forwards only to the relay's
+ * address and port. So the apps can send mail through the city's server, and reach nothing else.
+ */
+export class ZimbraRelay extends Construct {
+  public readonly smtp: SmtpSettings;
+
+  constructor(scope: Construct, id: string, props: ZimbraRelayProps) {
+    super(scope, id);
+    const platform = Platform.of(this);
+    const port = props.port ?? 587;
+    const mailNetwork = platform.network(this, { name: 'mail', tier: 'mail' });
+    const egress = platform.network(this, { name: 'mail-egress', tier: 'egress' });
+    platform.container(this, 'Resource', {
+      service: 'mail',
+      role: 'gateway',
+      image: 'nginx',
+      command: ['nginx', '-g', 'daemon off;'],
+      networks: [{ network: mailNetwork, aliases: [props.hostname] }, { network: egress }],
+      bindsLowPorts: true,
+      uploads: [{ path: '/etc/nginx/nginx.conf', content: renderFile(import.meta.url, './templates/nginx-stream.conf.tmpl', { port, relayAddress: props.address }) }],
+      tmpfs: { '/tmp': 16 },
+      user: 'www-data',
+      healthcheck: { test: ['CMD', 'curl', '--fail', '--silent', '--output', '/dev/null', 'http://127.0.0.1:8079/healthz'], startPeriodSec: 10 },
+      memoryMiB: 64,
+    });
+    this.smtp = { host: props.hostname, port, security: props.security ?? 'starttls', user: props.user, password: props.password, from: props.from, network: mailNetwork };
+  }
+}

@@ -1,0 +1,57 @@
+import { Construct } from 'constructs';
+import { Lazy } from 'cdktf';
+import { Platform, type INetwork } from '../common/platform.js';
+import { renderFile } from '../common/template.js';
+
+export interface OnionServiceProps {
+  /** The proxy's network with a route out: Tor needs it to reach the Tor network. */
+  readonly network: INetwork;
+  /** Alias of the proxy on that network. @default 'proxy' */
+  readonly proxyAlias?: string;
+  /** Extra torrc lines (tests use `DisableNetwork 1`). @default none */
+  readonly extraTorrc?: readonly string[];
+  /** @default 128 */
+  readonly memoryMiB?: number;
+}
+
+/**
+ * Tor onion services in front of the proxy: citizens can participate over Tor. Off by default.
+ * @stateful - onion keys (secret) on a volume, backed up: losing them loses the addresses
+ */
+export class OnionService extends Construct {
+  private readonly sites: Array<{ service: string; proxyPort: number }> = [];
+
+  constructor(scope: Construct, id: string, props: OnionServiceProps) {
+    super(scope, id);
+    const platform = Platform.of(this);
+    const keys = platform.volume(this, { name: 'onion-keys', service: 'onion', category: 'secret', retention: 'as long as the onion addresses are published' });
+    const proxy = props.proxyAlias ?? 'proxy';
+    const torrc = Lazy.stringValue({
+      produce: () => renderFile(import.meta.url, './templates/torrc.tmpl', {
+        extra: (props.extraTorrc ?? []).join('\n'),
+        services: this.sites.map((s) => `HiddenServiceDir /var/lib/tor/onion/${s.service}\nHiddenServiceVersion 3\nHiddenServicePort 80 ${proxy}:${s.proxyPort}`).join('\n'),
+      }),
+    });
+    platform.container(this, 'Resource', {
+      service: 'onion',
+      role: 'tor',
+      image: 'tor',
+      command: ['tor', '-f', '/etc/tor/socle-torrc'],
+      networks: [{ network: props.network }],
+      volumes: [{ volume: keys, path: '/var/lib/tor' }],
+      uploads: [{ path: '/etc/tor/socle-torrc', content: torrc }],
+      user: 'debian-tor',
+      tmpfs: { '/tmp': 16 },
+      healthcheck: {
+        test: ['CMD-SHELL', Lazy.stringValue({ produce: () => ['grep -qsa "[t]or -f" /proc/[0-9]*/cmdline', ...this.sites.map((s) => `test -s /var/lib/tor/onion/${s.service}/hostname`)].join(' && ') })],
+        startPeriodSec: 60,
+      },
+      memoryMiB: props.memoryMiB ?? 128,
+    });
+  }
+
+  /** Publishes the proxy's `proxyPort` as the onion address of `service`. */
+  public expose(service: string, proxyPort: number): void {
+    this.sites.push({ service, proxyPort });
+  }
+}

@@ -1,0 +1,204 @@
+import { Construct } from 'constructs';
+import { Lazy } from 'cdktf';
+import { Platform, type INetwork, type IVolume } from '../common/platform.js';
+import { escapeHtml, renderFile } from '../common/template.js';
+
+/** Something the proxy serves: an app front end, reached on `upstream`. */
+export interface ProxyRoute {
+  /** Service name, e.g. `limesurvey`. */
+  readonly service: string;
+  /** Public host name, e.g. `enquetes.ville-exemple.fr`. */
+  readonly hostname: string;
+  /** `host:port` the proxy forwards to (a network alias, or a city host's private address). */
+  readonly upstream: string;
+  /**
+   * Content-Security-Policy of the site. Only the site's own origin: never a third party.
+   * @default "default-src 'self'; ... " without inline scripts
+   */
+  readonly csp?: string;
+  /** Also answer as an onion service on this proxy port (plain HTTP inside Tor). @default - clearnet only */
+  readonly onionPort?: number;
+}
+
+export const STRICT_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; font-src 'self'; connect-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'self'; object-src 'none'";
+
+export interface LegalNotice {
+  readonly communeName: string;
+  readonly legalEntity: string;
+  readonly siren?: string;
+  readonly address: { readonly street: string; readonly postcode: string; readonly city: string };
+  readonly phone: string;
+  readonly email: string;
+  readonly publicationDirector: string;
+  readonly dpo: { readonly name: string; readonly email: string; readonly postalAddress?: string };
+  /** Every city host and the services it runs, for the "Hébergement" section. */
+  readonly hosts: ReadonlyArray<{ readonly name: string; readonly owner: string; readonly site: string; readonly services: readonly string[] }>;
+}
+
+export interface ReverseProxyProps {
+  /** Host address the published ports bind to. @default '0.0.0.0' */
+  readonly bindAddress?: string;
+  /** @default 80 */
+  readonly httpPort?: number;
+  /** @default 443 */
+  readonly httpsPort?: number;
+  /** Days before an access log (IP addresses) is deleted. @default 90 */
+  readonly accessLogRetentionDays?: number;
+  /** @default 128 */
+  readonly memoryMiB?: number;
+  /** Where the certificate comes from. */
+  readonly tls: { readonly mode: 'files'; readonly directory: string } | { readonly mode: 'acme'; readonly directoryUrl: string; readonly email: string };
+  readonly legalNotice: LegalNotice;
+}
+
+/**
+ * nginx: the only container publishing ports. One virtual host per route, TLS with a modern
+ * profile, security headers, and the generated legal notice at /mentions-legales on every site.
+ * @stateful - access logs (personal data) on a labelled volume, deleted after the retention
+ */
+export class ReverseProxy extends Construct {
+  /** Network of the app front ends on this host (internal): join it to be proxied. */
+  public readonly frontendNetwork: INetwork;
+  /** The proxy's own network with a route out (published ports, ACME, Tor). */
+  public readonly publicNetwork: INetwork;
+  public readonly accessLogs: IVolume;
+  private readonly routes: ProxyRoute[] = [];
+
+  constructor(scope: Construct, id: string, props: ReverseProxyProps) {
+    super(scope, id);
+    const platform = Platform.of(this);
+    const retentionDays = props.accessLogRetentionDays ?? 90;
+    const bind = props.bindAddress ?? '0.0.0.0';
+    this.frontendNetwork = platform.network(this, { name: 'frontend', tier: 'frontend' });
+    this.publicNetwork = platform.network(this, { name: 'public', tier: 'egress' });
+    this.accessLogs = platform.volume(this, {
+      name: 'proxy-logs', service: 'proxy', category: 'personal', retention: `${retentionDays} days`,
+      // Logs are evidence for incident response, not an archive: they are not copied to backups.
+      backup: false, preventDestroy: false,
+    });
+    const acmeWebroot = props.tls.mode === 'acme'
+      ? platform.volume(this, { name: 'acme-webroot', service: 'proxy', category: 'cache', retention: 'until the challenge is answered' })
+      : undefined;
+    const certificates = props.tls.mode === 'acme'
+      ? platform.volume(this, { name: 'acme-certificates', service: 'proxy', category: 'secret', retention: 'until the certificate expires' })
+      : undefined;
+
+    const nginxConf = Lazy.stringValue({
+      produce: () => renderFile(import.meta.url, './templates/nginx.conf.tmpl', {
+        accessLogRetentionDays: retentionDays,
+        certificate: '/etc/nginx/tls/fullchain.pem',
+        certificateKey: '/etc/nginx/tls/privkey.pem',
+        virtualHosts: this.routes.map((r) => this.renderVirtualHosts(r)).join('\n'),
+      }),
+    });
+
+    platform.container(this, 'Resource', {
+      service: 'proxy',
+      role: 'nginx',
+      image: 'nginx',
+      command: ['nginx', '-g', 'daemon off;'],
+      networks: [
+        { network: this.publicNetwork, aliases: ['proxy'] },
+        { network: this.frontendNetwork, aliases: ['proxy'] },
+      ],
+      ports: [
+        { internal: 80, external: props.httpPort ?? 80, ip: bind },
+        { internal: 443, external: props.httpsPort ?? 443, ip: bind },
+      ],
+      bindsLowPorts: true,
+      volumes: [
+        { volume: this.accessLogs, path: '/var/log/nginx' },
+        ...(acmeWebroot ? [{ volume: acmeWebroot, path: '/var/www/acme', readOnly: true }] : []),
+        ...(certificates ? [{ volume: certificates, path: '/etc/nginx/tls', readOnly: true }] : []),
+      ],
+      // The city's own certificate: a read-only mount of a host directory, so the private key never
+      // passes through Terraform (plan, state or synthesized JSON).
+      hostMounts: props.tls.mode === 'files' ? [{ hostPath: props.tls.directory, path: '/etc/nginx/tls' }] : [],
+      tmpfs: { '/tmp': 64 },
+      user: 'www-data',
+      uploads: [
+        { path: '/etc/nginx/nginx.conf', content: nginxConf },
+        { path: '/usr/share/socle/mentions-legales.html', content: renderLegalNotice(props.legalNotice, retentionDays) },
+      ],
+      healthcheck: { test: ['CMD', 'curl', '--fail', '--silent', '--output', '/dev/null', 'http://127.0.0.1:8079/healthz'], startPeriodSec: 10 },
+      memoryMiB: props.memoryMiB ?? 128,
+    });
+
+    // Daily access-log files older than the retention are deleted, from a container with no network.
+    platform.container(this, 'LogRetention', {
+      service: 'proxy',
+      role: 'log-retention',
+      image: 'base',
+      command: ['sh', '-c', `while :; do find /var/log/nginx -name 'access-*.log' -mtime +${retentionDays - 1} -delete; sleep 3600; done`],
+      networkMode: 'none',
+      volumes: [{ volume: this.accessLogs, path: '/var/log/nginx' }],
+      user: 'www-data',
+      healthcheck: { test: ['CMD', 'test', '-w', '/var/log/nginx'], intervalSec: 300 },
+      memoryMiB: 32,
+    });
+
+    if (props.tls.mode === 'acme') {
+      platform.container(this, 'Acme', {
+        service: 'proxy',
+        role: 'acme',
+        image: 'acme',
+        command: ['socle-acme', '--server', props.tls.directoryUrl, '--email', props.tls.email, '--webroot', '/var/www/acme', '--out', '/etc/socle/tls',
+          '--domains', Lazy.stringValue({ produce: () => this.routes.map((r) => r.hostname).join(',') })],
+        networks: [{ network: this.publicNetwork }],
+        volumes: [{ volume: acmeWebroot!, path: '/var/www/acme' }, { volume: certificates!, path: '/etc/socle/tls' }],
+        tmpfs: { '/tmp': 16 },
+        user: 'socle',
+        healthcheck: { test: ['CMD', 'test', '-s', '/etc/socle/tls/fullchain.pem'], intervalSec: 300, startPeriodSec: 600 },
+        memoryMiB: 128,
+      });
+    }
+  }
+
+  /** Serves `route` on its own virtual host (and onion port). */
+  public addRoute(route: ProxyRoute): void {
+    if (this.routes.some((r) => r.hostname === route.hostname)) {
+      throw new Error(`reverse proxy already routes ${route.hostname}; give ${route.service} its own hostname`);
+    }
+    this.routes.push(route);
+  }
+
+  public get routedHostnames(): readonly string[] {
+    return this.routes.map((r) => r.hostname);
+  }
+
+  private renderVirtualHosts(route: ProxyRoute): string {
+    const vhost = (listen: string, serverName: string, tls: boolean) => renderFile(import.meta.url, './templates/vhost.conf.tmpl', {
+      service: route.service,
+      hostname: route.hostname,
+      upstream: route.upstream,
+      listen,
+      serverName,
+      csp: route.csp ?? STRICT_CSP,
+      tlsDirectives: tls ? '    add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;' : '',
+    });
+    const clearnet = vhost('443 ssl http2', route.hostname, true);
+    return route.onionPort ? `${clearnet}\n${vhost(String(route.onionPort), '_', false)}` : clearnet;
+  }
+}
+
+/** The French legal notice (mentions légales), naming the real host: the commune itself. */
+export function renderLegalNotice(n: LegalNotice, accessLogRetentionDays: number): string {
+  const e = escapeHtml;
+  return renderFile(import.meta.url, './templates/mentions-legales.html.tmpl', {
+    communeName: e(n.communeName),
+    legalEntity: e(n.legalEntity),
+    street: e(n.address.street),
+    postcode: e(n.address.postcode),
+    city: e(n.address.city),
+    phone: e(n.phone),
+    email: e(n.email),
+    siren: n.siren ? `<br>SIREN : ${e(n.siren)}` : '',
+    publicationDirector: e(n.publicationDirector),
+    hostRows: n.hosts.map((h) => `<tr><td>${e(h.name)}</td><td>${e(h.owner)}</td><td>${e(h.site)}</td><td>${e(h.services.join(', '))}</td></tr>`).join('\n'),
+    serviceItems: n.hosts.flatMap((h) => h.services).map((s) => `<li>${e(s)}</li>`).join('\n'),
+    accessLogRetentionDays,
+    dpoName: e(n.dpo.name),
+    dpoEmail: e(n.dpo.email),
+    dpoPostal: n.dpo.postalAddress ? `, ${e(n.dpo.postalAddress)}` : '',
+  });
+}

@@ -1,0 +1,64 @@
+/**
+ * The city configuration after validation, with every default applied. `city.schema.json` is the
+ * source of truth for what a file may contain; these types mirror it for the code.
+ */
+export type SecretRef = { readonly env: string } | { readonly file: string };
+
+export interface HostConfig {
+  readonly name: string;
+  readonly ssh: { readonly user: string; readonly address: string; readonly port: number };
+  /** Address other city hosts use to reach this one; defaults to the SSH address. */
+  readonly privateAddress: string;
+  readonly site: string;
+  readonly owner: string;
+}
+
+export interface ImagePin { readonly tag?: string; readonly digest?: string }
+
+export interface ServicePlacement { readonly host: string }
+
+export interface CityConfig {
+  /** The file this configuration was read from (for messages and the summary). */
+  readonly file: string;
+  readonly commune: {
+    readonly slug: string;
+    readonly name: string;
+    readonly legalEntity: string;
+    readonly siren?: string;
+    readonly address: { readonly street: string; readonly postcode: string; readonly city: string };
+    readonly phone: string;
+    readonly email: string;
+    readonly publicationDirector: string;
+    readonly dpo: { readonly name: string; readonly email: string; readonly postalAddress?: string };
+  };
+  readonly domain: string;
+  readonly additionalDomains: readonly string[];
+  readonly hosts: readonly HostConfig[];
+  readonly registry: { readonly host: string; readonly namespace: string; readonly username?: string; readonly password?: SecretRef };
+  readonly images: Readonly<Record<string, ImagePin>>;
+  readonly mail: {
+    readonly relay: { readonly host: string; readonly address: string; readonly port: number; readonly security: 'starttls' | 'tls'; readonly user: string; readonly password: SecretRef };
+    readonly from: string;
+  };
+  readonly tls: { readonly mode: 'files' | 'acme'; readonly files?: { readonly directory: string }; readonly acme?: { readonly directoryUrl: string; readonly email: string } };
+  readonly services: {
+    readonly proxy: ServicePlacement & { readonly bindAddress: string; readonly httpPort: number; readonly httpsPort: number; readonly accessLogRetentionDays: number; readonly memoryMiB: number };
+    readonly consultation: ServicePlacement & {
+      readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly preset: 'decidim' | 'consul'; readonly image?: string; readonly port?: number;
+      readonly env: Readonly<Record<string, string>>; readonly memoryMiB: number; readonly workerMemoryMiB: number;
+    };
+    readonly limesurvey: ServicePlacement & { readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly memoryMiB: number };
+    readonly matomo: ServicePlacement & { readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly archiveIntervalMinutes: number; readonly memoryMiB: number };
+    readonly onion: ServicePlacement & { readonly enabled: boolean };
+    readonly backup: {
+      readonly enabled: boolean; readonly schedule: string; readonly checkEveryDays: number;
+      readonly retention: { readonly daily: number; readonly weekly: number; readonly monthly: number };
+      readonly password?: SecretRef;
+      readonly targets: ReadonlyArray<{ readonly name: string; readonly host: string; readonly port: number; readonly user: string; readonly path: string }>;
+      readonly store?: { readonly host: string; readonly port: number };
+    };
+  };
+  readonly policy: { readonly suppressions: ReadonlyArray<{ readonly id: string; readonly path: string; readonly reason: string }> };
+}
+
+export type ServiceName = keyof CityConfig['services'];

@@ -1,0 +1,196 @@
+import { Construct } from 'constructs';
+import { TerraformStack, TerraformVariable } from 'cdktf';
+import { DockerProvider } from '@cdktf/provider-docker/lib/provider/index.js';
+import { Container } from '@cdktf/provider-docker/lib/container/index.js';
+import { Image } from '@cdktf/provider-docker/lib/image/index.js';
+import { Network } from '@cdktf/provider-docker/lib/network/index.js';
+import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
+import { RandomProvider } from '@cdktf/provider-random/lib/provider/index.js';
+import { Password } from '@cdktf/provider-random/lib/password/index.js';
+import { Id } from '@cdktf/provider-random/lib/id/index.js';
+import type { CityConfig, HostConfig } from './config/types.js';
+import { imageReference } from '../services/common/images.js';
+import {
+  Platform, type ContainerSpec, type IContainer, type INetwork, type IPlatform, type IVolume,
+  type NetworkProps, type SecretOptions, type VolumeProps,
+} from '../services/common/platform.js';
+
+/** Labels every engine object carries, so audits can enumerate them from the synthesized JSON. */
+export const LABEL = {
+  commune: 'fr.socle.commune',
+  host: 'fr.socle.host',
+  service: 'fr.socle.service',
+  role: 'fr.socle.role',
+  tier: 'fr.socle.tier',
+  dataCategory: 'fr.socle.data-category',
+  personalData: 'fr.socle.personal-data',
+  retention: 'fr.socle.retention',
+  backup: 'fr.socle.backup',
+} as const;
+
+/** Hardening every container gets; a spec can only narrow it (e.g. add one capability). */
+export const CONTAINER_DEFAULTS = {
+  restart: 'unless-stopped',
+  logMaxSize: '10m',
+  logMaxFiles: '3',
+  securityOpts: ['no-new-privileges:true'],
+} as const;
+
+/** Docker resources take labels as a list of { label, value }. */
+function labelList(labels: Record<string, string>): Array<{ label: string; value: string }> {
+  return Object.entries(labels).map(([label, value]) => ({ label, value }));
+}
+
+export interface HostStackProps {
+  readonly city: CityConfig;
+  readonly host: HostConfig;
+}
+
+/**
+ * One Terraform stack per city host: its own Docker provider (`ssh://user@host:port`), planned and
+ * applied on its own. It is the platform the services of this host declare against.
+ */
+export class HostStack extends TerraformStack implements IPlatform {
+  public readonly city: CityConfig;
+  public readonly host: HostConfig;
+  public readonly commune: string;
+  private readonly images = new Map<string, Image>();
+  private readonly networks = new Map<string, INetwork>();
+  private readonly variables = new Map<string, TerraformVariable>();
+  private readonly declaredVolumes: IVolume[] = [];
+  private randomProvider?: RandomProvider;
+
+  constructor(scope: Construct, id: string, props: HostStackProps) {
+    super(scope, id);
+    this.city = props.city;
+    this.host = props.host;
+    this.commune = props.city.commune.slug;
+    const { user, address, port } = props.host.ssh;
+    const registry = props.city.registry;
+    new DockerProvider(this, 'docker', {
+      host: `ssh://${user}@${address}:${port}`,
+      sshOpts: ['-o', 'BatchMode=yes'],
+      registryAuth: registry.username
+        ? [{ address: registry.host, username: registry.username, password: this.secretVariable('registry_password', `Password of ${registry.username} on ${registry.host}`) }]
+        : undefined,
+    });
+    Platform.register(this, this);
+  }
+
+  public get volumes(): readonly IVolume[] {
+    return this.declaredVolumes;
+  }
+
+  public qualify(...parts: string[]): string {
+    return [this.commune, ...parts].join('-');
+  }
+
+  public network(scope: Construct, props: NetworkProps): INetwork {
+    const existing = this.networks.get(props.name);
+    if (existing) return existing;
+    const internal = props.internal ?? props.tier !== 'egress';
+    const net = new Network(this, `network-${props.name}`, {
+      name: this.qualify(props.name),
+      driver: 'bridge',
+      internal,
+      labels: labelList(this.labels({ [LABEL.tier]: props.tier })),
+    });
+    const handle = { name: net.name, internal };
+    this.networks.set(props.name, handle);
+    return handle;
+  }
+
+  public volume(scope: Construct, props: VolumeProps): IVolume {
+    const keep = props.preventDestroy ?? (props.category === 'personal' || props.category === 'secret');
+    const backup = props.backup ?? props.category !== 'cache';
+    const vol = new Volume(scope, `volume-${props.name}`, {
+      name: this.qualify(props.name),
+      labels: labelList(this.labels({
+        [LABEL.service]: props.service,
+        [LABEL.dataCategory]: props.category,
+        [LABEL.personalData]: String(props.category === 'personal'),
+        [LABEL.retention]: props.retention,
+        [LABEL.backup]: String(backup),
+      })),
+      lifecycle: { preventDestroy: keep },
+    });
+    const handle: IVolume = { name: vol.name, props: { ...props, backup, preventDestroy: keep } };
+    this.declaredVolumes.push(handle);
+    return handle;
+  }
+
+  public container(scope: Construct, id: string, spec: ContainerSpec): IContainer {
+    const containerName = this.qualify(spec.service, spec.role);
+    const hc = spec.healthcheck;
+    const resource = new Container(scope, id, {
+      name: containerName,
+      image: this.image(spec.image).imageId,
+      command: spec.command ? [...spec.command] : undefined,
+      entrypoint: spec.entrypoint ? [...spec.entrypoint] : undefined,
+      env: spec.env ? Object.entries(spec.env).map(([k, v]) => `${k}=${v}`) : undefined,
+      hostname: `${spec.service}-${spec.role}`,
+      networkMode: spec.networkMode,
+      networksAdvanced: spec.networks?.map((n) => ({ name: n.network.name, aliases: n.aliases ? [...n.aliases] : undefined })),
+      volumes: spec.volumes?.map((v) => ({ volumeName: v.volume.name, containerPath: v.path, readOnly: v.readOnly ?? false })),
+      mounts: spec.hostMounts?.map((m) => ({ type: 'bind', source: m.hostPath, target: m.path, readOnly: true })),
+      tmpfs: spec.tmpfs ? Object.fromEntries(Object.entries(spec.tmpfs).map(([path, mib]) => [path, `rw,noexec,nosuid,size=${mib}m`])) : undefined,
+      healthcheck: {
+        test: [...hc.test],
+        interval: `${hc.intervalSec ?? 30}s`,
+        timeout: `${hc.timeoutSec ?? 5}s`,
+        retries: hc.retries ?? 3,
+        startPeriod: `${hc.startPeriodSec ?? 30}s`,
+      },
+      memory: spec.memoryMiB,
+      memorySwap: spec.memoryMiB,
+      user: spec.user,
+      readOnly: spec.readOnlyRootfs ?? true,
+      capabilities: { drop: ['ALL'], add: spec.capAdd?.length ? [...spec.capAdd] : undefined },
+      securityOpts: [...CONTAINER_DEFAULTS.securityOpts],
+      restart: CONTAINER_DEFAULTS.restart,
+      init: true,
+      mustRun: true,
+      logDriver: 'json-file',
+      logOpts: { 'max-size': CONTAINER_DEFAULTS.logMaxSize, 'max-file': CONTAINER_DEFAULTS.logMaxFiles },
+      ports: spec.ports?.map((p) => ({ internal: p.internal, external: p.external, ip: p.ip, protocol: 'tcp' })),
+      host: spec.extraHosts?.map((h) => ({ host: h.host, ip: h.ip })),
+      sysctls: spec.bindsLowPorts ? { 'net.ipv4.ip_unprivileged_port_start': '0' } : undefined,
+      upload: spec.uploads?.map((u) => ({ file: u.path, content: u.content, executable: u.executable ?? false })),
+      labels: labelList(this.labels({ [LABEL.service]: spec.service, [LABEL.role]: spec.role })),
+    });
+    return { spec, containerName, construct: resource };
+  }
+
+  public generatedSecret(scope: Construct, id: string, options: SecretOptions = {}): string {
+    this.randomProvider ??= new RandomProvider(this, 'random');
+    const length = options.length ?? 32;
+    if (options.hex) return new Id(scope, id, { byteLength: Math.ceil(length / 2) }).hex;
+    // Alphanumeric only: the value lands in URLs (DATABASE_URL) and config files without escaping.
+    return new Password(scope, id, { length, special: false }).result;
+  }
+
+  public secretVariable(name: string, description: string): string {
+    let v = this.variables.get(name);
+    if (!v) {
+      v = new TerraformVariable(this, name, { type: 'string', sensitive: true, nullable: false, description });
+      this.variables.set(name, v);
+    }
+    return v.stringValue;
+  }
+
+  private image(key: string): Image {
+    let img = this.images.get(key);
+    if (!img) {
+      img = new Image(this, `image-${key}`, {
+        name: imageReference(key, this.city.registry, this.city.images),
+        keepLocally: true,
+      });
+      this.images.set(key, img);
+    }
+    return img;
+  }
+
+  private labels(extra: Record<string, string>): Record<string, string> {
+    return { [LABEL.commune]: this.commune, [LABEL.host]: this.host.name, ...extra };
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Socle's policy rules: small pure functions over one synthesized resource. They know nothing of
+ * wording or severity; the pack (socle-pack.ts) binds each to an id, a level and a fix.
+ */
+import { thirdPartiesIn } from './third-parties.js';
+import { LABEL } from '../host-stack.js';
+
+export type Compliance =
+  | { readonly status: 'compliant' }
+  | { readonly status: 'not-applicable' }
+  /** `details` say what exactly is wrong, e.g. which env var. */
+  | { readonly status: 'non-compliant'; readonly details: string };
+
+export const COMPLIANT: Compliance = { status: 'compliant' };
+export const NOT_APPLICABLE: Compliance = { status: 'not-applicable' };
+export const violation = (details: string): Compliance => ({ status: 'non-compliant', details });
+
+/** A resource as it will be written to cdk.tf.json (snake_case keys, tokens as `${...}`). */
+export interface ResourceView {
+  readonly type: string;
+  readonly attrs: Readonly<Record<string, any>>;
+  /** `<registry>/<namespace>/` of the city owning the stack, when known. */
+  readonly registryPrefix?: string;
+}
+
+export type Rule = (r: ResourceView) => Compliance;
+
+function labelsOf(attrs: Record<string, any>): Record<string, string> {
+  const raw = attrs.labels;
+  if (Array.isArray(raw)) return Object.fromEntries(raw.map((l: any) => [l.label, l.value]));
+  return raw ?? {};
+}
+
+const isReference = (value: unknown) => typeof value === 'string' && /^\$\{[^}]+\}$/.test(value);
+
+/** Socle-IMG1: every image comes from the city's registry. */
+export const imageFromCityRegistry: Rule = (r) => {
+  if (!r.registryPrefix) return NOT_APPLICABLE;
+  if (r.type === 'docker_image' || r.type === 'docker_registry_image') {
+    const name = String(r.attrs.name ?? '');
+    return name.startsWith(r.registryPrefix) ? COMPLIANT : violation(`image "${name}" is not under ${r.registryPrefix}`);
+  }
+  if (r.type === 'docker_container') {
+    const image = r.attrs.image;
+    if (isReference(image) && String(image).startsWith('${docker_image.')) return COMPLIANT;
+    return String(image).startsWith(r.registryPrefix) ? COMPLIANT : violation(`image "${image}" is not under ${r.registryPrefix}`);
+  }
+  return NOT_APPLICABLE;
+};
+
+function* stringsIn(value: unknown, path: string): Generator<[string, string]> {
+  if (typeof value === 'string') yield [path, value];
+  else if (Array.isArray(value)) for (const [i, v] of value.entries()) yield* stringsIn(v, `${path}[${i}]`);
+  else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) if (k !== '//') yield* stringsIn(v, path ? `${path}.${k}` : k);
+}
+
+/** Socle-TP1: no container is configured to talk to a third party. */
+export const noThirdPartyHost: Rule = (r) => {
+  if (r.type !== 'docker_container' && r.type !== 'docker_image') return NOT_APPLICABLE;
+  const hits: string[] = [];
+  for (const [path, text] of stringsIn(r.attrs, '')) {
+    for (const { host, party } of thirdPartiesIn(text)) hits.push(`${path} mentions ${host} (${party.vendor}, ${party.category})`);
+  }
+  return hits.length ? violation(hits.join('; ')) : COMPLIANT;
+};
+
+/** Socle-NET1: only the reverse proxy publishes ports. */
+export const portsOnlyOnProxy: Rule = (r) => {
+  if (r.type !== 'docker_container') return NOT_APPLICABLE;
+  const ports = r.attrs.ports ?? [];
+  if (ports.length === 0 && !r.attrs.publish_all_ports) return COMPLIANT;
+  const labels = labelsOf(r.attrs);
+  if (labels[LABEL.service] === 'proxy' && labels[LABEL.role] === 'nginx') return COMPLIANT;
+  if (r.attrs.network_mode === 'host') return violation('uses the host network');
+  return violation(`publishes ${ports.map((p: any) => `${p.ip ?? '0.0.0.0'}:${p.external}->${p.internal}`).join(', ') || 'all ports'}`);
+};
+
+/** Socle-NET2: data-tier (and front-end and mail) networks have no route out. */
+export const privateNetworksInternal: Rule = (r) => {
+  if (r.type !== 'docker_network') return NOT_APPLICABLE;
+  const tier = labelsOf(r.attrs)[LABEL.tier];
+  if (tier === undefined || tier === 'egress') return NOT_APPLICABLE;
+  return r.attrs.internal === true ? COMPLIANT : violation(`network "${r.attrs.name}" of tier ${tier} is not internal`);
+};
+
+/** Socle-CT1: every container has a healthcheck. */
+export const containerHasHealthcheck: Rule = (r) => {
+  if (r.type !== 'docker_container') return NOT_APPLICABLE;
+  const test = r.attrs.healthcheck?.test;
+  return Array.isArray(test) && test.length > 0 && test[0] !== 'NONE' ? COMPLIANT : violation('no healthcheck');
+};
+
+/** Socle-CT2: every container has a memory limit. */
+export const containerHasMemoryLimit: Rule = (r) => {
+  if (r.type !== 'docker_container') return NOT_APPLICABLE;
+  return typeof r.attrs.memory === 'number' && r.attrs.memory > 0 ? COMPLIANT : violation('no memory limit');
+};
+
+/** Socle-CT3: containers drop every capability, cannot gain privileges and are not privileged. */
+export const containerHardened: Rule = (r) => {
+  if (r.type !== 'docker_container') return NOT_APPLICABLE;
+  const problems: string[] = [];
+  if (r.attrs.privileged === true) problems.push('runs privileged');
+  if (!(r.attrs.capabilities?.drop ?? []).includes('ALL')) problems.push('does not drop ALL capabilities');
+  if (!(r.attrs.security_opts ?? []).some((o: string) => /^no-new-privileges(:true)?$/.test(o))) problems.push('lacks no-new-privileges');
+  if (!r.attrs.restart || r.attrs.restart === 'no') problems.push('has no restart policy');
+  const opts = r.attrs.log_opts ?? {};
+  if ((r.attrs.log_driver ?? 'json-file') === 'json-file' && !opts['max-size']) problems.push('has unbounded json-file logs');
+  return problems.length ? violation(problems.join(', ')) : COMPLIANT;
+};
+
+const SECRET_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|_AUTH$)/i;
+const SECRET_ASSIGNMENT = /(password|passwd|secret|token|api_?key)['"]?\s*(=>|=|:)\s*['"]([^'"$\s{][^'"\s]{5,})['"]/i;
+
+/** Socle-SEC1: no secret-looking literal in a container's environment, command or files. */
+export const noSecretLiteral: Rule = (r) => {
+  if (r.type !== 'docker_container') return NOT_APPLICABLE;
+  const hits: string[] = [];
+  for (const entry of r.attrs.env ?? []) {
+    const [name, ...rest] = String(entry).split('=');
+    const value = rest.join('=');
+    if (SECRET_NAME.test(name) && value !== '' && !value.includes('${')) hits.push(`env ${name} holds a literal`);
+  }
+  for (const [i, arg] of (r.attrs.command ?? []).entries()) {
+    const prev = String(r.attrs.command[i - 1] ?? '');
+    if (/pass|secret|token/i.test(prev) && !String(arg).includes('${')) hits.push(`command argument after ${prev} is a literal`);
+  }
+  for (const u of r.attrs.upload ?? []) {
+    const m = SECRET_ASSIGNMENT.exec(String(u.content ?? ''));
+    if (m) hits.push(`file ${u.file} assigns a literal to ${m[1]}`);
+  }
+  return hits.length ? violation(hits.join('; ')) : COMPLIANT;
+};

@@ -1,0 +1,90 @@
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { App, Aspects } from 'cdktf';
+import { loadCities } from './config/load.js';
+import type { CityConfig } from './config/types.js';
+import { buildCity, type CityBuildOptions, type CityStacks } from './city.js';
+import { SoclePack, findingsCsv, formatFindings, type Finding } from './policy/socle-pack.js';
+
+/** The policy pack found unsuppressed errors: nothing was written. Exit status 1. */
+export class PolicyError extends Error {
+  constructor(public readonly findings: readonly Finding[]) {
+    super(`${formatFindings(findings)}\n${findings.length} policy error(s); nothing was written. Fix them, or suppress each one with a written reason.`);
+    this.name = 'PolicyError';
+  }
+}
+
+/** A suppression in a city file points at nothing: bad input, exit status 2. */
+export class SuppressionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SuppressionError';
+  }
+}
+
+export interface SynthOptions extends CityBuildOptions {
+  /** A city file, or a directory of city files. */
+  readonly config: string;
+  /** @default 'cdktf.out' */
+  readonly outdir?: string;
+  /** Write nothing; return the app and findings (benchmarks, tests). @default false */
+  readonly dryRun?: boolean;
+}
+
+export interface SynthResult {
+  readonly cities: readonly CityConfig[];
+  readonly builds: readonly CityStacks[];
+  readonly pack: SoclePack;
+  readonly app: App;
+  readonly outdir: string;
+}
+
+/** Builds every commune's stacks in one app and checks them against the policy pack. */
+export function buildApp(cities: readonly CityConfig[], outdir: string, options: CityBuildOptions = {}): { app: App; builds: CityStacks[]; pack: SoclePack } {
+  const app = new App({ outdir, skipValidation: false });
+  const builds = cities.map((city) => buildCity(app, city, options));
+  const pack = new SoclePack({
+    suppressions: cities.flatMap((c) => c.policy.suppressions.map((s, i) => ({ ...s, origin: `${c.file}: policy.suppressions.${i}` }))),
+  });
+  Aspects.of(app).add(pack);
+  pack.check(app);
+  return { app, builds, pack };
+}
+
+/**
+ * Validates the city config, builds the stacks, runs the policy, and only then writes the output:
+ * into a staging directory first, swapped into place when complete, so a failure never leaves a
+ * half-written cdktf.out.
+ */
+export function synthesize(options: SynthOptions): SynthResult {
+  const outdir = resolve(options.outdir ?? 'cdktf.out');
+  const cities = loadCities(options.config);
+  const staging = `${outdir}.staging-${process.pid}`;
+  try {
+    // cdktf's App creates its outdir when constructed: build into the staging directory.
+    const { app, builds, pack } = buildApp(cities, staging, options);
+    if (pack.unusedSuppressions.length > 0) {
+      throw new SuppressionError(pack.unusedSuppressions.map((s) =>
+        `${s.origin}: suppression of ${s.id} on "${s.path}" matches no resource\n  fix: use a construct path printed in cdktf.out/policy-report.<stack>.csv, or remove the suppression`).join('\n'));
+    }
+    if (pack.errors.length > 0) throw new PolicyError(pack.errors);
+    if (options.dryRun) return { cities, builds, pack, app, outdir };
+    mkdirSync(staging, { recursive: true });
+    app.synth();
+    for (const build of builds) {
+      for (const stack of build.stacks.values()) {
+        const name = stack.node.id;
+        writeFileSync(join(staging, `policy-report.${name}.json`), JSON.stringify(pack.report(name), null, 2) + '\n');
+        writeFileSync(join(staging, `policy-report.${name}.csv`), findingsCsv(pack.report(name)));
+        // Which sensitive variable the deploy step fills from which reference (never a value).
+        writeFileSync(join(staging, 'stacks', name, 'socle-secrets.json'), JSON.stringify(build.secrets.get(name) ?? [], null, 2) + '\n');
+      }
+    }
+    writeFileSync(join(staging, 'socle-cities.json'), JSON.stringify(cities.map((c, i) => ({ file: c.file, slug: c.commune.slug, stacks: [...builds[i].stacks.keys()].map((h) => `${c.commune.slug}-${h}`) })), null, 2) + '\n');
+    if (existsSync(outdir)) rmSync(outdir, { recursive: true, force: true });
+    renameSync(staging, outdir);
+    return { cities, builds, pack, app, outdir };
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
