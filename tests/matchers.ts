@@ -14,7 +14,7 @@ const text = (synthesized: string | object) => (typeof synthesized === 'string' 
 /** The stack has a resource of that class whose properties (snake_case keys) include `props`. */
 export function expectResourceWith(synthesized: string | object, resource: ResourceClass, props: Props = {}): void {
   const r = toHaveResourceWithProperties(text(synthesized), resource as any, props);
-  if (!r.pass) expect.fail(r.message());
+  if (!r.pass) expect.fail(r.message);
 }
 
 /** No resource of that class has properties including `props`. */

@@ -193,6 +193,7 @@ function* strings(value: unknown, keys: Keys = []): Generator<[Keys, string]> {
 
 const PLACED_SERVICES = ['proxy', 'consultation', 'limesurvey', 'matomo', 'onion'] as const;
 const PUBLIC_SERVICES = ['consultation', 'limesurvey', 'matomo'] as const;
+const DEFAULT_UPSTREAM_PORTS: Record<string, number> = Object.fromEntries(PUBLIC_SERVICES.map((s) => [s, citySchema.properties.services.properties[s].properties.upstreamPort.default]));
 
 /** Checks that need several fields at once; `raw` already matches the schema. */
 function crossFieldIssues(src: SourceFile, raw: any): ConfigIssue[] {
@@ -290,6 +291,13 @@ function portClaims(src: SourceFile, raw: any): PortClaim[] {
     { src, keys: ['services', 'proxy', 'httpPort'], machine: pm, bind, port: proxy.httpPort ?? 80, what: `${raw.commune.slug} proxy HTTP` },
     { src, keys: ['services', 'proxy', 'httpsPort'], machine: pm, bind, port: proxy.httpsPort ?? 443, what: `${raw.commune.slug} proxy HTTPS` },
   ];
+  for (const app of PUBLIC_SERVICES) {
+    const svc = raw.services?.[app];
+    const appHost = svc?.host ? byName.get(svc.host) : first;
+    if (!svc || svc.enabled === false || !appHost || appHost.ssh.address === pm) continue;
+    // On another host than the proxy, the app publishes its upstream port on the private address.
+    claims.push({ src, keys: ['services', app, 'upstreamPort'], machine: appHost.ssh.address, bind: appHost.privateAddress ?? appHost.ssh.address, port: svc.upstreamPort ?? DEFAULT_UPSTREAM_PORTS[app], what: `${raw.commune.slug} ${app} upstream` });
+  }
   const store = raw.services?.backup?.store;
   if (store && raw.services?.backup?.enabled !== false) {
     const h = byName.get(store.host);
@@ -308,7 +316,9 @@ function portIssues(claims: readonly PortClaim[]): ConfigIssue[] {
   claims.forEach((c, i) => {
     const clash = claims.slice(0, i).find((o) => overlaps(o, c) && !(o.what.startsWith('SSH') && c.what.startsWith('SSH')));
     if (clash) {
-      issues.push(c.src.issue(c.keys, `a port free on ${c.machine} (${c.bind})`, `port ${c.port} is already taken by ${clash.what} (${clash.src.name}); choose another port, or give this commune its own bindAddress`, String(c.port)));
+      const fix = c.src === clash.src ? `port ${c.port} is already taken by ${clash.what}; choose another port`
+        : `port ${c.port} is already taken by ${clash.what} (${clash.src.name}); choose another port, or give this commune its own bindAddress`;
+      issues.push(c.src.issue(c.keys, `a port free on ${c.machine} (${c.bind})`, fix, String(c.port)));
     }
   });
   return issues;

@@ -1,0 +1,251 @@
+import { describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { AnnotationMetadataEntryType, Aspects, Testing } from 'cdktf';
+import type { Construct } from 'constructs';
+import { Container, type ContainerConfig } from '@cdktf/provider-docker/lib/container/index.js';
+import { Image } from '@cdktf/provider-docker/lib/image/index.js';
+import { Network } from '@cdktf/provider-docker/lib/network/index.js';
+import { loadCity } from '../stacks/config/load.js';
+import { HostStack, LABEL } from '../stacks/host-stack.js';
+import { SOCLE_RULES, SoclePack, type Finding } from '../stacks/policy/socle-pack.js';
+import { suppress } from '../stacks/policy/suppressions.js';
+import { buildApp } from '../stacks/synth.js';
+import type { ContainerSpec } from '../services/common/platform.js';
+import { CDKTF, EXAMPLE, TSX, exampleCity, run, tempDir, writeCity } from './helpers.js';
+
+const city = loadCity(EXAMPLE);
+
+function hostStack(): HostStack {
+  return new HostStack(Testing.app(), 'policy-test', { city, host: city.hosts[0] });
+}
+
+/** A container through the platform: hardened, healthchecked, from the city registry. */
+const goodSpec: ContainerSpec = {
+  service: 'demo', role: 'app', image: 'base', command: ['sleep', 'infinity'],
+  healthcheck: { test: ['CMD', 'true'] }, memoryMiB: 64,
+};
+
+/** A raw provider container that passes every rule, to plant one violation at a time. */
+function plant(scope: Construct, overrides: Partial<ContainerConfig> = {}): Container {
+  return new Container(scope, 'planted', {
+    name: 'planted', image: `${city.registry.host}/${city.registry.namespace}/base:bookworm`, memory: 64,
+    healthcheck: { test: ['CMD', 'true'] }, capabilities: { drop: ['ALL'] }, securityOpts: ['no-new-privileges:true'],
+    restart: 'unless-stopped', logOpts: { 'max-size': '10m' }, ...overrides,
+  });
+}
+
+function findingsFor(scope: Construct, ruleId: string, pathPart = 'planted'): Finding[] {
+  const pack = new SoclePack().check(scope.node.root);
+  return pack.findings.filter((f) => f.ruleId === ruleId && f.path.includes(pathPart));
+}
+
+const statusOf = (scope: Construct, ruleId: string, pathPart?: string) => findingsFor(scope, ruleId, pathPart).map((f) => f.status);
+
+describe('Socle-IMG1: images come from the city registry', () => {
+  it('Noncompliance: a Docker Hub image', () => {
+    const s = hostStack();
+    new Image(s, 'planted', { name: 'docker.io/library/nginx:latest' });
+    expect(statusOf(s, 'Socle-IMG1')).toEqual(['non-compliant']);
+  });
+  it('Noncompliance: a container naming an image directly', () => {
+    const s = hostStack();
+    plant(s, { image: 'ghcr.io/decidim/decidim:0.28' });
+    expect(statusOf(s, 'Socle-IMG1')).toEqual(['non-compliant']);
+  });
+  it('Compliance: the platform resolves images under the registry', () => {
+    const s = hostStack();
+    s.container(s, 'planted', goodSpec);
+    expect(statusOf(s, 'Socle-IMG1')).toEqual(['compliant']);
+    expect(statusOf(s, 'Socle-IMG1', 'image-base')).toEqual(['compliant']);
+  });
+});
+
+describe('Socle-TP1: no third-party host', () => {
+  it('Noncompliance: a container configured with a transactional mail relay', () => {
+    const s = hostStack();
+    plant(s, { env: ['SMTP_ADDRESS=smtp.sendgrid.net'] });
+    const [f] = findingsFor(s, 'Socle-TP1');
+    expect(f.status).toBe('non-compliant');
+    expect(f.details).toMatch(/SendGrid/);
+  });
+  it('Noncompliance: a web font in a generated file', () => {
+    const s = hostStack();
+    plant(s, { upload: [{ file: '/etc/app.conf', content: 'font_url = https://fonts.googleapis.com/css?family=Marianne' }] });
+    expect(statusOf(s, 'Socle-TP1')).toEqual(['non-compliant']);
+  });
+  it('Compliance: the city\'s own hosts', () => {
+    const s = hostStack();
+    plant(s, { env: ['SMTP_ADDRESS=zimbra.ville-exemple.fr'] });
+    expect(statusOf(s, 'Socle-TP1')).toEqual(['compliant']);
+  });
+});
+
+describe('Socle-NET1: only the proxy publishes ports', () => {
+  it('Noncompliance: an app publishing a port', () => {
+    const s = hostStack();
+    plant(s, { ports: [{ internal: 8080, external: 8080 }] });
+    expect(statusOf(s, 'Socle-NET1')).toEqual(['non-compliant']);
+  });
+  it('Noncompliance: a container on the host network', () => {
+    const s = hostStack();
+    plant(s, { networkMode: 'host', ports: [{ internal: 80 }] });
+    expect(statusOf(s, 'Socle-NET1')).toEqual(['non-compliant']);
+  });
+  it('Compliance: the proxy container', () => {
+    const s = hostStack();
+    s.container(s, 'planted', { ...goodSpec, service: 'proxy', role: 'nginx', ports: [{ internal: 443, external: 443, ip: '0.0.0.0' }] });
+    expect(statusOf(s, 'Socle-NET1')).toEqual(['compliant']);
+  });
+  it('Suppressed: with a written reason, reported as such', () => {
+    const s = hostStack();
+    const c = plant(s, { ports: [{ internal: 2222, external: 2222, ip: '10.0.0.1' }] });
+    suppress(c, [{ id: 'Socle-NET1', reason: 'SFTP endpoint bound to the private address' }]);
+    const [f] = findingsFor(s, 'Socle-NET1');
+    expect(f).toMatchObject({ status: 'suppressed', reason: 'SFTP endpoint bound to the private address' });
+  });
+  it('fails when a suppression has no real reason', () => {
+    const s = hostStack();
+    const c = plant(s);
+    expect(() => suppress(c, [{ id: 'Socle-NET1', reason: 'ok' }])).toThrow(/at least 10 characters/);
+    expect(() => suppress(c, [{ id: 'NET1', reason: 'a long enough reason' }])).toThrow(/not a rule id/);
+  });
+});
+
+describe('Socle-NET2: private networks are internal', () => {
+  it('Noncompliance: a data-tier network with a route out', () => {
+    const s = hostStack();
+    new Network(s, 'planted', { name: 'planted', internal: false, labels: [{ label: LABEL.tier, value: 'data' }] });
+    expect(statusOf(s, 'Socle-NET2')).toEqual(['non-compliant']);
+  });
+  it('Compliance: data networks made by the platform', () => {
+    const s = hostStack();
+    s.network(s, { name: 'planted', tier: 'data' });
+    expect(statusOf(s, 'Socle-NET2', 'network-planted')).toEqual(['compliant']);
+  });
+  it('Compliance: egress networks are not its business', () => {
+    const s = hostStack();
+    s.network(s, { name: 'planted', tier: 'egress' });
+    expect(statusOf(s, 'Socle-NET2', 'network-planted')).toEqual([]);
+  });
+});
+
+describe('Socle-CT1: containers have a healthcheck', () => {
+  it('Noncompliance: no healthcheck', () => {
+    const s = hostStack();
+    plant(s, { healthcheck: undefined });
+    expect(statusOf(s, 'Socle-CT1')).toEqual(['non-compliant']);
+  });
+  it('Compliance: with one', () => {
+    const s = hostStack();
+    plant(s);
+    expect(statusOf(s, 'Socle-CT1')).toEqual(['compliant']);
+  });
+});
+
+describe('Socle-CT2: containers have a memory limit', () => {
+  it('Noncompliance: no memory limit', () => {
+    const s = hostStack();
+    plant(s, { memory: undefined });
+    expect(statusOf(s, 'Socle-CT2')).toEqual(['non-compliant']);
+  });
+  it('Compliance: with one', () => {
+    const s = hostStack();
+    plant(s);
+    expect(statusOf(s, 'Socle-CT2')).toEqual(['compliant']);
+  });
+});
+
+describe('Socle-CT3: containers are hardened', () => {
+  it.each([
+    ['privileged', { privileged: true }, /privileged/],
+    ['keeping capabilities', { capabilities: { drop: ['NET_RAW'] } }, /ALL capabilities/],
+    ['without no-new-privileges', { securityOpts: [] }, /no-new-privileges/],
+    ['without restart policy', { restart: 'no' }, /restart/],
+    ['with unbounded logs', { logOpts: {} }, /unbounded/],
+  ])('Noncompliance: %s', (_n, overrides, message) => {
+    const s = hostStack();
+    plant(s, overrides as Partial<ContainerConfig>);
+    const [f] = findingsFor(s, 'Socle-CT3');
+    expect(f.status).toBe('non-compliant');
+    expect(f.details).toMatch(message);
+  });
+  it('Compliance: every platform container', () => {
+    const s = hostStack();
+    s.container(s, 'planted', goodSpec);
+    expect(statusOf(s, 'Socle-CT3')).toEqual(['compliant']);
+  });
+});
+
+describe('Socle-SEC1: no secret literal', () => {
+  it.each([
+    ['env', { env: ['DB_PASSWORD=hunter2hunter2'] }],
+    ['command line', { command: ['redis-server', '--requirepass', 'hunter2hunter2'] }],
+    ['generated file', { upload: [{ file: '/app/config.php', content: "'password' => 'hunter2hunter2'," }] }],
+  ])('Noncompliance: in the %s', (_n, overrides) => {
+    const s = hostStack();
+    plant(s, overrides as Partial<ContainerConfig>);
+    expect(statusOf(s, 'Socle-SEC1')).toEqual(['non-compliant']);
+  });
+  it('Compliance: references to generated values and variables', () => {
+    const s = hostStack();
+    const pw = s.generatedSecret(s, 'pw');
+    plant(s, { env: [`DB_PASSWORD=${pw}`, `SMTP_PASSWORD=${s.secretVariable('smtp_password', 'x')}`], command: ['redis-server', '--requirepass', pw] });
+    expect(statusOf(s, 'Socle-SEC1')).toEqual(['compliant']);
+  });
+});
+
+describe('the policy pack', () => {
+  it('has unique ids, each with info, explanation and fix', () => {
+    expect(new Set(SOCLE_RULES.map((r) => r.id)).size).toBe(SOCLE_RULES.length);
+    for (const r of SOCLE_RULES) expect(r.info && r.explanation && r.fix).toBeTruthy();
+  });
+
+  it('passes the bundled example clean, and runs every rule on it', () => {
+    const { pack } = buildApp([city], tempDir());
+    expect(pack.errors).toEqual([]);
+    const ran = new Set(pack.findings.map((f) => f.ruleId));
+    for (const r of SOCLE_RULES) expect(ran.has(r.id), r.id).toBe(true);
+  });
+
+  it('runs as a cdktf Aspect during synth and leaves an error annotation', () => {
+    const s = hostStack();
+    plant(s, { memory: undefined });
+    Aspects.of(s).add(new SoclePack());
+    Testing.synth(s);
+    const errors = s.node.findAll().flatMap((n) => n.node.metadata).filter((m) => m.type === AnnotationMetadataEntryType.ERROR);
+    expect(errors.map((m) => String(m.data))).toEqual([expect.stringMatching(/^\[Socle-CT2\] .*Fix: Set memoryMiB/)]);
+  });
+
+  it('fails npm run synth (exit 1) and cdktf synth on a planted violation, writing nothing', () => {
+    const c = exampleCity();
+    c.services.consultation.env.API_TOKEN = 'abcdef1234567890';
+    const file = writeCity(c);
+    const out = join(tempDir(), 'cdktf.out');
+    const r = run(TSX, ['main.ts', '--config', file, '--out', out]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/Socle-SEC1 .*consultation\/Web/);
+    expect(existsSync(out)).toBe(false);
+    const cli = run(CDKTF, ['synth', '--output', out], { SOCLE_CONFIG: file });
+    expect(cli.status).not.toBe(0);
+    expect(cli.stdout + cli.stderr).toMatch(/Socle-SEC1/);
+  });
+
+  it('accepts a suppression from the city file, and reports it with its reason', () => {
+    const c = exampleCity();
+    c.services.consultation.env.API_TOKEN = 'abcdef1234567890';
+    c.policy = { suppressions: [{ id: 'Socle-SEC1', path: 'consultation', reason: 'demo token of a test instance, revoked' }] };
+    const out = join(tempDir(), 'cdktf.out');
+    const r = run(TSX, ['main.ts', '--config', writeCity(c), '--out', out, '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(existsSync(join(out, 'policy-report.ville-exemple-serveur-1.csv'))).toBe(true);
+  });
+
+  it('fails with exit 2 on a city suppression that matches nothing', () => {
+    const c = exampleCity();
+    c.policy = { suppressions: [{ id: 'Socle-NET1', path: 'limesurvey/Typo', reason: 'cross-host upstream for the proxy' }] };
+    const r = run(TSX, ['main.ts', '--config', writeCity(c)]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/matches no resource/);
+  });
+});
