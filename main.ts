@@ -44,7 +44,9 @@ function main(): void {
   const result = synthesize({ config, outdir });
   if (!values.quiet) {
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    console.log(formatSummary(readSummary(result.outdir)));
+    // `cdktf synth --hcl` writes cdk.tf instead of the JSON the summary reads.
+    if (process.env.SYNTH_HCL_OUTPUT === 'true') console.log('HCL output: see cdk.tf in each stack directory');
+    else console.log(formatSummary(readSummary(result.outdir)));
     console.log(`\nsynthesized ${result.builds.reduce((n, b) => n + b.stacks.size, 0)} stack(s) for ${result.cities.length} commune(s) into ${outdir} in ${ms.toFixed(0)} ms`);
     console.log(`next: review ${outdir}/policy-report.*.csv, then terraform -chdir=${outdir}/stacks/<stack> init && terraform -chdir=${outdir}/stacks/<stack> plan`);
   }

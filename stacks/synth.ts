@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { App, Aspects } from 'cdktf';
 import { loadCities } from './config/load.js';
 import type { CityConfig } from './config/types.js';
@@ -60,6 +60,7 @@ export function synthesize(options: SynthOptions): SynthResult {
   const outdir = resolve(options.outdir ?? 'cdktf.out');
   const cities = loadCities(options.config);
   const staging = `${outdir}.staging-${process.pid}`;
+  mkdirSync(dirname(outdir), { recursive: true });
   try {
     // cdktf's App creates its outdir when constructed: build into the staging directory.
     const { app, builds, pack } = buildApp(cities, staging, options);
