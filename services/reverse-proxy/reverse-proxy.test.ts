@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { Container } from '@cdktf/provider-docker/lib/container/index.js';
+import { ReverseProxy, type ReverseProxyProps } from './index.js';
+import { containerNamed, resources, synthInHost } from '../../tests/helpers.js';
+import { expectNoResourceWith, expectResourceWith } from '../../tests/matchers.js';
+
+const notice: ReverseProxyProps['legalNotice'] = {
+  communeName: 'Ville-Test', legalEntity: 'Commune de Ville-Test', address: { street: '1 rue', postcode: '99999', city: 'Ville-Test' },
+  phone: '+33 1', email: 'contact@ville-exemple.fr', publicationDirector: 'Le maire', dpo: { name: 'DPO', email: 'dpo@ville-exemple.fr' },
+  hosts: [{ name: 'serveur-1', owner: 'Commune', site: 'Mairie <salle B>', services: ['proxy'] }],
+};
+const files: ReverseProxyProps['tls'] = { mode: 'files', directory: '/etc/socle/tls' };
+const nginxConf = (json: any) => containerNamed(json, 'ville-exemple-proxy-nginx').upload.find((u: any) => u.file === '/etc/nginx/nginx.conf').content as string;
+
+describe('ReverseProxy', () => {
+  it('publishes 80 and 443 on the bind address with one virtual host per route', () => {
+    const json = synthInHost((s) => {
+      const p = new ReverseProxy(s, 'proxy', { tls: files, legalNotice: notice, bindAddress: '10.0.0.5', httpsPort: 8443 });
+      p.addRoute({ service: 'a', hostname: 'a.ville-exemple.fr', upstream: 'a-web:3000' });
+      p.addRoute({ service: 'b', hostname: 'b.ville-exemple.fr', upstream: 'b-web:8080', onionPort: 8082 });
+    });
+    expectResourceWith(json, Container, { name: 'ville-exemple-proxy-nginx', ports: [{ internal: 80, external: 80, ip: '10.0.0.5', protocol: 'tcp' }, { internal: 443, external: 8443, ip: '10.0.0.5', protocol: 'tcp' }] });
+    const conf = nginxConf(json);
+    expect(conf).toContain('server_name a.ville-exemple.fr;');
+    expect(conf).toContain('proxy_pass http://b-web:8080;');
+    expect(conf).toContain('listen 8082;');
+    expect(conf).toContain('return 301 https://$host$request_uri;');
+  });
+
+  it('escapes the legal notice', () => {
+    const json = synthInHost((s) => new ReverseProxy(s, 'proxy', { tls: files, legalNotice: notice }));
+    const html = containerNamed(json, 'ville-exemple-proxy-nginx').upload.find((u: any) => u.file.endsWith('.html')).content;
+    expect(html).toContain('Mairie &lt;salle B&gt;');
+  });
+
+  it('adds an ACME client and certificate volumes in acme mode, without a host mount', () => {
+    const json = synthInHost((s) => {
+      new ReverseProxy(s, 'proxy', { tls: { mode: 'acme', directoryUrl: 'https://acme.ville-exemple.fr/directory', email: 'it@ville-exemple.fr' }, legalNotice: notice })
+        .addRoute({ service: 'a', hostname: 'a.ville-exemple.fr', upstream: 'a-web:3000' });
+    });
+    const acme = containerNamed(json, 'ville-exemple-proxy-acme');
+    expect(acme.command).toEqual(expect.arrayContaining(['https://acme.ville-exemple.fr/directory', 'a.ville-exemple.fr']));
+    expect(resources(json, 'docker_volume').map((v) => v.name)).toEqual(expect.arrayContaining(['ville-exemple-acme-certificates', 'ville-exemple-acme-webroot']));
+    expectNoResourceWith(json, Container, { name: 'ville-exemple-proxy-nginx', mounts: [{ type: 'bind' }] });
+  });
+
+  it('fails when two routes share a hostname', () => {
+    expect(() => synthInHost((s) => {
+      const p = new ReverseProxy(s, 'proxy', { tls: files, legalNotice: notice });
+      p.addRoute({ service: 'a', hostname: 'a.ville-exemple.fr', upstream: 'a:1' });
+      p.addRoute({ service: 'b', hostname: 'a.ville-exemple.fr', upstream: 'b:1' });
+    })).toThrow(/already routes a\.ville-exemple\.fr/);
+  });
+});
