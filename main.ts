@@ -15,6 +15,7 @@ const USAGE = `usage: npm start                       synthesize the bundled exa
   --config FILE|DIR  a city file, or a directory of city files (one commune each)
   --out DIR          where to write the stacks (default: cdktf.out, or CDKTF_OUTDIR)
   --quiet            print only errors
+  --timing           print the time spent synthesizing (in this process) on stderr
   -h, --help         this help
 
 Writes cdktf.out/stacks/<commune>-<host>/cdk.tf.json, a policy report per stack, and prints a
@@ -24,11 +25,11 @@ exit status: 0 ok, 1 policy errors or failure, 2 bad input (flags, city file, su
 class UsageError extends Error {}
 
 function main(): void {
-  let values: { config?: string; out?: string; quiet?: boolean; help?: boolean };
+  let values: { config?: string; out?: string; quiet?: boolean; timing?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: process.argv.slice(2),
-      options: { config: { type: 'string', short: 'c' }, out: { type: 'string', short: 'o' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' } },
+      options: { config: { type: 'string', short: 'c' }, out: { type: 'string', short: 'o' }, quiet: { type: 'boolean', short: 'q' }, timing: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
       strict: true, allowPositionals: false,
     }));
   } catch (err) {
@@ -41,9 +42,14 @@ function main(): void {
   const config = values.config ?? process.env.SOCLE_CONFIG ?? DEFAULT_CONFIG;
   const outdir = values.out ?? process.env.CDKTF_OUTDIR ?? 'cdktf.out';
   const started = process.hrtime.bigint();
+  // cdktf captures a stack trace for every token it creates; mapping each one through tsx's source
+  // maps costs a quarter of the synth time. Errors raised by Socle itself carry their own message.
+  process.setSourceMapsEnabled(false);
   const result = synthesize({ config, outdir });
+  process.setSourceMapsEnabled(true);
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  if (values.timing) console.error(`synth: ${ms.toFixed(0)} ms, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
   if (!values.quiet) {
-    const ms = Number(process.hrtime.bigint() - started) / 1e6;
     // `cdktf synth --hcl` writes cdk.tf instead of the JSON the summary reads.
     if (process.env.SYNTH_HCL_OUTPUT === 'true') console.log('HCL output: see cdk.tf in each stack directory');
     else console.log(formatSummary(readSummary(result.outdir)));

@@ -11,7 +11,6 @@ import { parse, stringify } from 'yaml';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const EXAMPLE = join(ROOT, 'examples/ville-exemple.yaml');
-const TSX = join(ROOT, 'node_modules/.bin/tsx');
 const CDKTF = join(ROOT, 'node_modules/.bin/cdktf');
 const GNU_TIME = '/usr/bin/time';
 const COMMUNE_SIZES = [10, 50, 100] as const;
@@ -39,7 +38,7 @@ and the same through \`cdktf synth\` for the example and the ${COMMUNE_SIZES.at(
 Needs GNU time (${GNU_TIME}; apt-get install -y time). Exit status: 0 (it reports, it does not
 test), 2 on bad flags.`;
 
-interface Sample { readonly wallS: number; readonly rssMB: number }
+interface Sample { readonly wallS: number; readonly rssMB: number; readonly synthS?: number }
 interface Failure { readonly failed: string }
 type Outcome = { readonly samples: readonly Sample[] } | Failure;
 
@@ -144,7 +143,7 @@ function measure(c: Case, work: string): Sample | Failure {
   const out = mkdtempSync(join(work, 'out-'));
   const timeFile = join(work, 'time.txt');
   const command = c.kind === 'in-process'
-    ? [TSX, 'main.ts', '--config', c.config, '--out', join(out, 'cdktf.out'), '--quiet']
+    ? [process.execPath, '--import', 'tsx', 'main.ts', '--config', c.config, '--out', join(out, 'cdktf.out'), '--quiet', '--timing']
     : [CDKTF, 'synth', '--output', join(out, 'cdktf.out')];
   // -o keeps GNU time's line apart from the program's own stderr.
   const result = spawnSync(GNU_TIME, ['-o', timeFile, '-f', '%e %M', ...command], {
@@ -161,7 +160,9 @@ function measure(c: Case, work: string): Sample | Failure {
   }
   // GNU time may prefix "Command exited with non-zero status"; the figures are on the last line.
   const [wall, maxKiB] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number);
-  return { wallS: wall, rssMB: maxKiB / 1024 };
+  // main.ts --timing: the synthesis itself, without Node and module start-up.
+  const inner = /synth: (\d+) ms/.exec(result.stderr);
+  return { wallS: wall, rssMB: maxKiB / 1024, synthS: inner ? Number(inner[1]) / 1000 : undefined };
 }
 
 function median(xs: readonly number[]): number {
@@ -234,13 +235,15 @@ function main(): void {
     const med = (c: Case | undefined): Sample | undefined => {
       const o = c && outcomes.get(c);
       if (!o || 'failed' in o) return undefined;
-      return { wallS: median(o.samples.map((s) => s.wallS)), rssMB: median(o.samples.map((s) => s.rssMB)) };
+      const inner = o.samples.map((s) => s.synthS).filter((x): x is number => x !== undefined);
+      return { wallS: median(o.samples.map((s) => s.wallS)), rssMB: median(o.samples.map((s) => s.rssMB)), synthS: inner.length ? median(inner) : undefined };
     };
     const find = (name: string, kind: Case['kind']) => cases.find((c) => c.name === name && c.kind === kind);
 
     console.log(`Socle synth benchmark: median of ${runs} run(s) per case, each in a fresh process (after one unmeasured warm-up)`);
-    console.log('peak RSS = GNU time %M: the largest single process of the tree (tsx re-spawns node; cdktf spawns the app), not their sum\n');
-    const header = `${pad('case', 24)}${lpad('wall s', 8)}${lpad('peak RSS MB', 13)}  ${pad('target', 22)}verdict`;
+    console.log('peak RSS = GNU time %M: the largest single process of the tree (cdktf spawns the app as a child), not their sum\n');
+    console.log('synth s = time main.ts --timing reports for the synthesis itself, without Node and module start-up\n');
+    const header = `${pad('case', 24)}${lpad('wall s', 8)}${lpad('synth s', 9)}${lpad('peak RSS MB', 13)}  ${pad('target', 22)}verdict`;
     console.log(header);
     console.log('-'.repeat(header.length + 4));
     for (const c of cases) {
@@ -257,7 +260,8 @@ function main(): void {
       const verdict = !m ? 'FAILED' : ok === undefined ? '' : ok ? 'ok' : 'over';
       const wall = m ? m.wallS.toFixed(2) : '-';
       const rss = m ? m.rssMB.toFixed(0) : '-';
-      console.log(`${pad(`${c.name} (${c.kind === 'cli' ? 'cdktf CLI' : 'main.ts'})`, 24)}${lpad(wall, 8)}${lpad(rss, 13)}  ${pad(target, 22)}${verdict}`);
+      const synth = m?.synthS !== undefined ? m.synthS.toFixed(2) : '-';
+      console.log(`${pad(`${c.name} (${c.kind === 'cli' ? 'cdktf CLI' : 'main.ts'})`, 24)}${lpad(wall, 8)}${lpad(synth, 9)}${lpad(rss, 13)}  ${pad(target, 22)}${verdict}`);
     }
 
     // Growth: raw ms/commune includes process start and module loading, paid once whatever N, so it

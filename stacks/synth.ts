@@ -41,7 +41,8 @@ export interface SynthResult {
 
 /** Builds every commune's stacks in one app and checks them against the policy pack. */
 export function buildApp(cities: readonly CityConfig[], outdir: string, options: CityBuildOptions = {}): { app: App; builds: CityStacks[]; pack: SoclePack } {
-  const app = new App({ outdir, skipValidation: false });
+  // Stack traces in annotations point at cdktf internals, not at the city file: leave them out.
+  const app = new App({ outdir, skipValidation: false, stackTraces: false });
   const builds = cities.map((city) => buildCity(app, city, options));
   const pack = new SoclePack({
     suppressions: cities.flatMap((c) => c.policy.suppressions.map((s, i) => ({ ...s, origin: `${c.file}: policy.suppressions.${i}` }))),
@@ -72,11 +73,13 @@ export function synthesize(options: SynthOptions): SynthResult {
     if (options.dryRun) return { cities, builds, pack, app, outdir };
     mkdirSync(staging, { recursive: true });
     app.synth();
+    const reports = pack.reportsByStack();
     for (const build of builds) {
       for (const stack of build.stacks.values()) {
         const name = stack.node.id;
-        writeFileSync(join(staging, `policy-report.${name}.json`), JSON.stringify(pack.report(name), null, 2) + '\n');
-        writeFileSync(join(staging, `policy-report.${name}.csv`), findingsCsv(pack.report(name)));
+        const report = reports.get(name) ?? [];
+        writeFileSync(join(staging, `policy-report.${name}.json`), JSON.stringify(report, null, 2) + '\n');
+        writeFileSync(join(staging, `policy-report.${name}.csv`), findingsCsv(report));
         // Which sensitive variable the deploy step fills from which reference (never a value).
         writeFileSync(join(staging, 'stacks', name, 'socle-secrets.json'), JSON.stringify(build.secrets.get(name) ?? [], null, 2) + '\n');
       }

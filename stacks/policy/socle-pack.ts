@@ -188,9 +188,15 @@ export class SoclePack implements IAspect {
     return this.suppressions.filter((s) => !this.usedSuppressions.has(s));
   }
 
-  /** Rows of the policy report of one stack. */
-  public report(stack: string): Finding[] {
-    return this.findings.filter((f) => f.stack === stack);
+  /** Rows of the policy report, per stack name. */
+  public reportsByStack(): Map<string, Finding[]> {
+    const byStack = new Map<string, Finding[]>();
+    for (const f of this.findings) {
+      const rows = byStack.get(f.stack);
+      if (rows) rows.push(f);
+      else byStack.set(f.stack, [f]);
+    }
+    return byStack;
   }
 
   private configSuppression(path: string, ruleId: string): ConfigSuppression | undefined {
