@@ -160,3 +160,22 @@ describe('synth command on bad input', () => {
   });
 });
 
+
+describe('defaults and pins', () => {
+  it('uses the city certificate from /etc/socle/tls/<slug> when tls is omitted (ACME is opt-in)', () => {
+    const c = exampleCity();
+    delete c.tls;
+    expect(loadCity(writeCity(c)).tls).toEqual({ mode: 'files', files: { directory: '/etc/socle/tls/ville-exemple' } });
+  });
+
+  it('pins the consultation image by digest, whichever image the commune plugs in', async () => {
+    const { synthToDisk, resources } = await import('./helpers.js');
+    const c = exampleCity();
+    c.services.consultation.image = 'decidim-ville';
+    c.images = { consultation: { tag: '2026.1', digest: `sha256:${'a'.repeat(64)}` }, mariadb: { digest: `sha256:${'b'.repeat(64)}` } };
+    const [stack] = synthToDisk(writeCity(c)).stacks;
+    const images = resources(stack.json, 'docker_image').map((i) => i.name);
+    expect(images).toContain(`registre.ville-exemple.fr/socle/decidim-ville:2026.1@sha256:${'a'.repeat(64)}`);
+    expect(images).toContain(`registre.ville-exemple.fr/socle/mariadb:bookworm@sha256:${'b'.repeat(64)}`);
+  });
+});

@@ -254,8 +254,7 @@ function crossFieldIssues(src: SourceFile, raw: any): ConfigIssue[] {
     issues.push(src.issue(['mail', 'from'], `a sender address in ${cityDomains}`, `use an address such as ne-pas-repondre@${raw.domain}`, JSON.stringify(raw.mail.from)));
   }
 
-  if (raw.tls.mode === 'files' && !raw.tls.files) issues.push(src.issue(['tls'], 'a "files" block when mode is files', 'add files: { directory: /etc/socle/tls } holding fullchain.pem and privkey.pem', 'missing'));
-  if (raw.tls.mode === 'acme' && !raw.tls.acme) issues.push(src.issue(['tls'], 'an "acme" block when mode is acme', 'add acme: { directoryUrl: https://..., email: ... }', 'missing'));
+  if (raw.tls?.mode === 'acme' && !raw.tls.acme) issues.push(src.issue(['tls'], 'an "acme" block when mode is acme', 'add acme: { directoryUrl: https://..., email: ... }', 'missing'));
 
   if (enabled('onion') && (services.onion?.host ?? hostNames[0]) !== (services.proxy?.host ?? hostNames[0])) {
     issues.push(src.issue(['services', 'onion', 'host'], `the proxy's host (${services.proxy?.host ?? hostNames[0]})`, 'place the onion service on the same host as the proxy', JSON.stringify(services.onion?.host)));
@@ -335,7 +334,13 @@ function applyDefaults(raw: any): CityConfig {
   data.services.backup.retention ??= {};
   data.services.backup.targets ??= [];
   data.services.consultation.env ??= {};
+  data.tls ??= {};
   defaulter(data);
+  // ACME stays off unless asked for: by default the city's own certificate, one directory per commune.
+  if (data.tls.mode === 'files') data.tls.files ??= { directory: `/etc/socle/tls/${data.commune.slug}` };
+  // The consultation app's pin applies to whichever image it runs.
+  const consultation = data.services.consultation;
+  if (data.images.consultation) data.images[consultation.image ?? consultation.preset] ??= data.images.consultation;
   for (const h of data.hosts) h.privateAddress ??= h.ssh.address;
   for (const name of PLACED_SERVICES) data.services[name].host ??= data.hosts[0].name;
   if (!data.services.backup.enabled) data.services.backup.targets = [];
