@@ -2,8 +2,8 @@
 // Socle: synthesizes a city's Terraform stacks (one per host) from its YAML file, after checking
 // the file and the policy pack. Also the app `cdktf synth` runs (see cdktf.json).
 import { parseArgs } from 'node:util';
-import { ConfigError } from './stacks/config/load.js';
-import { PolicyError, SuppressionError, synthesize } from './stacks/synth.js';
+import { synthesize } from './stacks/synth.js';
+import { UsageError, runCommand } from './stacks/cli.js';
 import { readSummary, formatSummary } from './stacks/summary.js';
 
 export const DEFAULT_CONFIG = 'examples/ville-exemple.yaml';
@@ -21,8 +21,6 @@ const USAGE = `usage: npm start                       synthesize the bundled exa
 Writes cdktf.out/stacks/<commune>-<host>/cdk.tf.json, a policy report per stack, and prints a
 summary. Deploy each stack with: terraform -chdir=cdktf.out/stacks/<stack> init && ... apply
 exit status: 0 ok, 1 policy errors or failure, 2 bad input (flags, city file, suppressions)`;
-
-class UsageError extends Error {}
 
 function main(): void {
   let values: { config?: string; out?: string; quiet?: boolean; timing?: boolean; help?: boolean };
@@ -58,20 +56,4 @@ function main(): void {
   }
 }
 
-try {
-  main();
-} catch (err) {
-  if (err instanceof UsageError) {
-    console.error(`${err.message}\n\n${USAGE}`);
-    process.exitCode = 2;
-  } else if (err instanceof ConfigError || err instanceof SuppressionError) {
-    console.error(err.message);
-    process.exitCode = 2;
-  } else if (err instanceof PolicyError) {
-    console.error(err.message);
-    process.exitCode = 1;
-  } else {
-    console.error(err);
-    process.exitCode = 1;
-  }
-}
+void runCommand(main, USAGE);

@@ -1,6 +1,7 @@
 // Synthesis benchmark: wall time and peak RSS of `main.ts` (in-process synth) on the example city,
 // a 30-host city and directories of 10/50/100 communes, compared with the `cdktf synth` CLI.
 // It reports; it does not test: exit status 0 whatever the figures, 2 on bad flags.
+import { UsageError, runCommand } from '../stacks/cli.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +24,7 @@ const HUNDRED_MAX_S = 15;
 const LINEAR_MAX_RATIO = 1.5;
 
 const USAGE = `usage: npm run bench:synth [-- --runs N] [--no-cli]
-       node_modules/.bin/tsx bench/synth.ts [--runs N] [--no-cli]
+       node --import tsx bench/synth.ts [--runs N] [--no-cli]
 
 Measures wall time and peak RSS of synthesizing, each run in a fresh process under GNU time:
   example       ${'examples/ville-exemple.yaml'}
@@ -36,7 +37,7 @@ and the same through \`cdktf synth\` for the example and the ${COMMUNE_SIZES.at(
   -h, --help  this help
 
 Needs GNU time (${GNU_TIME}; apt-get install -y time). Exit status: 0 (it reports, it does not
-test), 2 on bad flags.`;
+test), 2 on bad flags, 1 if it cannot run at all.`;
 
 interface Sample { readonly wallS: number; readonly rssMB: number; readonly synthS?: number }
 interface Failure { readonly failed: string }
@@ -50,7 +51,6 @@ interface Case {
   readonly communes: number;
 }
 
-class UsageError extends Error {}
 
 function options(): { runs: number; cli: boolean } {
   let values: { runs?: string; 'no-cli'?: boolean; help?: boolean };
@@ -304,14 +304,4 @@ function main(): void {
   }
 }
 
-try {
-  main();
-} catch (err) {
-  if (err instanceof UsageError) {
-    console.error(`${err.message}\n\n${USAGE}`);
-    process.exitCode = 2;
-  } else {
-    // Report, never fail: an unexpected error is printed and the status stays 0.
-    console.error(err);
-  }
-}
+void runCommand(main, USAGE);

@@ -6,8 +6,8 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
-import { ConfigError } from '../stacks/config/load.js';
-import { PolicyError, SuppressionError, synthesize } from '../stacks/synth.js';
+import { synthesize } from '../stacks/synth.js';
+import { InputError, UsageError, runCommand } from '../stacks/cli.js';
 import type { SecretBinding } from '../stacks/city.js';
 
 const USAGE = `usage: npm run deploy -- --config FILE|DIR [--stack NAME]... [--apply] [--tofu] [--backup-key FILE] [--dry-run]
@@ -21,8 +21,6 @@ const USAGE = `usage: npm run deploy -- --config FILE|DIR [--stack NAME]... [--a
   --dry-run           print the commands and where each secret comes from; run nothing
   -h, --help          this help
 exit status: 0 ok, 1 a step failed, 2 bad input (flags, city file, missing secret)`;
-
-class UsageError extends Error {}
 
 interface Args { config?: string; stack?: string[]; apply?: boolean; tofu?: boolean; 'backup-key'?: string; out?: string; 'dry-run'?: boolean; help?: boolean }
 
@@ -81,13 +79,13 @@ function main(): void {
   const result = synthesize({ config: args.config, outdir });
   const all = result.builds.flatMap((b) => [...b.stacks.values()].map((s) => ({ name: s.node.id, secrets: b.secrets.get(s.node.id) ?? [] })));
   const unknown = (args.stack ?? []).filter((n) => !all.some((s) => s.name === n));
-  if (unknown.length) throw new UsageError(`unknown stack(s): ${unknown.join(', ')}; this config has: ${all.map((s) => s.name).join(', ')}`);
+  if (unknown.length) throw new InputError(`unknown stack(s): ${unknown.join(', ')}; this config has: ${all.map((s) => s.name).join(', ')}`);
   const selected = args.stack ? all.filter((s) => args.stack!.includes(s.name)) : all;
 
   // Resolve every secret of every selected stack before touching any host.
   const resolved = selected.map((s) => ({ ...s, ...resolveSecrets(s.secrets, process.env, args['backup-key']) }));
   const missing = resolved.flatMap((r) => r.missing.map((m) => `  ${r.name}: ${m}`));
-  if (missing.length) throw new UsageError(`missing secrets, nothing was deployed:\n${missing.join('\n')}`);
+  if (missing.length) throw new InputError(`missing secrets, nothing was deployed:\n${missing.join('\n')}`);
 
   const tf = args.tofu ? 'tofu' : 'terraform';
   for (const [i, r] of resolved.entries()) {
@@ -113,11 +111,4 @@ function main(): void {
   console.log(args.apply ? 'done: every selected stack is applied' : `planned; review, then run again with --apply`);
 }
 
-try {
-  main();
-} catch (err) {
-  const badInput = err instanceof UsageError || err instanceof ConfigError || err instanceof SuppressionError;
-  if (err instanceof UsageError && !err.message.startsWith('missing secrets')) console.error(`${err.message}\n\n${USAGE}`);
-  else console.error(err instanceof Error && (badInput || err instanceof PolicyError) ? err.message : err);
-  process.exitCode = badInput ? 2 : 1;
-}
+void runCommand(main, USAGE);

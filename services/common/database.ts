@@ -1,4 +1,5 @@
-import type { INetwork } from './platform.js';
+import type { Construct } from 'constructs';
+import { Platform, type INetwork } from './platform.js';
 
 /** How an app reaches its database; handed out by the database construct, never typed by hand. */
 export interface DatabaseConnection {
@@ -37,4 +38,57 @@ export interface DatabaseProps {
   readonly memoryMiB?: number;
   /** How long the data is kept, for the register. @default 'duration of the service, then deleted' */
   readonly retention?: string;
+}
+
+/** What differs between database engines; the rest of a database server is the same. */
+export interface DatabaseEngine {
+  readonly engine: DatabaseConnection['engine'];
+  /** Image catalog key. */
+  readonly image: string;
+  readonly port: number;
+  /** Where the server keeps its files. */
+  readonly dataPath: string;
+  /** Unix user of the server in its image. */
+  readonly user: string;
+  readonly tmpfs: Readonly<Record<string, number>>;
+  /** Environment initializing the database and its owner on first start. */
+  env(database: string, user: string, password: string, adminPassword: string): Record<string, string>;
+  healthcheck(database: string): readonly string[];
+  /** Whether the engine has a superuser distinct from the app's owner (for dumps). */
+  readonly separateAdmin: boolean;
+}
+
+/**
+ * Declares one database server for one app, on that app's internal data network, with its data on
+ * a personal-data volume. The backup runner dumps it rather than copying its live files.
+ */
+export function declareDatabase(scope: Construct, props: DatabaseProps, engine: DatabaseEngine): DatabaseConnection {
+  const platform = Platform.of(scope);
+  const database = props.database ?? props.service;
+  const user = props.user ?? props.service;
+  const password = platform.generatedSecret(scope, 'password');
+  const adminPassword = engine.separateAdmin ? platform.generatedSecret(scope, 'root-password') : password;
+  const data = platform.volume(scope, {
+    name: `${props.service}-${engine.engine}`, service: props.service, category: 'personal',
+    retention: props.retention ?? 'duration of the service, then deleted',
+    // Raw files of a running server are not a consistent copy: the backup runner dumps it instead.
+    backup: false,
+  });
+  const host = `${props.service}-db`;
+  const container = platform.container(scope, 'Resource', {
+    service: props.service,
+    role: 'db',
+    image: engine.image,
+    env: engine.env(database, user, password, adminPassword),
+    networks: [{ network: props.network, aliases: [host] }],
+    volumes: [{ volume: data, path: engine.dataPath }],
+    tmpfs: engine.tmpfs,
+    user: engine.user,
+    healthcheck: { test: engine.healthcheck(database), startPeriodSec: 60 },
+    memoryMiB: props.memoryMiB ?? 512,
+  });
+  return {
+    engine: engine.engine, service: props.service, host, port: engine.port, database, user,
+    password, adminPassword, network: props.network, containerName: container.containerName,
+  };
 }
