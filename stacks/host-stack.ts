@@ -28,6 +28,9 @@ export const LABEL = {
   backup: 'fr.socle.backup',
 } as const;
 
+/** Where generated files (uploads) land in a read-only container: a per-container config volume. */
+export const CONFIG_DIR = '/etc/socle';
+
 /** Hardening every container gets; a spec can only narrow it (e.g. add one capability). */
 export const CONTAINER_DEFAULTS = {
   restart: 'unless-stopped',
@@ -122,6 +125,21 @@ export class HostStack extends TerraformStack implements IPlatform {
   public container(scope: Construct, id: string, spec: ContainerSpec): IContainer {
     const containerName = this.qualify(spec.service, spec.role);
     const hc = spec.healthcheck;
+    const readOnly = spec.readOnlyRootfs ?? true;
+    const volumes = [...(spec.volumes ?? [])];
+    if (readOnly && spec.uploads?.length) {
+      // Docker refuses to copy files into a read-only root, but accepts a volume mounted in it: the
+      // generated files go to a small config volume, rewritten at every (re)creation.
+      const misplaced = spec.uploads.filter((u) => !u.path.startsWith(`${CONFIG_DIR}/`)).map((u) => u.path);
+      if (misplaced.length) {
+        throw new Error(`${containerName}: generated files of a read-only container must be under ${CONFIG_DIR}/, got ${misplaced.join(', ')}; move them (and point the software there)`);
+      }
+      const config = this.volume(scope, {
+        name: `${spec.service}-${spec.role}-config`, service: spec.service, category: 'operational',
+        retention: 'rewritten at each deploy', backup: false, preventDestroy: false,
+      });
+      volumes.push({ volume: config, path: CONFIG_DIR });
+    }
     const resource = new Container(scope, id, {
       name: containerName,
       image: this.image(spec.image).imageId,
@@ -131,7 +149,7 @@ export class HostStack extends TerraformStack implements IPlatform {
       hostname: `${spec.service}-${spec.role}`,
       networkMode: spec.networkMode,
       networksAdvanced: spec.networks?.map((n) => ({ name: n.network.name, aliases: n.aliases ? [...n.aliases] : undefined })),
-      volumes: spec.volumes?.map((v) => ({ volumeName: v.volume.name, containerPath: v.path, readOnly: v.readOnly ?? false })),
+      volumes: volumes.length ? volumes.map((v) => ({ volumeName: v.volume.name, containerPath: v.path, readOnly: v.readOnly ?? false })) : undefined,
       mounts: spec.hostMounts?.map((m) => ({ type: 'bind', source: m.hostPath, target: m.path, readOnly: true })),
       tmpfs: spec.tmpfs ? Object.fromEntries(Object.entries(spec.tmpfs).map(([path, mib]) => [path, `rw,noexec,nosuid,size=${mib}m`])) : undefined,
       healthcheck: {
@@ -144,7 +162,7 @@ export class HostStack extends TerraformStack implements IPlatform {
       memory: spec.memoryMiB,
       memorySwap: spec.memoryMiB,
       user: spec.user,
-      readOnly: spec.readOnlyRootfs ?? true,
+      readOnly,
       capabilities: { drop: ['ALL'], add: spec.capAdd?.length ? [...spec.capAdd] : undefined },
       securityOpts: [...CONTAINER_DEFAULTS.securityOpts],
       restart: CONTAINER_DEFAULTS.restart,

@@ -113,7 +113,7 @@ describe('the example city', () => {
 
   it('rotates and deletes the proxy access logs after the configured retention', () => {
     const nginx = containerNamed(json, 'ville-exemple-proxy-nginx');
-    const conf = nginx.upload.find((u: any) => u.file === '/etc/nginx/nginx.conf').content;
+    const conf = nginx.upload.find((u: any) => u.file === '/etc/socle/nginx.conf').content;
     expect(conf).toContain('access_log /var/log/nginx/access-$socle_log_day.log');
     const retention = containerNamed(json, 'ville-exemple-proxy-log-retention');
     expect(retention.command.join(' ')).toContain("-mtime +89 -delete");
@@ -121,7 +121,7 @@ describe('the example city', () => {
   });
 
   it('serves one virtual host per service with security headers and the legal notice', () => {
-    const conf = containerNamed(json, 'ville-exemple-proxy-nginx').upload.find((u: any) => u.file === '/etc/nginx/nginx.conf').content;
+    const conf = containerNamed(json, 'ville-exemple-proxy-nginx').upload.find((u: any) => u.file === '/etc/socle/nginx.conf').content;
     for (const h of ['participer.ville-exemple.fr', 'enquetes.ville-exemple.fr', 'statistiques.ville-exemple.fr']) expect(conf).toContain(`server_name ${h};`);
     expect(conf).toContain('server_tokens off;');
     expect(conf).toMatch(/Strict-Transport-Security "max-age=63072000/);

@@ -24,7 +24,7 @@ describe('a city over several hosts (front, apps, backup storage)', () => {
   it('reaches apps on another host through their private address only', () => {
     const apps = byName['ville-exemple-applications'];
     expect(containerNamed(apps, 'ville-exemple-limesurvey-app').ports).toEqual([{ internal: 8080, external: 8082, ip: '10.20.1.11', protocol: 'tcp' }]);
-    const conf = containerNamed(byName['ville-exemple-frontal'], 'ville-exemple-proxy-nginx').upload.find((u: any) => u.file === '/etc/nginx/nginx.conf').content;
+    const conf = containerNamed(byName['ville-exemple-frontal'], 'ville-exemple-proxy-nginx').upload.find((u: any) => u.file === '/etc/socle/nginx.conf').content;
     expect(conf).toContain('proxy_pass http://10.20.1.11:8082;');
     expect(conf).toContain('proxy_pass http://10.20.1.11:8081;');
   });

@@ -249,3 +249,19 @@ describe('the policy pack', () => {
     expect(r.stderr).toMatch(/matches no resource/);
   });
 });
+
+describe('the platform', () => {
+  it('puts generated files of a read-only container on a config volume (Docker cannot copy into a read-only root)', () => {
+    const s = hostStack();
+    s.container(s, 'planted', { ...goodSpec, uploads: [{ path: '/etc/socle/app.conf', content: 'x' }] });
+    const json = JSON.parse(Testing.synth(s));
+    const planted = Object.values<any>(json.resource.docker_container)[0];
+    expect(planted.volumes).toEqual([expect.objectContaining({ container_path: '/etc/socle', read_only: false })]);
+    expect(planted.read_only).toBe(true);
+  });
+
+  it('fails when a read-only container gets a generated file outside /etc/socle', () => {
+    const s = hostStack();
+    expect(() => s.container(s, 'planted', { ...goodSpec, uploads: [{ path: '/etc/nginx/nginx.conf', content: 'x' }] })).toThrow(/must be under \/etc\/socle\//);
+  });
+});

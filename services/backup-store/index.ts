@@ -39,7 +39,7 @@ export class BackupStore extends Construct {
       networks: [{ network }],
       ports: [{ internal: 2222, external: this.port, ip: props.address }],
       volumes: [{ volume: repositories, path: '/srv/restic' }, { volume: hostKeys, path: '/etc/ssh/socle/keys' }],
-      uploads: [{ path: '/etc/ssh/socle/authorized_keys', content: props.authorizedKeys }],
+      uploads: [{ path: '/etc/socle/authorized_keys', content: props.authorizedKeys }],
       tmpfs: { '/tmp': 16, '/run/sshd': 1 },
       user: 'restic',
       healthcheck: { test: ['CMD-SHELL', "grep -qsa '[s]shd' /proc/[0-9]*/cmdline"] },

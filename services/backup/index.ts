@@ -69,10 +69,12 @@ export class BackupRunner extends Construct {
         { volume: cache, path: '/var/cache/restic' },
         ...props.volumes.map((v) => ({ volume: v, path: `/data/${v.props.name}`, readOnly: true })),
       ],
-      uploads: [{ path: '/home/socle/.ssh/id_ed25519', content: props.sshPrivateKey }],
+      // Copied to a 0600 file of its own by the entrypoint: ssh refuses a key readable by others.
+      uploads: [{ path: '/etc/socle/ssh/id_ed25519', content: props.sshPrivateKey }],
       tmpfs: { '/tmp': 256, '/var/tmp/socle-dumps': 1024 },
       user: 'socle',
-      healthcheck: { test: ['CMD-SHELL', "grep -qsa '[s]ocle-backup daemon' /proc/[0-9]*/cmdline"], intervalSec: 300 },
+      // The bracket keeps the check from matching its own command line.
+      healthcheck: { test: ['CMD-SHELL', "grep -qsa '[s]ocle-backup' /proc/[0-9]*/cmdline"], intervalSec: 300 },
       memoryMiB: props.memoryMiB ?? 512,
     });
   }

@@ -96,7 +96,10 @@ export interface ContainerSpec {
   readonly extraHosts?: ReadonlyArray<{ readonly host: string; readonly ip: string }>;
   /** Lets a non-root process listen below 1024 (via a namespaced sysctl, not a capability). @default false */
   readonly bindsLowPorts?: boolean;
-  /** Generated files written into the container at creation (config, not secrets). */
+  /**
+   * Generated files written into the container at creation. In a read-only container they must be
+   * under /etc/socle (CONFIG_DIR), a config volume the platform adds.
+   */
   readonly uploads?: ReadonlyArray<{ readonly path: string; readonly content: string; readonly executable?: boolean }>;
 }
 

@@ -36,14 +36,15 @@ export class OnionService extends Construct {
       service: 'onion',
       role: 'tor',
       image: 'tor',
-      command: ['tor', '-f', '/etc/tor/socle-torrc'],
+      command: ['tor', '-f', '/etc/socle/torrc'],
       networks: [{ network: props.network }],
       volumes: [{ volume: keys, path: '/var/lib/tor' }],
-      uploads: [{ path: '/etc/tor/socle-torrc', content: torrc }],
+      uploads: [{ path: '/etc/socle/torrc', content: torrc }],
       user: 'debian-tor',
       tmpfs: { '/tmp': 16 },
       healthcheck: {
-        test: ['CMD-SHELL', Lazy.stringValue({ produce: () => ['grep -qsa "[t]or -f" /proc/[0-9]*/cmdline', ...this.sites.map((s) => `test -s /var/lib/tor/onion/${s.service}/hostname`)].join(' && ') })],
+        // Tor alive (its pid file) and every onion address generated.
+        test: ['CMD-SHELL', Lazy.stringValue({ produce: () => ['kill -0 "$(cat /tmp/tor.pid)"', ...this.sites.map((s) => `test -s /var/lib/tor/onion/${s.service}/hostname`)].join(' && ') })],
         startPeriodSec: 60,
       },
       memoryMiB: props.memoryMiB ?? 128,

@@ -96,7 +96,7 @@ export class ReverseProxy extends Construct {
       service: 'proxy',
       role: 'nginx',
       image: 'nginx',
-      command: ['nginx', '-g', 'daemon off;'],
+      command: ['nginx', '-c', '/etc/socle/nginx.conf', '-g', 'daemon off;'],
       networks: [
         { network: this.publicNetwork, aliases: ['proxy'] },
         { network: this.frontendNetwork, aliases: ['proxy'] },
@@ -117,8 +117,8 @@ export class ReverseProxy extends Construct {
       tmpfs: { '/tmp': 64 },
       user: 'www-data',
       uploads: [
-        { path: '/etc/nginx/nginx.conf', content: nginxConf },
-        { path: '/usr/share/socle/mentions-legales.html', content: renderLegalNotice(props.legalNotice, retentionDays) },
+        { path: '/etc/socle/nginx.conf', content: nginxConf },
+        { path: '/etc/socle/mentions-legales.html', content: renderLegalNotice(props.legalNotice, retentionDays) },
       ],
       healthcheck: { test: ['CMD', 'curl', '--fail', '--silent', '--output', '/dev/null', 'http://127.0.0.1:8079/healthz'], startPeriodSec: 10 },
       memoryMiB: props.memoryMiB ?? 128,

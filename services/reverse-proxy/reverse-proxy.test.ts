@@ -10,7 +10,7 @@ const notice: ReverseProxyProps['legalNotice'] = {
   hosts: [{ name: 'serveur-1', owner: 'Commune', site: 'Mairie <salle B>', services: ['proxy'] }],
 };
 const files: ReverseProxyProps['tls'] = { mode: 'files', directory: '/etc/socle/tls' };
-const nginxConf = (json: any) => containerNamed(json, 'ville-exemple-proxy-nginx').upload.find((u: any) => u.file === '/etc/nginx/nginx.conf').content as string;
+const nginxConf = (json: any) => containerNamed(json, 'ville-exemple-proxy-nginx').upload.find((u: any) => u.file === '/etc/socle/nginx.conf').content as string;
 
 describe('ReverseProxy', () => {
   it('publishes 80 and 443 on the bind address with one virtual host per route', () => {
