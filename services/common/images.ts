@@ -9,18 +9,21 @@ export interface CatalogImage {
   readonly origin: 'built' | 'mirrored';
   /** For mirrored images: where the city copies it from, on a build host with internet access. */
   readonly upstream?: string;
+  /** For built images: the folder holding its recipe (Dockerfile, or base/rootfs), from the repository root. */
+  readonly buildDir?: string;
 }
 
 export const IMAGE_CATALOG: Readonly<Record<string, CatalogImage>> = {
-  base: { name: 'base', tag: 'bookworm', origin: 'built' },
-  nginx: { name: 'nginx', tag: 'bookworm', origin: 'built' },
-  tor: { name: 'tor', tag: 'bookworm', origin: 'built' },
-  mariadb: { name: 'mariadb', tag: 'bookworm', origin: 'built' },
-  postgres: { name: 'postgres', tag: 'bookworm', origin: 'built' },
-  redis: { name: 'redis', tag: 'bookworm', origin: 'built' },
-  backup: { name: 'backup', tag: 'bookworm', origin: 'built' },
+  base: { name: 'base', tag: 'bookworm', origin: 'built', buildDir: 'services/base' },
+  nginx: { name: 'nginx', tag: 'bookworm', origin: 'built', buildDir: 'services/reverse-proxy' },
+  tor: { name: 'tor', tag: 'bookworm', origin: 'built', buildDir: 'services/onion' },
+  mariadb: { name: 'mariadb', tag: 'bookworm', origin: 'built', buildDir: 'services/mariadb' },
+  postgres: { name: 'postgres', tag: 'bookworm', origin: 'built', buildDir: 'services/postgres' },
+  redis: { name: 'redis', tag: 'bookworm', origin: 'built', buildDir: 'services/redis' },
+  backup: { name: 'backup', tag: 'bookworm', origin: 'built', buildDir: 'services/backup' },
+  // ACME client: not built yet (see README, limits).
   acme: { name: 'acme', tag: 'bookworm', origin: 'built' },
-  sftp: { name: 'sftp', tag: 'bookworm', origin: 'built' },
+  sftp: { name: 'sftp', tag: 'bookworm', origin: 'built', buildDir: 'services/backup-store' },
   limesurvey: { name: 'limesurvey', tag: '6-apache', origin: 'mirrored', upstream: 'docker.io/martialblog/limesurvey:6-apache' },
   matomo: { name: 'matomo', tag: '5-apache', origin: 'mirrored', upstream: 'docker.io/library/matomo:5-apache' },
   decidim: { name: 'decidim', tag: '0.28', origin: 'mirrored', upstream: 'ghcr.io/decidim/decidim:0.28' },

@@ -1,0 +1,126 @@
+// Builds Socle's images from Debian only: a debootstrap base imported into Docker, then one
+// Dockerfile per service FROM that base. A build is skipped when an image with the same recipe
+// hash (a label) exists, so repeated runs and test suites reuse the cache.
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { $ } from 'zx';
+import { IMAGE_CATALOG, imageReference, type RegistrySettings } from '../../services/common/images.js';
+
+export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+const RECIPE_LABEL = 'fr.socle.recipe';
+export const DEBIAN_SUITE = 'bookworm';
+
+/** The images Socle builds itself, base first. */
+export const BUILDABLE = Object.entries(IMAGE_CATALOG)
+  .filter(([, e]) => e.origin === 'built' && e.buildDir)
+  .map(([key, e]) => ({ key, dir: join(ROOT, e.buildDir!) }))
+  .sort((a, b) => (a.key === 'base' ? -1 : b.key === 'base' ? 1 : a.key.localeCompare(b.key)));
+
+export interface BuiltImage {
+  readonly key: string;
+  readonly ref: string;
+  readonly sizeMB: number;
+  readonly seconds: number;
+  readonly cached: boolean;
+}
+
+export interface BuildOptions {
+  readonly registry: RegistrySettings;
+  /** Debian mirror for debootstrap. @default the machine's apt source, else http://deb.debian.org/debian */
+  readonly mirror?: string;
+  /** Only these catalog keys (the base is always built first when missing). @default all */
+  readonly only?: readonly string[];
+  /** Rebuild even when the recipe is unchanged. @default false */
+  readonly force?: boolean;
+  readonly onProgress?: (line: string) => void;
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).sort().flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? filesUnder(p) : [p];
+  });
+}
+
+/** Hash of a recipe folder (names, modes and contents), chained with the base's for services. */
+export function recipeHash(dir: string, parent = ''): string {
+  const h = createHash('sha256').update(parent).update(DEBIAN_SUITE);
+  for (const f of filesUnder(dir)) {
+    if (/\.(test\.ts|md)$/.test(f) || f.endsWith('.ts')) continue; // constructs and docs do not change the image
+    h.update(relative(dir, f)).update(String(statSync(f).mode & 0o111)).update(readFileSync(f));
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+/** The Debian mirror this machine's apt uses. */
+export function defaultMirror(): string {
+  const sources = '/etc/apt/sources.list.d/debian.sources';
+  if (existsSync(sources)) {
+    const uri = /^URIs:\s*(\S+)/m.exec(readFileSync(sources, 'utf8'));
+    if (uri && !uri[1].includes('security')) return uri[1];
+  }
+  return 'http://deb.debian.org/debian';
+}
+
+async function recipeOf(ref: string): Promise<string | undefined> {
+  const r = await $({ quiet: true, nothrow: true })`docker image inspect --format ${`{{index .Config.Labels "${RECIPE_LABEL}"}}`} ${ref}`;
+  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
+async function sizeMB(ref: string): Promise<number> {
+  const r = await $({ quiet: true })`docker image inspect --format {{.Size}} ${ref}`;
+  return Number(r.stdout.trim()) / 1e6;
+}
+
+async function buildBase(ref: string, hash: string, mirror: string, dir: string, say: (l: string) => void): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'socle-base-'));
+  const rootfs = join(work, 'rootfs');
+  try {
+    say(`debootstrap ${DEBIAN_SUITE} (minbase) from ${mirror}`);
+    await $({ quiet: true })`debootstrap --variant=minbase ${DEBIAN_SUITE} ${rootfs} ${mirror}`;
+    cpSync(join(dir, 'rootfs'), rootfs, { recursive: true });
+    // Security updates too: images are rebuilt from the mirror, so they pick up fixes.
+    await $({ quiet: true })`sh -c ${`printf 'deb ${mirror} ${DEBIAN_SUITE} main\\ndeb ${mirror} ${DEBIAN_SUITE}-updates main\\ndeb ${mirror.replace(/\/debian\/?$/, '/debian-security')} ${DEBIAN_SUITE}-security main\\n' > ${rootfs}/etc/apt/sources.list`}`;
+    say('trimming docs, man pages, locales and apt caches');
+    await $({ quiet: true })`sh -c ${[
+      `rm -rf ${rootfs}/var/cache/apt/* ${rootfs}/var/lib/apt/lists/* ${rootfs}/usr/share/man/* ${rootfs}/usr/share/info/* ${rootfs}/var/log/*`,
+      `find ${rootfs}/usr/share/doc -mindepth 1 -not -name copyright -not -type d -delete`,
+      `find ${rootfs}/usr/share/locale -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +`,
+    ].join(' && ')}`;
+    say('importing into Docker');
+    await $({ quiet: true })`sh -c ${`tar --numeric-owner -C ${rootfs} -c . | docker import --change 'LABEL ${RECIPE_LABEL}=${hash}' --change 'ENV LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["bash"]' - ${ref}`}`;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Builds (or reuses) every buildable image, base first; returns what it did for each. */
+export async function buildImages(options: BuildOptions): Promise<BuiltImage[]> {
+  const say = options.onProgress ?? (() => undefined);
+  const mirror = options.mirror ?? defaultMirror();
+  const wanted = options.only ? BUILDABLE.filter((b) => b.key === 'base' || options.only!.includes(b.key)) : BUILDABLE;
+  const results: BuiltImage[] = [];
+  const baseRef = imageReference('base', options.registry, {});
+  const baseHash = recipeHash(BUILDABLE[0].dir);
+  for (const [i, image] of wanted.entries()) {
+    const ref = imageReference(image.key, options.registry, {});
+    const hash = image.key === 'base' ? baseHash : recipeHash(image.dir, baseHash);
+    const prefix = `[${i + 1}/${wanted.length}] ${image.key}`;
+    const started = Date.now();
+    const cached = !options.force && (await recipeOf(ref)) === hash;
+    if (cached) {
+      say(`${prefix}: up to date (${ref})`);
+    } else if (image.key === 'base') {
+      await buildBase(ref, hash, mirror, image.dir, (l) => say(`${prefix}: ${l}`));
+    } else {
+      say(`${prefix}: docker build ${relative(ROOT, image.dir)}`);
+      await $({ quiet: true })`docker build --quiet --build-arg ${`BASE=${baseRef}`} --label ${`${RECIPE_LABEL}=${hash}`} --tag ${ref} ${image.dir}`;
+    }
+    const result = { key: image.key, ref, sizeMB: await sizeMB(ref), seconds: (Date.now() - started) / 1000, cached };
+    say(`${prefix}: ${result.sizeMB.toFixed(0)} MB, ${result.seconds.toFixed(1)} s${cached ? ' (cached)' : ''}`);
+    results.push(result);
+  }
+  return results;
+}
