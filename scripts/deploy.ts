@@ -1,8 +1,8 @@
 #!/usr/bin/env -S node --import tsx
 // scripts/deploy.ts: synthesize a city, then plan (and apply) each host's stack with plain
 // terraform or OpenTofu. Secrets go from the city file's references to TF_VAR_* variables of the
-// terraform process only: never printed, never written.
-import { readFileSync, existsSync } from 'node:fs';
+// terraform process only: never printed. The plan file holds them and is deleted after apply.
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
@@ -95,6 +95,8 @@ function main(): void {
       [tf, `-chdir=${dir}`, 'plan', '-input=false', '-out=socle.tfplan'],
       ...(args.apply ? [[tf, `-chdir=${dir}`, 'apply', '-input=false', 'socle.tfplan']] : []),
     ];
+    // A plan file holds the sensitive variables in clear: it must not outlive the apply.
+    const planFile = join(dir, 'socle.tfplan');
     console.log(`[${i + 1}/${resolved.length}] ${r.name}`);
     for (const [v, source] of Object.entries(r.sources)) console.log(`  TF_VAR_${v} <- ${source}`);
     for (const step of steps) {
@@ -103,12 +105,13 @@ function main(): void {
       const env = { ...process.env, ...Object.fromEntries(Object.entries(r.vars).map(([k, v]) => [`TF_VAR_${k}`, v])) };
       const run = spawnSync(step[0], step.slice(1), { stdio: 'inherit', env });
       if (run.error) throw new Error(`${step[0]} could not start (${run.error.message}): install Terraform or OpenTofu (--tofu) on the deploying machine`);
+      if (step[2] === 'apply') rmSync(planFile, { force: true });
       if (run.status !== 0) {
         throw new Error(`${step.slice(0, 3).join(' ')} failed (exit ${run.status}) on ${r.name}; stacks after it were not touched. Fix the cause above and run again: terraform is idempotent.`);
       }
     }
   }
-  console.log(args.apply ? 'done: every selected stack is applied' : `planned; review, then run again with --apply`);
+  console.log(args.apply ? 'done: every selected stack is applied' : 'planned; review, then run again with --apply (each socle.tfplan holds secrets in clear: keep it on city storage, it is deleted after apply)');
 }
 
 void runCommand(main, USAGE);

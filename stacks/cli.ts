@@ -1,7 +1,7 @@
 // What every Socle command does with errors: bad input exits 2 with its message (and the usage
 // for flag mistakes), anything else exits 1. Commands set process.exitCode, never process.exit().
 import { ConfigError } from './config/load.js';
-import { PolicyError, SuppressionError } from './synth.js';
+import { OutputDirError, PolicyError, SuppressionError } from './synth.js';
 
 /** A flag mistake: printed with the command's usage. */
 export class UsageError extends Error {}
@@ -16,7 +16,7 @@ export async function runCommand(main: () => void | Promise<void>, usage: string
     if (err instanceof UsageError) {
       console.error(`${err.message}\n\n${usage}`);
       process.exitCode = 2;
-    } else if (err instanceof ConfigError || err instanceof SuppressionError || err instanceof InputError) {
+    } else if (err instanceof ConfigError || err instanceof SuppressionError || err instanceof InputError || err instanceof OutputDirError) {
       console.error(err.message);
       process.exitCode = 2;
     } else if (err instanceof PolicyError) {

@@ -28,7 +28,7 @@ export const LABEL = {
   backup: 'fr.socle.backup',
 } as const;
 
-/** Where generated files (uploads) land in a read-only container: a per-container config volume. */
+/** Where generated files land in a read-only container: a tmpfs filled by socle-files at start. */
 export const CONFIG_DIR = '/etc/socle';
 
 /** Hardening every container gets; a spec can only narrow it (e.g. add one capability). */
@@ -126,32 +126,38 @@ export class HostStack extends TerraformStack implements IPlatform {
     const containerName = this.qualify(spec.service, spec.role);
     const hc = spec.healthcheck;
     const readOnly = spec.readOnlyRootfs ?? true;
-    const volumes = [...(spec.volumes ?? [])];
-    if (readOnly && spec.uploads?.length) {
-      // Docker refuses to copy files into a read-only root, but accepts a volume mounted in it: the
-      // generated files go to a small config volume, rewritten at every (re)creation.
-      const misplaced = spec.uploads.filter((u) => !u.path.startsWith(`${CONFIG_DIR}/`)).map((u) => u.path);
+    const env: Record<string, string> = { ...(spec.env ?? {}) };
+    const tmpfs: Record<string, number> = { ...(spec.tmpfs ?? {}) };
+    let uploads = spec.uploads;
+    if (readOnly && uploads?.length) {
+      // The provider copies uploads to "/", which Docker refuses for a read-only root. Generated
+      // files travel in the environment instead; socle-files (in every Socle image) writes them to
+      // a tmpfs at /etc/socle before starting the program.
+      const misplaced = uploads.filter((u) => !u.path.startsWith(`${CONFIG_DIR}/`)).map((u) => u.path);
       if (misplaced.length) {
         throw new Error(`${containerName}: generated files of a read-only container must be under ${CONFIG_DIR}/, got ${misplaced.join(', ')}; move them (and point the software there)`);
       }
-      const config = this.volume(scope, {
-        name: `${spec.service}-${spec.role}-config`, service: spec.service, category: 'operational',
-        retention: 'rewritten at each deploy', backup: false, preventDestroy: false,
+      uploads.forEach((u, i) => {
+        env[`SOCLE_FILE_${i}_PATH`] = u.path;
+        env[`SOCLE_FILE_${i}`] = u.content;
+        if (u.executable) env[`SOCLE_FILE_${i}_MODE`] = '0755';
       });
-      volumes.push({ volume: config, path: CONFIG_DIR });
+      tmpfs[CONFIG_DIR] = 1;
+      uploads = undefined;
     }
     const resource = new Container(scope, id, {
       name: containerName,
       image: this.image(spec.image).imageId,
       command: spec.command ? [...spec.command] : undefined,
       entrypoint: spec.entrypoint ? [...spec.entrypoint] : undefined,
-      env: spec.env ? Object.entries(spec.env).map(([k, v]) => `${k}=${v}`) : undefined,
+      env: Object.keys(env).length ? Object.entries(env).map(([k, v]) => `${k}=${v}`) : undefined,
       hostname: `${spec.service}-${spec.role}`,
       networkMode: spec.networkMode,
       networksAdvanced: spec.networks?.map((n) => ({ name: n.network.name, aliases: n.aliases ? [...n.aliases] : undefined })),
-      volumes: volumes.length ? volumes.map((v) => ({ volumeName: v.volume.name, containerPath: v.path, readOnly: v.readOnly ?? false })) : undefined,
+      volumes: spec.volumes?.map((v) => ({ volumeName: v.volume.name, containerPath: v.path, readOnly: v.readOnly ?? false })),
       mounts: spec.hostMounts?.map((m) => ({ type: 'bind', source: m.hostPath, target: m.path, readOnly: true })),
-      tmpfs: spec.tmpfs ? Object.fromEntries(Object.entries(spec.tmpfs).map(([path, mib]) => [path, `rw,noexec,nosuid,size=${mib}m`])) : undefined,
+      // mode=1777: the image's non-root user must be able to write its scratch space.
+      tmpfs: Object.keys(tmpfs).length ? Object.fromEntries(Object.entries(tmpfs).map(([path, mib]) => [path, `rw,noexec,nosuid,size=${mib}m,mode=1777`])) : undefined,
       healthcheck: {
         test: [...hc.test],
         interval: `${hc.intervalSec ?? 30}s`,
@@ -173,7 +179,7 @@ export class HostStack extends TerraformStack implements IPlatform {
       ports: spec.ports?.map((p) => ({ internal: p.internal, external: p.external, ip: p.ip, protocol: 'tcp' })),
       host: spec.extraHosts?.map((h) => ({ host: h.host, ip: h.ip })),
       sysctls: spec.bindsLowPorts ? { 'net.ipv4.ip_unprivileged_port_start': '0' } : undefined,
-      upload: spec.uploads?.map((u) => ({ file: u.path, content: u.content, executable: u.executable ?? false })),
+      upload: uploads?.map((u) => ({ file: u.path, content: u.content, executable: u.executable ?? false })),
       labels: labelList(this.labels({ [LABEL.service]: spec.service, [LABEL.role]: spec.role })),
     });
     return { spec, containerName, construct: resource };

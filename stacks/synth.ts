@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { App, Aspects } from 'cdktf';
 import { loadCities } from './config/load.js';
@@ -8,9 +8,18 @@ import { SoclePack, findingsCsv, formatFindings, type Finding } from './policy/s
 
 /** The policy pack found unsuppressed errors: nothing was written. Exit status 1. */
 export class PolicyError extends Error {
-  constructor(public readonly findings: readonly Finding[]) {
-    super(`${formatFindings(findings)}\n${findings.length} policy error(s); nothing was written. Fix them, or suppress each one with a written reason.`);
+  constructor(public readonly findings: readonly Finding[], writtenTo?: string) {
+    const outcome = writtenTo ? `the output in ${writtenTo} must not be deployed` : 'nothing was written';
+    super(`${formatFindings(findings)}\n${findings.length} policy error(s); ${outcome}. Fix them, or suppress each one with a written reason.`);
     this.name = 'PolicyError';
+  }
+}
+
+/** The output directory holds something else than a previous synth: bad input, exit status 2. */
+export class OutputDirError extends Error {
+  constructor(outdir: string) {
+    super(`${outdir} exists and does not look like a Socle output (no manifest.json): refusing to replace it\n  fix: choose another --out, or remove it yourself if it is disposable`);
+    this.name = 'OutputDirError';
   }
 }
 
@@ -45,11 +54,22 @@ export function buildApp(cities: readonly CityConfig[], outdir: string, options:
   const app = new App({ outdir, skipValidation: false, stackTraces: false });
   const builds = cities.map((city) => buildCity(app, city, options));
   const pack = new SoclePack({
-    suppressions: cities.flatMap((c) => c.policy.suppressions.map((s, i) => ({ ...s, origin: `${c.file}: policy.suppressions.${i}` }))),
+    suppressions: cities.flatMap((c) => c.policy.suppressions.map((s, i) => ({ ...s, commune: c.commune.slug, origin: `${c.file}: policy.suppressions.${i}` }))),
   });
-  Aspects.of(app).add(pack);
+  // cdktf invokes aspects from each stack down, so an aspect on the App itself would never run.
+  for (const build of builds) for (const stack of build.stacks.values()) Aspects.of(stack).add(pack);
   pack.check(app);
   return { app, builds, pack };
+}
+
+/**
+ * `app.synth()`, then fails on unsuppressed policy errors the Aspect found during it. Needed
+ * because the cdktf CLI runs apps with CDKTF_CONTINUE_SYNTH_ON_ERROR_ANNOTATIONS set, which turns
+ * error annotations into mere output.
+ */
+export function synthOrFail(app: App, pack: SoclePack): void {
+  app.synth();
+  if (pack.errors.length > 0) throw new PolicyError(pack.errors, app.outdir);
 }
 
 /**
@@ -60,6 +80,8 @@ export function buildApp(cities: readonly CityConfig[], outdir: string, options:
 export function synthesize(options: SynthOptions): SynthResult {
   const outdir = resolve(options.outdir ?? 'cdktf.out');
   const cities = loadCities(options.config);
+  // The output is replaced wholesale: never do that to a directory Socle did not write.
+  if (existsSync(outdir) && readdirSync(outdir).length > 0 && !existsSync(join(outdir, 'manifest.json'))) throw new OutputDirError(outdir);
   const staging = `${outdir}.staging-${process.pid}`;
   mkdirSync(dirname(outdir), { recursive: true });
   try {
@@ -72,7 +94,7 @@ export function synthesize(options: SynthOptions): SynthResult {
     if (pack.errors.length > 0) throw new PolicyError(pack.errors);
     if (options.dryRun) return { cities, builds, pack, app, outdir };
     mkdirSync(staging, { recursive: true });
-    app.synth();
+    synthOrFail(app, pack);
     const reports = pack.reportsByStack();
     for (const build of builds) {
       for (const stack of build.stacks.values()) {
@@ -84,11 +106,28 @@ export function synthesize(options: SynthOptions): SynthResult {
         writeFileSync(join(staging, 'stacks', name, 'socle-secrets.json'), JSON.stringify(build.secrets.get(name) ?? [], null, 2) + '\n');
       }
     }
+    keepTerraformWorkdirs(outdir, staging);
     writeFileSync(join(staging, 'socle-cities.json'), JSON.stringify(cities.map((c, i) => ({ file: c.file, slug: c.commune.slug, stacks: [...builds[i].stacks.keys()].map((h) => `${c.commune.slug}-${h}`) })), null, 2) + '\n');
     if (existsSync(outdir)) rmSync(outdir, { recursive: true, force: true });
     renameSync(staging, outdir);
     return { cities, builds, pack, app, outdir };
   } finally {
     rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Carries each stack's terraform working state (`.terraform/`, `.terraform.lock.hcl`) over from
+ * the previous output: the provider lock file pins what was verified, and init need not run again.
+ */
+function keepTerraformWorkdirs(previous: string, next: string): void {
+  const stacks = join(previous, 'stacks');
+  if (!existsSync(stacks)) return;
+  for (const name of readdirSync(stacks)) {
+    if (!existsSync(join(next, 'stacks', name))) continue;
+    for (const entry of ['.terraform', '.terraform.lock.hcl']) {
+      const from = join(stacks, name, entry);
+      if (existsSync(from)) cpSync(from, join(next, 'stacks', name, entry), { recursive: true, verbatimSymlinks: true });
+    }
   }
 }

@@ -41,6 +41,13 @@ const CORPUS: Array<[string, Mutation, string, string, RegExp]> = [
   ['sender outside the city domain', (c) => { c.mail.from = 'noreply@gmail.com'; }, 'mail.from', 'noreply@gmail.com', /sender address in ville-exemple\.fr/],
   ['onion away from the proxy', (c) => { c.hosts.push({ name: 'serveur-2', ssh: { user: 'socle', address: '10.20.0.11' }, site: 'Annexe', owner: 'Commune' }); for (const s of ['proxy', 'consultation', 'limesurvey', 'matomo']) c.services[s].host = 'serveur-1'; c.services.onion.host = 'serveur-2'; }, 'services.onion.host', 'host: serveur-2', /same host as the proxy/],
   ['enabled service without hostname', (c) => { delete c.services.matomo.hostname; }, 'services.matomo', 'matomo:', /"hostname" field/],
+  ['host known by name only, without private address', (c) => { c.hosts[0].ssh.address = 'serveur-1.mairie.lan'; }, 'hosts.0', '- name: serveur-1', /"privateAddress" \(IPv4\)/],
+  ['registry user without password', (c) => { c.registry.username = 'deploiement'; }, 'registry', 'registry:', /"password" reference/],
+  ['LimeSurvey memory below its minimum', (c) => { c.services.limesurvey.memoryMiB = 128; }, 'services.limesurvey.memoryMiB', 'memoryMiB: 128', />= 256/],
+  ['secret written in the app settings', (c) => { c.services.consultation.env.SMTP_PASS = 'motdepasse'; }, 'services.consultation.env.SMTP_PASS', 'SMTP_PASS: ', /placeholder such as \{\{database\.password\}\}/],
+  ['credentials inside a URL of the app settings', (c) => { c.services.consultation.env.ARCHIVE_URL = 'https://archiviste:motdepasse@archives.ville-exemple.fr/'; }, 'services.consultation.env.ARCHIVE_URL', 'ARCHIVE_URL', /no secret written/],
+  ['suppression whose reason is blank', (c) => { c.policy = { suppressions: [{ id: 'Socle-CT2', path: 'x', reason: '            ' }] }; }, 'policy.suppressions.0.reason', 'reason:', /at least 10 characters/],
+  ['SSH port taken by the proxy', (c) => { c.services.proxy.httpsPort = 22; }, 'services.proxy.httpsPort', 'httpsPort: 22', /already taken by SSH of serveur-1/],
 ];
 
 describe('city configuration', () => {
@@ -88,6 +95,11 @@ describe('city configuration', () => {
     const issues = issuesOf(writeCity(text));
     expect(issues[0]).toMatchObject({ path: '(yaml)', line: lineOf(text, 'domain: autre.fr') });
     expect(issues[0].fix).toMatch(/duplicated keys/);
+  });
+
+  it('fails on a YAML alias bomb without crashing', () => {
+    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`)].join('\n');
+    expect(issuesOf(writeCity(bomb))[0].fix).toMatch(/aliases/);
   });
 
   it('fails on an empty file', () => {
@@ -144,6 +156,24 @@ describe('synth command on bad input', () => {
     const r = run(TSX, ['main.ts', '--config', writeCity('commune: [unclosed'), '--out', out]);
     expect(r.status).toBe(2);
     expect(readFileSync(join(out, 'marker'), 'utf8')).toBe('previous synth');
+  });
+
+  it('refuses to replace an output directory it did not write', () => {
+    const out = tempDir();
+    writeFileSync(join(out, 'these.txt'), 'a sysadmin\'s notes');
+    const r = run(TSX, ['main.ts', '--config', EXAMPLE, '--out', out]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/does not look like a Socle output/);
+    expect(readFileSync(join(out, 'these.txt'), 'utf8')).toBe('a sysadmin\'s notes');
+  });
+
+  it('keeps each stack\'s terraform working state across synths', () => {
+    const out = join(tempDir(), 'cdktf.out');
+    expect(run(TSX, ['main.ts', '--config', EXAMPLE, '--out', out, '--quiet']).status).toBe(0);
+    const lock = join(out, 'stacks/ville-exemple-serveur-1/.terraform.lock.hcl');
+    writeFileSync(lock, '# provider hashes verified by the city\n');
+    expect(run(TSX, ['main.ts', '--config', EXAMPLE, '--out', out, '--quiet']).status).toBe(0);
+    expect(readFileSync(lock, 'utf8')).toBe('# provider hashes verified by the city\n');
   });
 
   it('exits 2 on a missing file and on an unknown flag', () => {

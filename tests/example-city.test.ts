@@ -5,7 +5,7 @@ import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { Network } from '@cdktf/provider-docker/lib/network/index.js';
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import { LABEL } from '../stacks/host-stack.js';
-import { CDKTF, EXAMPLE, ROOT, TSX, containerNamed, labelsOf, resources, run, synthToDisk, tempDir, writeCity, exampleCity } from './helpers.js';
+import { fileOf, CDKTF, EXAMPLE, ROOT, TSX, containerNamed, labelsOf, resources, run, synthToDisk, tempDir, writeCity, exampleCity } from './helpers.js';
 import { expectResourceWith } from './matchers.js';
 
 const { outdir, stacks } = synthToDisk(EXAMPLE);
@@ -108,12 +108,12 @@ describe('the example city', () => {
     expect(matomo.env).toEqual(expect.arrayContaining(['MATOMO_MAIL_HOST=zimbra.ville-exemple.fr', 'MATOMO_MAIL_PORT=587']));
     const gateway = containerNamed(json, 'ville-exemple-mail-gateway');
     expect(gateway.networks_advanced.find((n: any) => n.aliases)?.aliases).toEqual(['zimbra.ville-exemple.fr']);
-    expect(gateway.upload[0].content).toContain('proxy_pass 10.20.0.25:587;');
+    expect(fileOf(gateway, '/etc/socle/nginx.conf')).toContain('proxy_pass 10.20.0.25:587;');
   });
 
   it('rotates and deletes the proxy access logs after the configured retention', () => {
     const nginx = containerNamed(json, 'ville-exemple-proxy-nginx');
-    const conf = nginx.upload.find((u: any) => u.file === '/etc/socle/nginx.conf').content;
+    const conf = fileOf(nginx, '/etc/socle/nginx.conf');
     expect(conf).toContain('access_log /var/log/nginx/access-$socle_log_day.log');
     const retention = containerNamed(json, 'ville-exemple-proxy-log-retention');
     expect(retention.command.join(' ')).toContain("-mtime +89 -delete");
@@ -121,7 +121,7 @@ describe('the example city', () => {
   });
 
   it('serves one virtual host per service with security headers and the legal notice', () => {
-    const conf = containerNamed(json, 'ville-exemple-proxy-nginx').upload.find((u: any) => u.file === '/etc/socle/nginx.conf').content;
+    const conf = fileOf(containerNamed(json, 'ville-exemple-proxy-nginx'), '/etc/socle/nginx.conf');
     for (const h of ['participer.ville-exemple.fr', 'enquetes.ville-exemple.fr', 'statistiques.ville-exemple.fr']) expect(conf).toContain(`server_name ${h};`);
     expect(conf).toContain('server_tokens off;');
     expect(conf).toMatch(/Strict-Transport-Security "max-age=63072000/);
@@ -132,7 +132,7 @@ describe('the example city', () => {
   });
 
   it('writes a French legal notice naming the commune as host, its site and DPO', () => {
-    const notice = containerNamed(json, 'ville-exemple-proxy-nginx').upload.find((u: any) => u.file.endsWith('mentions-legales.html')).content;
+    const notice = fileOf(containerNamed(json, 'ville-exemple-proxy-nginx'), '/etc/socle/mentions-legales.html');
     expect(notice).toContain('<html lang="fr">');
     expect(notice).toContain('Commune de Ville-Exemple');
     expect(notice).toContain('Hôtel de ville, salle serveurs (sous-sol)');

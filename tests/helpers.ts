@@ -83,3 +83,17 @@ export function run(command: string, args: string[], env: Record<string, string>
 
 export const TSX = join(ROOT, 'node_modules/.bin/tsx');
 export const CDKTF = join(ROOT, 'node_modules/.bin/cdktf');
+
+/**
+ * A file a container receives at creation: an upload, or, for a read-only container, the
+ * SOCLE_FILE_<n> environment pair that socle-files writes to /etc/socle.
+ */
+export function fileOf(container: any, path: string): string {
+  const upload = (container.upload ?? []).find((u: any) => u.file === path);
+  if (upload) return upload.content;
+  const env: string[] = container.env ?? [];
+  const index = env.find((e) => /^SOCLE_FILE_\d+_PATH=/.test(e) && e.endsWith(`=${path}`))?.match(/^SOCLE_FILE_(\d+)_PATH/)?.[1];
+  const entry = index === undefined ? undefined : env.find((e) => e.startsWith(`SOCLE_FILE_${index}=`));
+  if (entry === undefined) throw new Error(`${container.name} receives no file ${path}`);
+  return entry.slice(`SOCLE_FILE_${index}=`.length);
+}

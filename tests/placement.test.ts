@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { ROOT, containerNamed, labelsOf, resources, synthToDisk, exampleCity, writeCity, tempDir } from './helpers.js';
+import { fileOf, ROOT, containerNamed, labelsOf, resources, synthToDisk, exampleCity, writeCity, tempDir } from './helpers.js';
 import { LABEL } from '../stacks/host-stack.js';
 import { ConfigError, loadCities } from '../stacks/config/load.js';
 
@@ -24,7 +24,7 @@ describe('a city over several hosts (front, apps, backup storage)', () => {
   it('reaches apps on another host through their private address only', () => {
     const apps = byName['ville-exemple-applications'];
     expect(containerNamed(apps, 'ville-exemple-limesurvey-app').ports).toEqual([{ internal: 8080, external: 8082, ip: '10.20.1.11', protocol: 'tcp' }]);
-    const conf = containerNamed(byName['ville-exemple-frontal'], 'ville-exemple-proxy-nginx').upload.find((u: any) => u.file === '/etc/socle/nginx.conf').content;
+    const conf = fileOf(containerNamed(byName['ville-exemple-frontal'], 'ville-exemple-proxy-nginx'), '/etc/socle/nginx.conf');
     expect(conf).toContain('proxy_pass http://10.20.1.11:8082;');
     expect(conf).toContain('proxy_pass http://10.20.1.11:8081;');
   });
@@ -33,7 +33,7 @@ describe('a city over several hosts (front, apps, backup storage)', () => {
     const store = containerNamed(byName['ville-exemple-sauvegardes'], 'ville-exemple-backup-store-sftp');
     expect(store.ports).toEqual([{ internal: 2222, external: 2222, ip: '10.30.0.20', protocol: 'tcp' }]);
     const runner = containerNamed(byName['ville-exemple-applications'], 'ville-exemple-backup-restic');
-    expect(runner.env).toContain('SOCLE_BACKUP_TARGETS=nas-mairie=sftp:restic@nas.ville-exemple.fr:/srv/restic/ville-exemple store=sftp:restic@10.30.0.20:2222/srv/restic/ville-exemple');
+    expect(runner.env).toContain('SOCLE_BACKUP_TARGETS=nas-mairie=sftp://restic@nas.ville-exemple.fr:22//srv/restic/ville-exemple store=sftp://restic@10.30.0.20:2222//srv/restic/ville-exemple');
   });
 
   it('fails when an app upstream port collides with another published port of its host', () => {

@@ -89,7 +89,12 @@ describe('Socle-NET1: only the proxy publishes ports', () => {
   });
   it('Noncompliance: a container on the host network', () => {
     const s = hostStack();
-    plant(s, { networkMode: 'host', ports: [{ internal: 80 }] });
+    plant(s, { networkMode: 'host' });
+    expect(statusOf(s, 'Socle-NET1')).toEqual(['non-compliant']);
+  });
+  it('Noncompliance: a container calling itself the proxy but publishing SSH', () => {
+    const s = hostStack();
+    s.container(s, 'planted', { ...goodSpec, service: 'proxy', role: 'nginx', ports: [{ internal: 22, external: 2222, ip: '0.0.0.0' }] });
     expect(statusOf(s, 'Socle-NET1')).toEqual(['non-compliant']);
   });
   it('Compliance: the proxy container', () => {
@@ -163,6 +168,10 @@ describe('Socle-CT3: containers are hardened', () => {
     ['without no-new-privileges', { securityOpts: [] }, /no-new-privileges/],
     ['without restart policy', { restart: 'no' }, /restart/],
     ['with unbounded logs', { logOpts: {} }, /unbounded/],
+    ['adding SYS_ADMIN', { capabilities: { drop: ['ALL'], add: ['SYS_ADMIN'] } }, /adds SYS_ADMIN/],
+    ['without seccomp', { securityOpts: ['no-new-privileges:true', 'seccomp=unconfined'] }, /disables confinement/],
+    ['sharing the host PID namespace', { pidMode: 'host' }, /host's pid namespace/],
+    ['holding the Docker socket', { mounts: [{ type: 'bind', source: '/var/run/docker.sock', target: '/var/run/docker.sock' }] }, /Docker socket/],
   ])('Noncompliance: %s', (_n, overrides, message) => {
     const s = hostStack();
     plant(s, overrides as Partial<ContainerConfig>);
@@ -182,6 +191,10 @@ describe('Socle-SEC1: no secret literal', () => {
     ['env', { env: ['DB_PASSWORD=hunter2hunter2'] }],
     ['command line', { command: ['redis-server', '--requirepass', 'hunter2hunter2'] }],
     ['generated file', { upload: [{ file: '/app/config.php', content: "'password' => 'hunter2hunter2'," }] }],
+    ['URL of the env', { env: ['DATABASE_URL=postgres://app:hunter2hunter2@db/app'] }],
+    ['short-named env', { env: ['SMTP_PASS=hunter2hunter2'] }],
+    ['flag with =', { command: ['redis-server', '--requirepass=hunter2hunter2'] }],
+    ['healthcheck', { healthcheck: { test: ['CMD-SHELL', 'mysqladmin -uroot -phunter2hunter2 ping'] } }],
   ])('Noncompliance: in the %s', (_n, overrides) => {
     const s = hostStack();
     plant(s, overrides as Partial<ContainerConfig>);
@@ -217,28 +230,50 @@ describe('the policy pack', () => {
     expect(errors.map((m) => String(m.data))).toEqual([expect.stringMatching(/^\[Socle-CT2\] .*Fix: Set memoryMiB/)]);
   });
 
-  it('fails npm run synth (exit 1) and cdktf synth on a planted violation, writing nothing', () => {
+  it('fails npm run synth (exit 1) on a violation the config loader lets through, writing nothing', () => {
     const c = exampleCity();
-    c.services.consultation.env.API_TOKEN = 'abcdef1234567890';
-    const file = writeCity(c);
+    c.services.consultation.env.APP_CONFIG = "password = 'hunter2hunter2'";
     const out = join(tempDir(), 'cdktf.out');
-    const r = run(TSX, ['main.ts', '--config', file, '--out', out]);
+    const r = run(TSX, ['main.ts', '--config', writeCity(c), '--out', out]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/Socle-SEC1 .*consultation\/Web/);
     expect(existsSync(out)).toBe(false);
-    const cli = run(CDKTF, ['synth', '--output', out], { SOCLE_CONFIG: file });
+  });
+
+  it('fails cdktf synth through the Aspect alone, on a violation planted in code', () => {
+    const out = join(tempDir(), 'cdktf.out');
+    const cli = run(CDKTF, ['synth', '--output', out, '--app', `${TSX} tests/fixtures/planted-app.ts`]);
     expect(cli.status).not.toBe(0);
-    expect(cli.stdout + cli.stderr).toMatch(/Socle-SEC1/);
+    expect(cli.stdout + cli.stderr).toMatch(/Socle-CT2 ville-exemple-serveur-1\/planted\n\s+The container has no memory limit/);
+    expect(cli.stdout + cli.stderr).toMatch(/must not be deployed/);
   });
 
   it('accepts a suppression from the city file, and reports it with its reason', () => {
     const c = exampleCity();
-    c.services.consultation.env.API_TOKEN = 'abcdef1234567890';
-    c.policy = { suppressions: [{ id: 'Socle-SEC1', path: 'consultation', reason: 'demo token of a test instance, revoked' }] };
+    c.services.consultation.env.APP_CONFIG = "password = 'hunter2hunter2'";
+    c.policy = { suppressions: [{ id: 'Socle-SEC1', path: 'consultation', reason: 'demo password of a test instance, revoked' }] };
     const out = join(tempDir(), 'cdktf.out');
     const r = run(TSX, ['main.ts', '--config', writeCity(c), '--out', out, '--quiet']);
     expect(r.status, r.stderr).toBe(0);
     expect(existsSync(join(out, 'policy-report.ville-exemple-serveur-1.csv'))).toBe(true);
+  });
+
+  it('applies a commune\'s suppressions to its own stacks only', () => {
+    const dir = tempDir();
+    const a = exampleCity();
+    a.services.proxy.bindAddress = '10.20.0.98';
+    a.services.consultation.env.APP_CONFIG = "password = 'hunter2hunter2'";
+    const b = exampleCity();
+    b.commune.slug = 'autre-commune';
+    b.services.proxy.bindAddress = '10.20.0.99';
+    b.services.consultation.env.APP_CONFIG = "password = 'hunter2hunter2'";
+    b.policy = { suppressions: [{ id: 'Socle-SEC1', path: 'consultation', reason: 'demo password of a test instance, revoked' }] };
+    writeCity(a, 'a.yaml', dir);
+    writeCity(b, 'b.yaml', dir);
+    const r = run(TSX, ['main.ts', '--config', dir, '--out', join(tempDir(), 'out')]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/Socle-SEC1 ville-exemple-serveur-1\/consultation/);
+    expect(r.stderr).not.toMatch(/autre-commune-serveur-1/);
   });
 
   it('fails with exit 2 on a city suppression that matches nothing', () => {
@@ -251,12 +286,14 @@ describe('the policy pack', () => {
 });
 
 describe('the platform', () => {
-  it('puts generated files of a read-only container on a config volume (Docker cannot copy into a read-only root)', () => {
+  it('passes generated files of a read-only container in its environment (Docker cannot copy into a read-only root)', () => {
     const s = hostStack();
-    s.container(s, 'planted', { ...goodSpec, uploads: [{ path: '/etc/socle/app.conf', content: 'x' }] });
+    s.container(s, 'planted', { ...goodSpec, uploads: [{ path: '/etc/socle/app.conf', content: 'line 1\nline 2' }] });
     const json = JSON.parse(Testing.synth(s));
     const planted = Object.values<any>(json.resource.docker_container)[0];
-    expect(planted.volumes).toEqual([expect.objectContaining({ container_path: '/etc/socle', read_only: false })]);
+    expect(planted.env).toEqual(['SOCLE_FILE_0_PATH=/etc/socle/app.conf', 'SOCLE_FILE_0=line 1\nline 2']);
+    expect(planted.tmpfs['/etc/socle']).toMatch(/^rw,noexec,nosuid,size=1m/);
+    expect(planted.upload).toBeUndefined();
     expect(planted.read_only).toBe(true);
   });
 

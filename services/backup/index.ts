@@ -50,7 +50,8 @@ export class BackupRunner extends Construct {
       SOCLE_BACKUP_SCHEDULE: props.schedule ?? '03:15',
       SOCLE_BACKUP_KEEP: `--keep-daily ${retention.daily} --keep-weekly ${retention.weekly} --keep-monthly ${retention.monthly}`,
       SOCLE_BACKUP_CHECK_EVERY_DAYS: String(props.checkEveryDays ?? 7),
-      SOCLE_BACKUP_TARGETS: props.targets.map((t) => `${t.name}=sftp:${t.user}@${t.host}:${t.port === 22 ? '' : `${t.port}`}${t.path}`).join(' '),
+      // restic's sftp:// form carries the port; the path after the host is absolute (hence //).
+      SOCLE_BACKUP_TARGETS: props.targets.map((t) => `${t.name}=sftp://${t.user}@${t.host}:${t.port}/${t.path}`).join(' '),
       SOCLE_BACKUP_VOLUMES: props.volumes.map((v) => v.props.name).join(' '),
     };
     props.databases.forEach((d, i) => {

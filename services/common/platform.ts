@@ -98,7 +98,8 @@ export interface ContainerSpec {
   readonly bindsLowPorts?: boolean;
   /**
    * Generated files written into the container at creation. In a read-only container they must be
-   * under /etc/socle (CONFIG_DIR), a config volume the platform adds.
+   * under /etc/socle (CONFIG_DIR): they travel in the environment and the image's socle-files
+   * entrypoint writes them to a tmpfs there. Not for secrets beyond references.
    */
   readonly uploads?: ReadonlyArray<{ readonly path: string; readonly content: string; readonly executable?: boolean }>;
 }

@@ -56,7 +56,9 @@ export const PRESETS: Readonly<Record<'decidim' | 'consul', ConsultationPreset>>
     env: {
       ...RAILS_ENV,
       DECIDIM_MAILER_SENDER: '{{mail.from}}',
-      DECIDIM_FORCE_SSL: 'true',
+      // The proxy redirects HTTP to HTTPS on the clearnet; the onion site is plain HTTP inside Tor,
+      // where a forced redirect to https://<address>.onion would lead nowhere.
+      DECIDIM_FORCE_SSL: 'false',
       // No third-party services: geocoding, maps, ETherpad and analytics stay off unless the city hosts them.
       DECIDIM_ENABLE_ETHERPAD: 'false',
       MAPS_PROVIDER: '',

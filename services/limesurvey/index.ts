@@ -67,11 +67,9 @@ export class LimeSurvey extends Construct {
           smtpSsl: props.smtp.security === 'tls' ? 'ssl' : 'tls', from: props.smtp.from,
         }),
       }],
-      // The upstream entrypoint edits Apache's config and writes security.php at start: the root
-      // filesystem cannot be read-only. Everything it writes is rebuilt at each start.
+      // The upstream image runs as www-data on port 8080, but its entrypoint edits Apache's config
+      // and writes config files at start: the root filesystem cannot be read-only.
       readOnlyRootfs: false,
-      // Apache switches to www-data after binding; it needs these two to do so.
-      capAdd: ['SETUID', 'SETGID'],
       tmpfs: { '/tmp': 128 },
       healthcheck: { test: ['CMD-SHELL', `curl --fail --silent --output /dev/null http://127.0.0.1:${port}/ || exit 1`], startPeriodSec: 180 },
       memoryMiB,

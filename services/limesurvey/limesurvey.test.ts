@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { LimeSurvey } from './index.js';
 import { ZimbraRelay } from '../mail-relay/index.js';
 import type { HostStack } from '../../stacks/host-stack.js';
-import { containerNamed, synthInHost } from '../../tests/helpers.js';
+import { fileOf, containerNamed, synthInHost } from '../../tests/helpers.js';
 
 const smtpOf = (s: HostStack) => new ZimbraRelay(s, 'mail', { hostname: 'zimbra.ville-exemple.fr', address: '10.0.0.25', user: 'u@ville-exemple.fr', from: 'ne-pas-repondre@ville-exemple.fr', password: s.secretVariable('smtp_password', 'x') }).smtp;
 const frontend = (s: HostStack) => ({ kind: 'network' as const, network: s.network(s, { name: 'frontend', tier: 'frontend' }) });
@@ -11,7 +11,7 @@ describe('LimeSurvey', () => {
   it('runs with MariaDB, mail through the relay, and a config file without any password', () => {
     const json = synthInHost((s) => new LimeSurvey(s, 'limesurvey', { hostname: 'enquetes.ville-exemple.fr', smtp: smtpOf(s), exposure: frontend(s) }));
     const app = containerNamed(json, 'ville-exemple-limesurvey-app');
-    const config = app.upload.find((u: any) => u.file.endsWith('config.php')).content;
+    const config = fileOf(app, '/var/www/html/application/config/config.php');
     expect(config).toContain("'emailsmtphost' => 'zimbra.ville-exemple.fr:587'");
     expect(config).toContain("'password' => getenv('DB_PASSWORD')");
     expect(config).toContain("'updatecheckperiod' => 0");

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ZimbraRelay } from './index.js';
-import { containerNamed, resources, synthInHost } from '../../tests/helpers.js';
+import { fileOf, containerNamed, resources, synthInHost } from '../../tests/helpers.js';
 
 describe('ZimbraRelay', () => {
   it('answers for the relay name on an internal network and forwards only to the relay address', () => {
     const json = synthInHost((s) => new ZimbraRelay(s, 'mail', { hostname: 'zimbra.ville-exemple.fr', address: '10.0.0.25', port: 465, security: 'tls', user: 'u', from: 'n@ville-exemple.fr', password: 'x' }));
     const gw = containerNamed(json, 'ville-exemple-mail-gateway');
-    expect(gw.upload[0].content).toMatch(/listen 465;\s+proxy_pass 10\.0\.0\.25:465;/);
+    expect(fileOf(gw, '/etc/socle/nginx.conf')).toMatch(/listen 465;\s+proxy_pass 10\.0\.0\.25:465;/);
     const nets = resources(json, 'docker_network');
     expect(nets.find((n) => n.name === 'ville-exemple-mail').internal).toBe(true);
     expect(nets.find((n) => n.name === 'ville-exemple-mail-egress').internal).toBe(false);

@@ -74,13 +74,14 @@ export class Matomo extends Construct {
       role: 'archiver',
       image: 'matomo',
       entrypoint: ['sh', '-c'],
-      command: [`while :; do php /var/www/html/console core:archive --url=https://${props.hostname}/ || echo "archiving failed, retrying in ${interval}s" >&2; sleep ${interval}; done`],
+      // A marker touched after each successful run lets the healthcheck see archiving that fails.
+      command: [`while :; do if php /var/www/html/console core:archive --url=https://${props.hostname}/; then touch /tmp/last-archive; else echo "archiving failed, retrying in ${interval}s" >&2; fi; sleep ${interval}; done`],
       env,
       networks: [{ network: data }],
       volumes: [{ volume: files, path: '/var/www/html' }],
       user: 'www-data',
       tmpfs: { '/tmp': 64 },
-      healthcheck: { test: ['CMD', 'test', '-f', '/var/www/html/config/config.ini.php'], intervalSec: 300, startPeriodSec: 600 },
+      healthcheck: { test: ['CMD-SHELL', `test -n "$(find /tmp/last-archive -mmin -${2 * (props.archiveIntervalMinutes ?? 60) + 5} 2>/dev/null)"`], intervalSec: 300, startPeriodSec: 600 + interval },
       memoryMiB: props.memoryMiB ?? 512,
     });
     this.databases = [c];

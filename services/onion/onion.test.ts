@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OnionService } from './index.js';
-import { containerNamed, labelsOf, resources, synthInHost } from '../../tests/helpers.js';
+import { fileOf, containerNamed, labelsOf, resources, synthInHost } from '../../tests/helpers.js';
 
 describe('OnionService', () => {
   it('declares one v3 onion service per site with its keys on a backed-up secret volume', () => {
@@ -10,7 +10,7 @@ describe('OnionService', () => {
       onion.expose('consultation', 8081);
     });
     const tor = containerNamed(json, 'ville-exemple-onion-tor');
-    const torrc = tor.upload[0].content;
+    const torrc = fileOf(tor, '/etc/socle/torrc');
     expect(torrc).toContain('DisableNetwork 1');
     expect(torrc).toContain('HiddenServiceDir /var/lib/tor/onion/limesurvey\nHiddenServiceVersion 3\nHiddenServicePort 80 proxy:8082');
     expect(tor.healthcheck.test[1]).toContain('test -s /var/lib/tor/onion/consultation/hostname');

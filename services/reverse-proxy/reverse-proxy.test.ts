@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { ReverseProxy, type ReverseProxyProps } from './index.js';
-import { containerNamed, resources, synthInHost } from '../../tests/helpers.js';
+import { fileOf, containerNamed, resources, synthInHost } from '../../tests/helpers.js';
 import { expectNoResourceWith, expectResourceWith } from '../../tests/matchers.js';
 
 const notice: ReverseProxyProps['legalNotice'] = {
@@ -10,7 +10,7 @@ const notice: ReverseProxyProps['legalNotice'] = {
   hosts: [{ name: 'serveur-1', owner: 'Commune', site: 'Mairie <salle B>', services: ['proxy'] }],
 };
 const files: ReverseProxyProps['tls'] = { mode: 'files', directory: '/etc/socle/tls' };
-const nginxConf = (json: any) => containerNamed(json, 'ville-exemple-proxy-nginx').upload.find((u: any) => u.file === '/etc/socle/nginx.conf').content as string;
+const nginxConf = (json: any) => fileOf(containerNamed(json, 'ville-exemple-proxy-nginx'), '/etc/socle/nginx.conf') as string;
 
 describe('ReverseProxy', () => {
   it('publishes 80 and 443 on the bind address with one virtual host per route', () => {
@@ -29,7 +29,7 @@ describe('ReverseProxy', () => {
 
   it('escapes the legal notice', () => {
     const json = synthInHost((s) => new ReverseProxy(s, 'proxy', { tls: files, legalNotice: notice }));
-    const html = containerNamed(json, 'ville-exemple-proxy-nginx').upload.find((u: any) => u.file.endsWith('.html')).content;
+    const html = fileOf(containerNamed(json, 'ville-exemple-proxy-nginx'), '/etc/socle/mentions-legales.html');
     expect(html).toContain('Mairie &lt;salle B&gt;');
   });
 

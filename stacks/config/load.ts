@@ -78,8 +78,9 @@ class SourceFile {
 const SECRET_KEY = /password|secret|token|passwd|key$/i;
 
 function show(keys: Keys, value: unknown): string {
-  if (keys.some((k) => SECRET_KEY.test(String(k))) && typeof value === 'string') return '(a literal secret, not shown)';
-  const text = JSON.stringify(value);
+  if (keys.some((k) => SECRET_KEY.test(String(k)))) return '(a secret value, not shown)';
+  // user:password@ inside URLs is never echoed either.
+  const text = JSON.stringify(value)?.replace(/(\/\/[^/:@\s"]+):[^@\s"]+@/g, '$1:***@');
   return text === undefined ? 'nothing' : text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -208,6 +209,25 @@ function crossFieldIssues(src: SourceFile, raw: any): ConfigIssue[] {
     if (firstAddr !== i) issues.push(src.issue(['hosts', i, 'ssh', 'address'], 'one entry per machine', `hosts.${firstAddr} already has address ${h.ssh.address}; merge the two entries`, JSON.stringify(h.ssh.address)));
   });
 
+  raw.hosts.forEach((h: any, i: number) => {
+    if (h.privateAddress === undefined && !/^\d+\.\d+\.\d+\.\d+$/.test(h.ssh.address)) {
+      issues.push(src.issue(['hosts', i], 'a "privateAddress" (IPv4): the SSH address is a name, and published ports bind to an address', `add privateAddress: <IPv4 of ${h.name} on the city network>`, 'missing'));
+    }
+  });
+  if (raw.registry.username !== undefined && raw.registry.password === undefined) {
+    issues.push(src.issue(['registry'], 'a "password" reference when a username is given', 'add password: { env: SOCLE_REGISTRY_PASSWORD }, or remove username for an anonymous registry', 'missing'));
+  }
+  (raw.policy?.suppressions ?? []).forEach((s: any, i: number) => {
+    if (s.reason.trim().length < 10) issues.push(src.issue(['policy', 'suppressions', i, 'reason'], 'a written reason of at least 10 characters', 'say why the exception is acceptable: auditors read it', JSON.stringify(s.reason)));
+  });
+  for (const [name, value] of Object.entries<string>(raw.services?.consultation?.env ?? {})) {
+    const literalSecret = /(PASSWORD|PASSWD|PASS|SECRET|TOKEN|KEY)$/i.test(name) && !/^\{\{[\w.]+\}\}$/.test(value.trim()) && value !== '';
+    const urlCredentials = /:\/\/[^/:@\s]+:(?!\{\{)[^@\s]+@/.test(value);
+    if (literalSecret || urlCredentials) {
+      issues.push(src.issue(['services', 'consultation', 'env', name], 'no secret written in the city file', 'use a placeholder such as {{database.password}} or {{secretKeyBase}}; secrets the stack does not generate are not supported here yet', '(a secret value, not shown)'));
+    }
+  }
+
   const services = raw.services ?? {};
   const enabled = (name: string) => {
     const s = services[name];
@@ -286,10 +306,12 @@ function portClaims(src: SourceFile, raw: any): PortClaim[] {
   const proxy = raw.services?.proxy ?? {};
   const pm = machineOf(proxy.host);
   const bind = proxy.bindAddress ?? '0.0.0.0';
-  const claims: PortClaim[] = [
+  // SSH first: a clash is reported on the port the user chose, not on the SSH port already there.
+  const claims: PortClaim[] = raw.hosts.map((h: any, i: number) => ({ src, keys: ['hosts', i, 'ssh', 'port'], machine: h.ssh.address, bind: '0.0.0.0', port: h.ssh.port ?? 22, what: `SSH of ${h.name}` }));
+  claims.push(
     { src, keys: ['services', 'proxy', 'httpPort'], machine: pm, bind, port: proxy.httpPort ?? 80, what: `${raw.commune.slug} proxy HTTP` },
     { src, keys: ['services', 'proxy', 'httpsPort'], machine: pm, bind, port: proxy.httpsPort ?? 443, what: `${raw.commune.slug} proxy HTTPS` },
-  ];
+  );
   for (const app of PUBLIC_SERVICES) {
     const svc = raw.services?.[app];
     const appHost = svc?.host ? byName.get(svc.host) : first;
@@ -302,7 +324,6 @@ function portClaims(src: SourceFile, raw: any): PortClaim[] {
     const h = byName.get(store.host);
     if (h) claims.push({ src, keys: ['services', 'backup', 'store', 'port'], machine: h.ssh.address, bind: h.privateAddress ?? h.ssh.address, port: store.port ?? 2222, what: `${raw.commune.slug} backup store SFTP` });
   }
-  for (const [i, h] of raw.hosts.entries()) claims.push({ src, keys: ['hosts', i, 'ssh', 'port'], machine: h.ssh.address, bind: '0.0.0.0', port: h.ssh.port ?? 22, what: `SSH of ${h.name}` });
   return claims;
 }
 
@@ -369,12 +390,18 @@ function parseCityFile(file: string, displayName: string): Parsed {
       }),
     };
   }
-  const raw = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    return { src, raw: undefined, issues: [src.issue([], 'a plain YAML document', 'remove the YAML aliases (*name) and anchors (&name): write each value out', (err as Error).message)] };
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     return { src, raw: undefined, issues: [src.issue([], 'a mapping with commune, domain, hosts, registry, mail, tls and services', 'start from examples/ville-exemple.yaml', raw === null ? 'an empty document' : show([], raw))] };
   }
   if (!validator(raw)) return { src, raw, issues: schemaIssues(src, validator.errors ?? []) };
-  return { src, raw, issues: crossFieldIssues(src, raw) };
+  const city = raw as any;
+  return { src, raw, issues: crossFieldIssues(src, city) };
 }
 
 function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {

@@ -67,11 +67,12 @@ export const noThirdPartyHost: Rule = (r) => {
 /** Socle-NET1: only the reverse proxy publishes ports. */
 export const portsOnlyOnProxy: Rule = (r) => {
   if (r.type !== 'docker_container') return NOT_APPLICABLE;
+  if (r.attrs.network_mode === 'host') return violation('uses the host network (every port it opens is public)');
   const ports = r.attrs.ports ?? [];
   if (ports.length === 0 && !r.attrs.publish_all_ports) return COMPLIANT;
   const labels = labelsOf(r.attrs);
-  if (labels[LABEL.service] === 'proxy' && labels[LABEL.role] === 'nginx') return COMPLIANT;
-  if (r.attrs.network_mode === 'host') return violation('uses the host network');
+  const webPortsOnly = !r.attrs.publish_all_ports && ports.every((p: any) => p.internal === 80 || p.internal === 443);
+  if (labels[LABEL.service] === 'proxy' && labels[LABEL.role] === 'nginx' && webPortsOnly) return COMPLIANT;
   return violation(`publishes ${ports.map((p: any) => `${p.ip ?? '0.0.0.0'}:${p.external}->${p.internal}`).join(', ') || 'all ports'}`);
 };
 
@@ -102,14 +103,27 @@ export const containerHardened: Rule = (r) => {
   const problems: string[] = [];
   if (r.attrs.privileged === true) problems.push('runs privileged');
   if (!(r.attrs.capabilities?.drop ?? []).includes('ALL')) problems.push('does not drop ALL capabilities');
+  const powerful = (r.attrs.capabilities?.add ?? []).filter((c: string) => DANGEROUS_CAPS.has(c.replace(/^CAP_/, '')));
+  if (powerful.length) problems.push(`adds ${powerful.join(', ')}`);
   if (!(r.attrs.security_opts ?? []).some((o: string) => /^no-new-privileges(:true)?$/.test(o))) problems.push('lacks no-new-privileges');
+  const unconfined = (r.attrs.security_opts ?? []).filter((o: string) => /unconfined/.test(o));
+  if (unconfined.length) problems.push(`disables confinement (${unconfined.join(', ')})`);
+  for (const mode of ['pid_mode', 'ipc_mode', 'userns_mode', 'network_mode', 'uts_mode']) if (r.attrs[mode] === 'host') problems.push(`shares the host's ${mode.replace('_mode', '')} namespace`);
+  const sources = [...(r.attrs.mounts ?? []).map((m: any) => m.source), ...(r.attrs.volumes ?? []).map((v: any) => v.host_path)].filter(Boolean);
+  if (sources.some((s: string) => /docker\.sock|^\/(proc|sys|dev|etc|root|var\/lib\/docker)?$/.test(s))) problems.push('mounts the Docker socket or a sensitive host path');
   if (!r.attrs.restart || r.attrs.restart === 'no') problems.push('has no restart policy');
   const opts = r.attrs.log_opts ?? {};
   if ((r.attrs.log_driver ?? 'json-file') === 'json-file' && !opts['max-size']) problems.push('has unbounded json-file logs');
   return problems.length ? violation(problems.join(', ')) : COMPLIANT;
 };
 
-const SECRET_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|_AUTH$)/i;
+const DANGEROUS_CAPS = new Set(['ALL', 'SYS_ADMIN', 'NET_ADMIN', 'SYS_PTRACE', 'SYS_MODULE', 'DAC_READ_SEARCH', 'SYS_RAWIO', 'BPF']);
+
+const SECRET_NAME = /(PASSWORD|PASSWD|_PASS$|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|MASTER_?KEY|_AUTH$)/i;
+// user:password@ in a URL, with the password not a reference.
+const URL_CREDENTIALS = /:\/\/[^/:@\s]*:(?!\$\{)[^@\s]+@/;
+// -pPASSWORD, --password=..., --requirepass=... written out on a command line.
+const INLINE_PASSWORD_FLAG = /(^|\s)(-p(?!\$\{)\S{4,}|--(password|requirepass|pass)=(?!\$\{)\S+)/;
 const SECRET_ASSIGNMENT = /(password|passwd|secret|token|api_?key)['"]?\s*(=>|=|:)\s*['"]([^'"$\s{][^'"\s]{5,})['"]/i;
 
 /** Socle-SEC1: no secret-looking literal in a container's environment, command or files. */
@@ -120,11 +134,16 @@ export const noSecretLiteral: Rule = (r) => {
     const [name, ...rest] = String(entry).split('=');
     const value = rest.join('=');
     if (SECRET_NAME.test(name) && value !== '' && !value.includes('${')) hits.push(`env ${name} holds a literal`);
+    else if (URL_CREDENTIALS.test(value)) hits.push(`env ${name} holds a URL with a literal password`);
+    else if (SECRET_ASSIGNMENT.test(value)) hits.push(`env ${name} holds a file assigning a literal secret`);
   }
-  for (const [i, arg] of (r.attrs.command ?? []).entries()) {
-    const prev = String(r.attrs.command[i - 1] ?? '');
-    if (/pass|secret|token/i.test(prev) && !String(arg).includes('${')) hits.push(`command argument after ${prev} is a literal`);
+  const args = [...(r.attrs.entrypoint ?? []), ...(r.attrs.command ?? [])].map(String);
+  for (const [i, arg] of args.entries()) {
+    const prev = args[i - 1] ?? '';
+    if (/pass|secret|token/i.test(prev) && !prev.includes('=') && !arg.includes('${')) hits.push(`command argument after ${prev} is a literal`);
+    if (INLINE_PASSWORD_FLAG.test(arg) || URL_CREDENTIALS.test(arg)) hits.push(`command argument "${arg.slice(0, 12)}..." carries a literal password`);
   }
+  for (const t of r.attrs.healthcheck?.test ?? []) if (INLINE_PASSWORD_FLAG.test(String(t)) || URL_CREDENTIALS.test(String(t))) hits.push('the healthcheck carries a literal password');
   for (const u of r.attrs.upload ?? []) {
     const m = SECRET_ASSIGNMENT.exec(String(u.content ?? ''));
     if (m) hits.push(`file ${u.file} assigns a literal to ${m[1]}`);

@@ -91,6 +91,8 @@ export interface Finding {
 }
 
 export interface ConfigSuppression {
+  /** The commune whose file holds it: it applies to that commune's stacks only. */
+  readonly commune: string;
   readonly id: string;
   /** A construct path or its trailing segments. */
   readonly path: string;
@@ -166,7 +168,8 @@ export class SoclePack implements IAspect {
         this.findings.push({ ...base, status: 'compliant' });
         continue;
       }
-      const suppression = findSuppression(node, binding.id) ?? this.configSuppression(node.node.path, binding.id);
+      const commune = TerraformStack.of(node) instanceof HostStack ? (TerraformStack.of(node) as HostStack).commune : undefined;
+      const suppression = findSuppression(node, binding.id) ?? this.configSuppression(commune, node.node.path, binding.id);
       if (suppression) {
         this.findings.push({ ...base, status: 'suppressed', details: result.details, reason: suppression.reason });
         continue;
@@ -199,8 +202,8 @@ export class SoclePack implements IAspect {
     return byStack;
   }
 
-  private configSuppression(path: string, ruleId: string): ConfigSuppression | undefined {
-    const s = this.suppressions.find((c) => c.id === ruleId && pathMatches(path, c.path));
+  private configSuppression(commune: string | undefined, path: string, ruleId: string): ConfigSuppression | undefined {
+    const s = this.suppressions.find((c) => c.commune === commune && c.id === ruleId && pathMatches(path, c.path));
     if (s) this.usedSuppressions.add(s);
     return s;
   }

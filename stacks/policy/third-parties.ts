@@ -25,6 +25,13 @@ export const THIRD_PARTIES: readonly ThirdParty[] = [
   { domain: 'cdnjs.com', category: 'cdn', vendor: 'cdnjs' },
   { domain: 'bootstrapcdn.com', category: 'cdn', vendor: 'BootstrapCDN' },
   { domain: 'azureedge.net', category: 'cdn', vendor: 'Azure CDN' },
+  { domain: 'jquery.com', category: 'cdn', vendor: 'jQuery CDN' },
+  { domain: 'gravatar.com', category: 'analytics', vendor: 'Gravatar (Automattic)' },
+  { domain: 'google.com', category: 'analytics', vendor: 'Google (reCAPTCHA, Maps, ...)' },
+  { domain: 'recaptcha.net', category: 'analytics', vendor: 'Google reCAPTCHA' },
+  { domain: 'hcaptcha.com', category: 'analytics', vendor: 'hCaptcha' },
+  { domain: 'youtube.com', category: 'analytics', vendor: 'YouTube embeds' },
+  { domain: 'mapbox.com', category: 'cdn', vendor: 'Mapbox' },
   // Analytics, tag managers, trackers
   { domain: 'google-analytics.com', category: 'analytics', vendor: 'Google Analytics' },
   { domain: 'analytics.google.com', category: 'analytics', vendor: 'Google Analytics' },
@@ -45,7 +52,7 @@ export const THIRD_PARTIES: readonly ThirdParty[] = [
   { domain: 'fonts.gstatic.com', category: 'fonts', vendor: 'Google Fonts' },
   { domain: 'googleapis.com', category: 'cdn', vendor: 'Google' },
   { domain: 'gstatic.com', category: 'cdn', vendor: 'Google' },
-  { domain: 'use.typekit.net', category: 'fonts', vendor: 'Adobe Fonts' },
+  { domain: 'typekit.net', category: 'fonts', vendor: 'Adobe Fonts' },
   { domain: 'fontawesome.com', category: 'fonts', vendor: 'Font Awesome CDN' },
   // Transactional mail relays (the audit found Mandrill click-tracking links)
   { domain: 'mandrillapp.com', category: 'mail-relay', vendor: 'Mandrill' },
