@@ -1,0 +1,50 @@
+#!/usr/bin/env -S node --import tsx
+// scripts/build-images.ts: builds Socle's images from Debian (debootstrap base + one Dockerfile per
+// service), tagged for a city's registry; reuses unchanged images; optionally pushes them.
+import { parseArgs } from 'node:util';
+import { $ } from 'zx';
+import { loadCity } from '../stacks/config/load.js';
+import { BUILDABLE, buildImages, defaultMirror } from './lib/images.js';
+import { ensureEngine } from './lib/engine.js';
+import { UsageError, runCommand } from '../stacks/cli.js';
+
+const USAGE = `usage: npm run build-images -- --config FILE [--only NAME]... [--push] [--force] [--mirror URL]
+  --config FILE   city file: images are tagged <registry.host>/<registry.namespace>/<name>
+  --only NAME     build only these images (the base is always built first): ${BUILDABLE.map((b) => b.key).join(', ')}
+  --push          push the built images to the city's registry (docker login first)
+  --force         rebuild even when the recipe did not change
+  --mirror URL    Debian mirror for debootstrap (default: ${defaultMirror()})
+  -h, --help      this help
+Prints each image's name, size and build time. Needs root on Debian to install docker.io and
+debootstrap and to start dockerd when no engine answers.
+exit status: 0 ok, 1 a build failed, 2 bad input`;
+
+async function main(): Promise<void> {
+  let values: { config?: string; only?: string[]; push?: boolean; force?: boolean; mirror?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: process.argv.slice(2),
+      options: { config: { type: 'string' }, only: { type: 'string', multiple: true }, push: { type: 'boolean' }, force: { type: 'boolean' }, mirror: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true, allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return console.log(USAGE);
+  if (!values.config) throw new UsageError('--config FILE is required (the registry comes from it)');
+  const unknown = (values.only ?? []).filter((k) => !BUILDABLE.some((b) => b.key === k));
+  if (unknown.length) throw new UsageError(`--only: unknown image(s) ${unknown.join(', ')}`);
+  const city = loadCity(values.config);
+  await ensureEngine((l) => console.error(l));
+  const built = await buildImages({ registry: city.registry, mirror: values.mirror, only: values.only, force: values.force, onProgress: (l) => console.error(l) });
+  console.log(`\n${'image'.padEnd(52)}${'size MB'.padStart(9)}${'build s'.padStart(9)}`);
+  for (const b of built) console.log(`${b.ref.padEnd(52)}${b.sizeMB.toFixed(0).padStart(9)}${b.seconds.toFixed(1).padStart(9)}${b.cached ? '  (cached)' : ''}`);
+  if (values.push) {
+    for (const [i, b] of built.entries()) {
+      console.error(`[${i + 1}/${built.length}] pushing ${b.ref}`);
+      await $({ quiet: true })`docker push ${b.ref}`;
+    }
+  }
+}
+
+void runCommand(main, USAGE);

@@ -1,0 +1,45 @@
+// Makes sure a Docker engine answers on this machine, installing and starting one on a fresh
+// Debian machine when run as root. It never silently skips: when it cannot, it says what to do.
+import { existsSync, openSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { $ } from 'zx';
+
+export class EngineUnavailable extends Error {}
+
+const q = $({ quiet: true, nothrow: true });
+
+async function engineAnswers(): Promise<boolean> {
+  return (await q`docker info --format {{.ServerVersion}}`).exitCode === 0;
+}
+
+async function has(command: string): Promise<boolean> {
+  return (await q`sh -c ${`command -v ${command}`}`).exitCode === 0;
+}
+
+/** Packages the engine tests and image builds need, by the command that proves them installed. */
+const PACKAGES: Record<string, string> = { dockerd: 'docker.io', debootstrap: 'debootstrap', openssl: 'openssl', curl: 'curl' };
+
+export async function ensureEngine(say: (line: string) => void = () => undefined): Promise<void> {
+  const missing = [];
+  for (const [command, pkg] of Object.entries(PACKAGES)) if (!(await has(command))) missing.push(pkg);
+  if (missing.length) {
+    if (process.getuid?.() !== 0 || !existsSync('/etc/debian_version')) {
+      throw new EngineUnavailable(`missing ${missing.join(', ')}: on Debian, as root: apt-get update && apt-get install -y ${missing.join(' ')}`);
+    }
+    say(`installing ${missing.join(', ')} from the Debian mirror`);
+    await $({ quiet: true })`apt-get update -qq`;
+    await $({ quiet: true, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })`apt-get install -y -qq ${missing}`;
+  }
+  if (await engineAnswers()) return;
+  if (process.getuid?.() !== 0) {
+    throw new EngineUnavailable('no Docker engine answers and this is not root: start dockerd (or run the tests as root, they start it)');
+  }
+  say('starting dockerd');
+  const log = openSync('/var/log/socle-dockerd.log', 'a');
+  spawn('dockerd', [], { detached: true, stdio: ['ignore', log, log] }).unref();
+  for (let i = 0; i < 60; i++) {
+    if (await engineAnswers()) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new EngineUnavailable('dockerd did not answer within 60 s: see /var/log/socle-dockerd.log');
+}

@@ -1,0 +1,14 @@
+// Runs once before the suite: a Docker engine must answer (installed and started on a fresh Debian
+// machine when run as root) and Socle's images must exist for the test city's registry. Images are
+// rebuilt only when their recipe changed. Without root or Debian it stops with what to install.
+import { ensureEngine } from '../../scripts/lib/engine.js';
+import { buildImages } from '../../scripts/lib/images.js';
+
+export const TEST_REGISTRY = { host: 'registre.ville-test.fr', namespace: 'socle' };
+
+export default async function setup(): Promise<void> {
+  const say = (line: string) => process.stderr.write(`[engine] ${line}\n`);
+  await ensureEngine(say);
+  const built = await buildImages({ registry: TEST_REGISTRY, onProgress: say });
+  say(`images ready: ${built.map((b) => `${b.key} ${b.sizeMB.toFixed(0)} MB${b.cached ? '' : ` (built in ${b.seconds.toFixed(0)} s)`}`).join(', ')}`);
+}

@@ -1,0 +1,217 @@
+// The synthesized stack of a test city, run on the local Docker engine (see runner.ts): what a
+// city would get from terraform apply, minus the images that need an upstream download.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { $ } from 'zx';
+import { synthesize } from '../../stacks/synth.js';
+import { ROOT, tempDir } from '../helpers.js';
+import { StackRunner, waitHealthy } from './runner.js';
+
+const q = $({ quiet: true });
+const qn = $({ quiet: true, nothrow: true });
+const SLUG = 'ville-test';
+const name = (s: string) => `${SLUG}-${s}`;
+const PROXY = name('proxy-nginx');
+const TOR = name('onion-tor');
+const LIMESURVEY_DB = name('limesurvey-db');
+const CONSULTATION_DB = name('consultation-db');
+const BACKUP = name('backup-restic');
+
+let runner: StackRunner;
+let started: string[] = [];
+let tls: string;
+
+/** A test CA and a certificate for every name of the test city, as the city would provide them. */
+async function makeCertificates(dir: string): Promise<void> {
+  await q`openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=Ville-Test-CA -keyout ${join(dir, 'ca.key')} -out ${join(dir, 'ca.pem')}`;
+  await q`openssl req -newkey rsa:2048 -nodes -subj /CN=ville-test.fr -keyout ${join(dir, 'privkey.pem')} -out ${join(dir, 'server.csr')}`;
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=DNS:ville-test.fr,DNS:*.ville-test.fr\n');
+  await q`openssl x509 -req -in ${join(dir, 'server.csr')} -CA ${join(dir, 'ca.pem')} -CAkey ${join(dir, 'ca.key')} -CAcreateserial -days 2 -extfile ${join(dir, 'san.ext')} -out ${join(dir, 'cert.pem')}`;
+  writeFileSync(join(dir, 'fullchain.pem'), readFileSync(join(dir, 'cert.pem'), 'utf8') + readFileSync(join(dir, 'ca.pem'), 'utf8'));
+  // nginx runs as www-data: a test key may be world-readable; a city's is readable by uid 33 only.
+  await q`chmod 0755 ${dir}`;
+  await q`chmod 0644 ${join(dir, 'privkey.pem')} ${join(dir, 'fullchain.pem')}`;
+}
+
+async function envOf(container: string, key: string): Promise<string> {
+  const env: string[] = JSON.parse((await q`docker inspect --format ${'{{json .Config.Env}}'} ${container}`).stdout);
+  const entry = env.find((e) => e.startsWith(`${key}=`));
+  if (!entry) throw new Error(`${container} has no ${key}`);
+  return entry.slice(key.length + 1);
+}
+
+async function ipOn(container: string, network: string): Promise<string> {
+  return (await q`docker inspect --format ${`{{(index .NetworkSettings.Networks "${network}").IPAddress}}`} ${container}`).stdout.trim();
+}
+
+/** Whether `from` can open a TCP connection to host:port within 3 seconds. */
+async function canConnect(from: string, host: string, port: number): Promise<boolean> {
+  const r = await qn`docker exec ${from} timeout 3 bash -c ${`exec 3<>/dev/tcp/${host}/${port}`}`;
+  return r.exitCode === 0;
+}
+
+function curl(args: string[]) {
+  return qn`curl --silent --show-error --max-time 10 --cacert ${join(tls, 'ca.pem')} ${args}`;
+}
+
+const https = (host: string, path: string, extra: string[] = []) =>
+  curl(['--resolve', `${host}:18443:127.0.0.1`, '--dump-header', '-', '--output', '/dev/null', ...extra, `https://${host}:18443${path}`]);
+
+beforeAll(async () => {
+  tls = tempDir('socle-tls-');
+  await makeCertificates(tls);
+  const config = join(tempDir(), 'ville-test.yaml');
+  writeFileSync(config, readFileSync(join(ROOT, 'tests/fixtures/ville-test.yaml'), 'utf8').replace('TLS_DIRECTORY', tls));
+  const outdir = join(tempDir(), 'cdktf.out');
+  // Tor never touches the Tor network in tests.
+  synthesize({ config, outdir, extraTorrc: ['DisableNetwork 1'] });
+  const stack = JSON.parse(readFileSync(join(outdir, 'stacks', `${SLUG}-serveur-test`, 'cdk.tf.json'), 'utf8'));
+  runner = new StackRunner(stack, { variables: { smtp_password: 'test-smtp', restic_password: 'test-restic', backup_ssh_private_key: 'test-key\n' } });
+  await runner.down();
+  const report = await runner.up();
+  started = report.started;
+  console.log(`started: ${started.join(', ')}`);
+  console.log(`left out (upstream image not mirrored here): ${report.skipped.map((s) => `${s.name} (${s.image})`).join(', ')}`);
+  const seconds = await waitHealthy(started, 180);
+  console.log(`all ${started.length} containers healthy after ${seconds.toFixed(0)} s`);
+}, 400_000);
+
+afterAll(async () => {
+  await runner?.down();
+});
+
+describe('the test city on a real Docker engine', () => {
+  it('starts every container whose image Socle builds, and leaves out only upstream ones', () => {
+    expect(started.sort()).toEqual([
+      BACKUP, CONSULTATION_DB, name('consultation-redis'), LIMESURVEY_DB, name('mail-gateway'),
+      name('matomo-db'), TOR, PROXY, name('proxy-log-retention'),
+    ].sort());
+  });
+
+  it('brings a container killed with SIGKILL back to healthy', async () => {
+    for (const victim of [PROXY, LIMESURVEY_DB]) {
+      const before = Number((await q`docker inspect --format {{.RestartCount}} ${victim}`).stdout);
+      const pid = (await q`docker inspect --format {{.State.Pid}} ${victim}`).stdout.trim();
+      await q`kill -KILL ${pid}`;
+      for (let i = 0; i < 30 && Number((await q`docker inspect --format {{.RestartCount}} ${victim}`).stdout) === before; i++) await new Promise((r) => setTimeout(r, 1000));
+      expect(Number((await q`docker inspect --format {{.RestartCount}} ${victim}`).stdout)).toBeGreaterThan(before);
+    }
+    await waitHealthy([PROXY, LIMESURVEY_DB], 180);
+  }, 400_000);
+});
+
+describe('the reverse proxy', () => {
+  it('serves the legal notice over HTTPS with the security headers and no version', async () => {
+    const r = await https('participer.ville-test.fr', '/mentions-legales');
+    expect(r.exitCode, r.stderr).toBe(0);
+    const headers = r.stdout.toLowerCase();
+    expect(headers).toMatch(/^http\/2 200/);
+    expect(headers).toMatch(/strict-transport-security: max-age=63072000; includesubdomains/);
+    expect(headers).toMatch(/referrer-policy: no-referrer/);
+    expect(headers).toMatch(/permissions-policy: geolocation=\(\)/);
+    expect(headers).toMatch(/x-content-type-options: nosniff/);
+    const csp = /content-security-policy: ([^\r\n]+)/.exec(headers)?.[1] ?? '';
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).not.toMatch(/https?:|\*\./);
+    expect(headers).toMatch(/server: nginx\r?\n/);
+    const body = await curl(['--resolve', 'participer.ville-test.fr:18443:127.0.0.1', 'https://participer.ville-test.fr:18443/mentions-legales']);
+    expect(body.stdout).toContain('Commune de Ville-Test');
+    expect(body.stdout).toContain('Mairie de Ville-Test, salle serveurs');
+  });
+
+  it('keeps the headers on the app routes, even while the app is away', async () => {
+    const r = await https('enquetes.ville-test.fr', '/');
+    expect(r.stdout).toMatch(/^HTTP\/2 502/);
+    expect(r.stdout.toLowerCase()).toMatch(/strict-transport-security/);
+  });
+
+  it('redirects HTTP to HTTPS', async () => {
+    const r = await curl(['--resolve', 'enquetes.ville-test.fr:18080:127.0.0.1', '--dump-header', '-', '--output', '/dev/null', 'http://enquetes.ville-test.fr:18080/a?b=c']);
+    expect(r.stdout).toMatch(/^HTTP\/1\.1 301/);
+    expect(r.stdout).toMatch(/location: https:\/\/enquetes\.ville-test\.fr\/a\?b=c/i);
+  });
+
+  it('refuses unknown host names', async () => {
+    const r = await https('inconnu.ville-test.fr', '/');
+    expect(r.stdout).toMatch(/^HTTP\/2 421/);
+  });
+
+  it('speaks TLS 1.2 and 1.3 only, with forward-secret AEAD ciphers', async () => {
+    const handshake = (flags: string[]) => qn`sh -c ${`echo | openssl s_client -connect 127.0.0.1:18443 -servername participer.ville-test.fr ${flags.join(' ')} 2>&1`}`;
+    expect((await handshake(['-tls1_3'])).stdout).toMatch(/Protocol\s*: TLSv1\.3/);
+    const tls12 = (await handshake(['-tls1_2'])).stdout;
+    expect(tls12).toMatch(/Cipher\s*: ECDHE-(RSA|ECDSA)-(AES\d+-GCM-SHA\d+|CHACHA20-POLY1305)/);
+    expect((await handshake(['-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0'])).stdout).not.toMatch(/Protocol\s*: TLSv1\.1/);
+    expect((await handshake(['-tls1_2', '-cipher', 'AES128-SHA'])).stdout).not.toMatch(/Cipher\s*: AES128-SHA/);
+  });
+});
+
+describe('isolation', () => {
+  it('gives a container of a data-tier network no connection outside it', async () => {
+    const proxyPublic = await ipOn(PROXY, name('public'));
+    expect(await canConnect(TOR, proxyPublic, 80)).toBe(true); // control: the proxy answers there
+    expect(await canConnect(LIMESURVEY_DB, proxyPublic, 80)).toBe(false);
+    const gateway = (await q`docker network inspect --format ${'{{(index .IPAM.Config 0).Gateway}}'} ${name('limesurvey-data')}`).stdout.trim();
+    expect(await canConnect(LIMESURVEY_DB, gateway, 18443)).toBe(false);
+  });
+
+  it('keeps the databases out of the proxy\'s reach', async () => {
+    const db = await ipOn(LIMESURVEY_DB, name('limesurvey-data'));
+    expect(await canConnect(BACKUP, db, 3306)).toBe(true); // control: the backup runner dumps it
+    expect(await canConnect(PROXY, db, 3306)).toBe(false);
+    expect((await qn`docker exec ${PROXY} getent hosts limesurvey-db`).exitCode).not.toBe(0);
+  });
+
+  it('publishes ports from the proxy only, on loopback', async () => {
+    const rows = (await q`docker ps --filter ${`label=fr.socle.commune=${SLUG}`} --format ${'{{.Names}} {{.Ports}}'}`).stdout.trim().split('\n');
+    const publishing = rows.filter((r) => r.includes('->'));
+    expect(publishing.map((r) => r.split(' ')[0])).toEqual([PROXY]);
+    expect(publishing[0]).toMatch(/127\.0\.0\.1:18443->443\/tcp/);
+  });
+});
+
+describe('the onion service (Tor with DisableNetwork 1)', () => {
+  const site = 'limesurvey';
+  const hostname = async () => (await q`docker exec ${TOR} cat /var/lib/tor/onion/${site}/hostname`).stdout.trim();
+
+  it('generates a v3 onion address the proxy answers for', async () => {
+    const onion = await hostname();
+    expect(onion).toMatch(/^[a-z2-7]{56}\.onion$/);
+    const r = await qn`docker exec ${PROXY} curl --silent --output /dev/null --write-out ${'%{http_code}'} --header ${`Host: ${onion}`} http://127.0.0.1:8082/mentions-legales`;
+    expect(r.stdout).toBe('200');
+  });
+
+  it('keeps the address when the container is recreated (keys on a volume)', async () => {
+    const before = await hostname();
+    await runner.recreate(TOR);
+    await waitHealthy([TOR], 180);
+    expect(await hostname()).toBe(before);
+  }, 300_000);
+});
+
+describe('the databases', () => {
+  async function mariadb(user: string, password: string) {
+    return qn`docker run --rm --network ${name('limesurvey-data')} --entrypoint mariadb registre.ville-test.fr/socle/mariadb:bookworm --host=limesurvey-db --user=${user} --password=${password} --execute=${'SELECT 1'} limesurvey`;
+  }
+  async function psql(user: string, password: string) {
+    return qn`docker run --rm --network ${name('consultation-data')} --env ${`PGPASSWORD=${password}`} --entrypoint psql registre.ville-test.fr/socle/postgres:bookworm --host=consultation-db --username=${user} --dbname=consultation --command=${'SELECT 1'}`;
+  }
+
+  it('MariaDB accepts the app credentials and nothing else', async () => {
+    const password = await envOf(LIMESURVEY_DB, 'MARIADB_PASSWORD');
+    expect((await mariadb('limesurvey', password)).exitCode).toBe(0);
+    const wrong = await mariadb('limesurvey', `${password}x`);
+    expect(wrong.exitCode).not.toBe(0);
+    expect(wrong.stderr).toMatch(/Access denied/);
+    expect((await mariadb('admin', password)).stderr).toMatch(/Access denied/);
+  }, 60_000);
+
+  it('PostgreSQL accepts the app credentials and nothing else, with no trusted superuser', async () => {
+    const password = await envOf(CONSULTATION_DB, 'POSTGRES_PASSWORD');
+    const ok = await psql('consultation', password);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect((await psql('consultation', `${password}x`)).stderr).toMatch(/password authentication failed/);
+    expect((await psql('postgres', '')).stderr).toMatch(/password authentication failed|no password supplied/);
+  }, 60_000);
+});
