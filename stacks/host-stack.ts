@@ -156,8 +156,10 @@ export class HostStack extends TerraformStack implements IPlatform {
       networksAdvanced: spec.networks?.map((n) => ({ name: n.network.name, aliases: n.aliases ? [...n.aliases] : undefined })),
       volumes: spec.volumes?.map((v) => ({ volumeName: v.volume.name, containerPath: v.path, readOnly: v.readOnly ?? false })),
       mounts: spec.hostMounts?.map((m) => ({ type: 'bind', source: m.hostPath, target: m.path, readOnly: true })),
-      // mode=1777: the image's non-root user must be able to write its scratch space.
-      tmpfs: Object.keys(tmpfs).length ? Object.fromEntries(Object.entries(tmpfs).map(([path, mib]) => [path, `rw,noexec,nosuid,size=${mib}m,mode=1777`])) : undefined,
+      // No mode= option: Docker 20.10 (Debian bookworm) forgets it when it restarts a container.
+      // A tmpfs takes the owner and mode of the image's directory instead, so images create every
+      // scratch directory they declare, writable by their user (services/*/Dockerfile).
+      tmpfs: Object.keys(tmpfs).length ? Object.fromEntries(Object.entries(tmpfs).map(([path, mib]) => [path, `rw,noexec,nosuid,size=${mib}m`])) : undefined,
       healthcheck: {
         test: [...hc.test],
         interval: `${hc.intervalSec ?? 30}s`,

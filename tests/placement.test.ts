@@ -25,8 +25,8 @@ describe('a city over several hosts (front, apps, backup storage)', () => {
     const apps = byName['ville-exemple-applications'];
     expect(containerNamed(apps, 'ville-exemple-limesurvey-app').ports).toEqual([{ internal: 8080, external: 8082, ip: '10.20.1.11', protocol: 'tcp' }]);
     const conf = fileOf(containerNamed(byName['ville-exemple-frontal'], 'ville-exemple-proxy-nginx'), '/etc/socle/nginx.conf');
-    expect(conf).toContain('proxy_pass http://10.20.1.11:8082;');
-    expect(conf).toContain('proxy_pass http://10.20.1.11:8081;');
+    expect(conf).toContain('set $socle_upstream http://10.20.1.11:8082;');
+    expect(conf).toContain('set $socle_upstream http://10.20.1.11:8081;');
   });
 
   it('runs the SFTP backup store on the storage host and backs every host up to it', () => {

@@ -81,6 +81,8 @@ async function buildBase(ref: string, hash: string, mirror: string, dir: string,
     say(`debootstrap ${DEBIAN_SUITE} (minbase) from ${mirror}`);
     await $({ quiet: true })`debootstrap --variant=minbase ${DEBIAN_SUITE} ${rootfs} ${mirror}`;
     cpSync(join(dir, 'rootfs'), rootfs, { recursive: true });
+    // Mount point of the tmpfs socle-files writes to: a tmpfs takes this directory's mode.
+    await $({ quiet: true })`install -d -m 1777 ${join(rootfs, 'etc/socle')}`;
     // Security updates too: images are rebuilt from the mirror, so they pick up fixes.
     await $({ quiet: true })`sh -c ${`printf 'deb ${mirror} ${DEBIAN_SUITE} main\\ndeb ${mirror} ${DEBIAN_SUITE}-updates main\\ndeb ${mirror.replace(/\/debian\/?$/, '/debian-security')} ${DEBIAN_SUITE}-security main\\n' > ${rootfs}/etc/apt/sources.list`}`;
     say('trimming docs, man pages, locales and apt caches');
@@ -103,7 +105,8 @@ export async function buildImages(options: BuildOptions): Promise<BuiltImage[]> 
   const wanted = options.only ? BUILDABLE.filter((b) => b.key === 'base' || options.only!.includes(b.key)) : BUILDABLE;
   const results: BuiltImage[] = [];
   const baseRef = imageReference('base', options.registry, {});
-  const baseHash = recipeHash(BUILDABLE[0].dir);
+  // The base's recipe is its folder and the code that builds it.
+  const baseHash = recipeHash(BUILDABLE[0].dir, buildBase.toString());
   for (const [i, image] of wanted.entries()) {
     const ref = imageReference(image.key, options.registry, {});
     const hash = image.key === 'base' ? baseHash : recipeHash(image.dir, baseHash);

@@ -22,7 +22,7 @@ describe('ReverseProxy', () => {
     expectResourceWith(json, Container, { name: 'ville-exemple-proxy-nginx', ports: [{ internal: 80, external: 80, ip: '10.0.0.5', protocol: 'tcp' }, { internal: 443, external: 8443, ip: '10.0.0.5', protocol: 'tcp' }] });
     const conf = nginxConf(json);
     expect(conf).toContain('server_name a.ville-exemple.fr;');
-    expect(conf).toContain('proxy_pass http://b-web:8080;');
+    expect(conf).toContain('set $socle_upstream http://b-web:8080;');
     expect(conf).toContain('listen 8082;');
     expect(conf).toContain('return 301 https://$host$request_uri;');
   });
