@@ -157,8 +157,8 @@ export class HostStack extends TerraformStack implements IPlatform {
       volumes: spec.volumes?.map((v) => ({ volumeName: v.volume.name, containerPath: v.path, readOnly: v.readOnly ?? false })),
       mounts: spec.hostMounts?.map((m) => ({ type: 'bind', source: m.hostPath, target: m.path, readOnly: true })),
       // No mode= option: Docker 20.10 (Debian bookworm) forgets it when it restarts a container.
-      // A tmpfs takes the owner and mode of the image's directory instead, so images create every
-      // scratch directory they declare, writable by their user (services/*/Dockerfile).
+      // A tmpfs takes the mode (not the owner) of the image's directory instead, so images create
+      // every scratch directory they declare with mode 1777 (services/*/Dockerfile).
       tmpfs: Object.keys(tmpfs).length ? Object.fromEntries(Object.entries(tmpfs).map(([path, mib]) => [path, `rw,noexec,nosuid,size=${mib}m`])) : undefined,
       healthcheck: {
         test: [...hc.test],

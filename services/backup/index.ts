@@ -75,7 +75,7 @@ export class BackupRunner extends Construct {
       tmpfs: { '/tmp': 256, '/var/tmp/socle-dumps': 1024 },
       user: 'socle',
       // The bracket keeps the check from matching its own command line.
-      healthcheck: { test: ['CMD-SHELL', "grep -qsa '[s]ocle-backup' /proc/[0-9]*/cmdline"], intervalSec: 300 },
+      healthcheck: { test: ['CMD-SHELL', "grep -qsa '[s]ocle-backup' /proc/[0-9]*/cmdline"] },
       memoryMiB: props.memoryMiB ?? 512,
     });
   }

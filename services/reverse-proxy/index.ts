@@ -133,7 +133,7 @@ export class ReverseProxy extends Construct {
       networkMode: 'none',
       volumes: [{ volume: this.accessLogs, path: '/var/log/nginx' }],
       user: 'www-data',
-      healthcheck: { test: ['CMD', 'test', '-w', '/var/log/nginx'], intervalSec: 300 },
+      healthcheck: { test: ['CMD', 'test', '-w', '/var/log/nginx'] },
       memoryMiB: 32,
     });
 
