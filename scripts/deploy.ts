@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { synthesize } from '../stacks/synth.js';
-import { InputError, UsageError, runCommand } from '../stacks/cli.js';
+import { InputError, StepError, UsageError, runCommand } from '../stacks/cli.js';
 import type { SecretBinding } from '../stacks/city.js';
 
 const USAGE = `usage: npm run deploy -- --config FILE|DIR [--stack NAME]... [--apply] [--tofu] [--backup-key FILE] [--dry-run]
@@ -104,10 +104,10 @@ function main(): void {
       if (args['dry-run']) continue;
       const env = { ...process.env, ...Object.fromEntries(Object.entries(r.vars).map(([k, v]) => [`TF_VAR_${k}`, v])) };
       const run = spawnSync(step[0], step.slice(1), { stdio: 'inherit', env });
-      if (run.error) throw new Error(`${step[0]} could not start (${run.error.message}): install Terraform or OpenTofu (--tofu) on the deploying machine`);
+      if (run.error) throw new StepError(`${step[0]} could not start (${run.error.message}): install Terraform or OpenTofu (--tofu) on the deploying machine`);
       if (step[2] === 'apply') rmSync(planFile, { force: true });
       if (run.status !== 0) {
-        throw new Error(`${step.slice(0, 3).join(' ')} failed (exit ${run.status}) on ${r.name}; stacks after it were not touched. Fix the cause above and run again: terraform is idempotent.`);
+        throw new StepError(`${step.slice(0, 3).join(' ')} failed (exit ${run.status}) on ${r.name}; stacks after it were not touched. Fix the cause above and run again: terraform is idempotent.`);
       }
     }
   }

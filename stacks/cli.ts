@@ -9,6 +9,9 @@ export class UsageError extends Error {}
 /** Bad input that is not about flags (a missing secret, an unknown stack): printed as is. */
 export class InputError extends Error {}
 
+/** A step failed for a known reason; the message says what to do next. Exit status 1. */
+export class StepError extends Error {}
+
 export async function runCommand(main: () => void | Promise<void>, usage: string): Promise<void> {
   try {
     await main();
@@ -19,7 +22,7 @@ export async function runCommand(main: () => void | Promise<void>, usage: string
     } else if (err instanceof ConfigError || err instanceof SuppressionError || err instanceof InputError || err instanceof OutputDirError) {
       console.error(err.message);
       process.exitCode = 2;
-    } else if (err instanceof PolicyError) {
+    } else if (err instanceof PolicyError || err instanceof StepError) {
       console.error(err.message);
       process.exitCode = 1;
     } else {

@@ -1,0 +1,37 @@
+// The test city (tests/fixtures/ville-test.yaml) made ready for the local engine: a test CA and
+// certificate in a temporary TLS directory, then the real synth, Tor kept off the Tor network.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { $ } from 'zx';
+import { synthesize } from '../../stacks/synth.js';
+import { ROOT, tempDir } from '../helpers.js';
+
+export const TEST_SLUG = 'ville-test';
+
+/** Values for the stack's sensitive variables (nothing behind them is reachable in tests). */
+export const TEST_VARIABLES = { smtp_password: 'test-smtp', restic_password: 'test-restic', backup_ssh_private_key: 'test-key\n' };
+
+/** A test CA and a certificate for every name of the test city, as the city would provide them. */
+export async function makeCertificates(dir: string): Promise<void> {
+  const q = $({ quiet: true });
+  await q`openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=Ville-Test-CA -keyout ${join(dir, 'ca.key')} -out ${join(dir, 'ca.pem')}`;
+  await q`openssl req -newkey rsa:2048 -nodes -subj /CN=ville-test.fr -keyout ${join(dir, 'privkey.pem')} -out ${join(dir, 'server.csr')}`;
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=DNS:ville-test.fr,DNS:*.ville-test.fr\n');
+  await q`openssl x509 -req -in ${join(dir, 'server.csr')} -CA ${join(dir, 'ca.pem')} -CAkey ${join(dir, 'ca.key')} -CAcreateserial -days 2 -extfile ${join(dir, 'san.ext')} -out ${join(dir, 'cert.pem')}`;
+  writeFileSync(join(dir, 'fullchain.pem'), readFileSync(join(dir, 'cert.pem'), 'utf8') + readFileSync(join(dir, 'ca.pem'), 'utf8'));
+  // nginx runs as www-data: a test key may be world-readable; a city's is readable by uid 33 only.
+  await q`chmod 0755 ${dir}`;
+  await q`chmod 0644 ${join(dir, 'privkey.pem')} ${join(dir, 'fullchain.pem')}`;
+}
+
+/** Synthesizes the test city and returns its one stack's cdk.tf.json and the TLS directory. */
+export async function prepareTestCity(): Promise<{ stack: Record<string, any>; tls: string }> {
+  const tls = tempDir('socle-tls-');
+  await makeCertificates(tls);
+  const config = join(tempDir(), 'ville-test.yaml');
+  writeFileSync(config, readFileSync(join(ROOT, 'tests/fixtures/ville-test.yaml'), 'utf8').replace('TLS_DIRECTORY', tls));
+  const outdir = join(tempDir(), 'cdktf.out');
+  synthesize({ config, outdir, extraTorrc: ['DisableNetwork 1'] });
+  const stack = JSON.parse(readFileSync(join(outdir, 'stacks', `${TEST_SLUG}-serveur-test`, 'cdk.tf.json'), 'utf8'));
+  return { stack, tls };
+}

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { $ } from 'zx';
+import { EXAMPLE, ROOT, exampleCity, run, writeCity } from './helpers.js';
+import { BUILDABLE, recipeHash } from '../scripts/lib/images.js';
+import { TEST_REGISTRY } from './engine/global-setup.js';
+
+const node = (script: string, args: string[]) => run(process.execPath, ['--import', 'tsx', script, ...args]);
+
+describe('images built from Debian (built once by the suite\'s global setup)', () => {
+  // Targets: base <= 120 MB, databases <= 450 MB, the others <= 200 MB, naive builds being 199-711 MB.
+  const LIMITS: Record<string, number> = { base: 120, postgres: 450, mariadb: 450, nginx: 200, redis: 200, tor: 200, backup: 200, sftp: 200 };
+
+  it.each(BUILDABLE.map((b) => b.key))('%s is trimmed, labelled with its recipe and free of docs and apt lists', async (key) => {
+    const ref = `${TEST_REGISTRY.host}/${TEST_REGISTRY.namespace}/${key}:bookworm`;
+    const size = Number((await $({ quiet: true })`docker image inspect --format {{.Size}} ${ref}`).stdout) / 1e6;
+    expect(size).toBeLessThanOrEqual(LIMITS[key]);
+    const leftovers = await $({ quiet: true })`docker run --rm --network none --entrypoint sh ${ref} -c ${'ls /var/lib/apt/lists | wc -l; find /usr/share/doc -type f ! -name copyright | wc -l; ls /usr/share/man | wc -l'}`;
+    expect(leftovers.stdout.trim().split('\n').map(Number)).toEqual([0, 0, 0]);
+  });
+
+  it('runs every service image as a non-root user', async () => {
+    for (const { key } of BUILDABLE.filter((b) => b.key !== 'base')) {
+      const user = (await $({ quiet: true })`docker image inspect --format {{.Config.User}} ${`${TEST_REGISTRY.host}/${TEST_REGISTRY.namespace}/${key}:bookworm`}`).stdout.trim();
+      expect(user, key).not.toMatch(/^(|root|0)$/);
+    }
+  });
+
+  it('changes a recipe hash when a recipe file changes, not when docs do', () => {
+    const dir = join(ROOT, 'services/redis');
+    expect(recipeHash(dir)).toBe(recipeHash(dir));
+    expect(recipeHash(dir, 'base-a')).not.toBe(recipeHash(dir, 'base-b'));
+  });
+});
+
+describe('scripts/build-images and scripts/mirror-images', () => {
+  it('build-images reuses the cached images and prints name, size and time', () => {
+    const r = node('scripts/build-images.ts', ['--config', join(ROOT, 'tests/fixtures/ville-test.yaml'), '--only', 'redis']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/registre\.ville-test\.fr\/socle\/redis:bookworm\s+\d+\s+[\d.]+\s+\(cached\)/);
+    expect(r.stderr).toMatch(/\[2\/2\] redis: up to date/);
+  });
+
+  it('build-images refuses unknown images and a missing config (exit 2)', () => {
+    expect(node('scripts/build-images.ts', ['--config', EXAMPLE, '--only', 'nginxx']).status).toBe(2);
+    expect(node('scripts/build-images.ts', []).stderr).toMatch(/--config FILE is required/);
+  });
+
+  it('mirror-images plans pull, tag and push into the city registry for the upstream images it uses', () => {
+    const c = exampleCity();
+    c.services.matomo.enabled = false;
+    c.services.consultation.preset = 'consul';
+    const r = node('scripts/mirror-images.ts', ['--config', writeCity(c), '--dry-run']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('[dry-run] docker pull docker.io/martialblog/limesurvey:6-apache');
+    expect(r.stdout).toContain('[dry-run] docker push registre.ville-exemple.fr/socle/consul:2.2');
+    expect(r.stdout).not.toContain('matomo');
+  });
+
+  it('mirror-images refuses unknown images (exit 2) and prints its help', () => {
+    const r = node('scripts/mirror-images.ts', ['--config', EXAMPLE, '--only', 'wordpress']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/mirrored images are limesurvey, matomo, decidim, consul/);
+    expect(node('scripts/mirror-images.ts', ['--help']).stdout).toMatch(/build host with internet access/);
+  });
+});
