@@ -105,8 +105,9 @@ export async function buildImages(options: BuildOptions): Promise<BuiltImage[]> 
   const wanted = options.only ? BUILDABLE.filter((b) => b.key === 'base' || options.only!.includes(b.key)) : BUILDABLE;
   const results: BuiltImage[] = [];
   const baseRef = imageReference('base', options.registry, {});
-  // The base's recipe is its folder and the code that builds it.
-  const baseHash = recipeHash(BUILDABLE[0].dir, buildBase.toString());
+  // The base's recipe is its folder and the code that builds it (this file's source, which is the
+  // same text whichever tool loads it: tsx, or vitest's transform).
+  const baseHash = recipeHash(BUILDABLE[0].dir, readFileSync(new URL(import.meta.url), 'utf8'));
   for (const [i, image] of wanted.entries()) {
     const ref = imageReference(image.key, options.registry, {});
     const hash = image.key === 'base' ? baseHash : recipeHash(image.dir, baseHash);
