@@ -66,3 +66,17 @@ describe('scripts/build-images and scripts/mirror-images', () => {
     expect(node('scripts/mirror-images.ts', ['--help']).stdout).toMatch(/build host with internet access/);
   });
 });
+
+describe('the engine setup', () => {
+  it('stops with what to do, rather than skipping, when it cannot run the engine tests (not root)', () => {
+    const r = run('runuser', ['-u', 'nobody', '--', 'env', 'HOME=/tmp', process.execPath, '--import', 'tsx', 'tests/fixtures/ensure-engine.ts']);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/EngineUnavailable: no Docker engine answers for this user, and it is not root: start dockerd/);
+  });
+
+  it('finds the engine as root', () => {
+    const r = run(process.execPath, ['--import', 'tsx', 'tests/fixtures/ensure-engine.ts']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('engine ok');
+  });
+});

@@ -32,7 +32,7 @@ export async function ensureEngine(say: (line: string) => void = () => undefined
   }
   if (await engineAnswers()) return;
   if (process.getuid?.() !== 0) {
-    throw new EngineUnavailable('no Docker engine answers and this is not root: start dockerd (or run the tests as root, they start it)');
+    throw new EngineUnavailable('no Docker engine answers for this user, and it is not root: start dockerd and add the user to the docker group, or run the tests as root (they install and start the engine)');
   }
   say('starting dockerd');
   const log = openSync('/var/log/socle-dockerd.log', 'a');
