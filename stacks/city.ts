@@ -9,7 +9,7 @@ import { Matomo } from '../services/matomo/index.js';
 import { OnionService } from '../services/onion/index.js';
 import { BackupRunner, type BackupTarget } from '../services/backup/index.js';
 import { BackupStore } from '../services/backup-store/index.js';
-import type { FrontendExposure } from '../services/common/frontend.js';
+import type { FrontendExposure, IWebApp } from '../services/common/frontend.js';
 import type { DatabaseConnection } from '../services/common/database.js';
 
 /** Proxy ports the onion service forwards to, one per site (plain HTTP inside Tor). */
@@ -133,7 +133,7 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
     : { kind: 'published', address: hostByName.get(hostName)!.privateAddress, port: upstreamPort, proxyHost: s.proxy.host };
 
   const databases = new Map<string, DatabaseConnection[]>();
-  const apps: Array<{ host: string; route: Consultation['route']; databases: readonly DatabaseConnection[] }> = [];
+  const apps: Array<{ host: string } & IWebApp> = [];
   if (s.consultation.enabled) {
     const c = s.consultation;
     const app = new Consultation(stackFor(c.host), 'consultation', {

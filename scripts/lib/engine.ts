@@ -17,7 +17,7 @@ async function has(command: string): Promise<boolean> {
 }
 
 /** Packages the engine tests and image builds need, by the command that proves them installed. */
-const PACKAGES: Record<string, string> = { dockerd: 'docker.io', debootstrap: 'debootstrap', openssl: 'openssl', curl: 'curl' };
+const PACKAGES: Record<string, string> = { dockerd: 'docker.io', debootstrap: 'debootstrap', openssl: 'openssl', curl: 'curl', chromium: 'chromium' };
 
 export async function ensureEngine(say: (line: string) => void = () => undefined): Promise<void> {
   const missing = [];

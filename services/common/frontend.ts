@@ -1,6 +1,9 @@
 import type { IConstruct } from 'constructs';
 import { suppress } from '../../stacks/policy/suppressions.js';
 import type { ContainerSpec, INetwork, IPlatform } from './platform.js';
+import type { DatabaseConnection } from './database.js';
+import type { SmtpSettings } from '../mail-relay/index.js';
+import type { ProxyRoute } from '../reverse-proxy/index.js';
 
 /**
  * How the proxy reaches an app's front end. The app does not choose: the city's placement does.
@@ -41,4 +44,31 @@ export function attachFrontend(platform: IPlatform, scope: IConstruct, service: 
       reason: `cross-host upstream: bound to the private address ${exposure.address} only, for the proxy on host ${exposure.proxyHost}`,
     }]),
   };
+}
+
+/** What every proxied app takes from the city's placement. */
+export interface WebAppProps {
+  /** Mail settings, all pointing at the city's relay. */
+  readonly smtp: SmtpSettings;
+  /** How the proxy reaches the app's front end. */
+  readonly exposure: FrontendExposure;
+  /** Also served as an onion service on this proxy port. @default - clearnet only */
+  readonly onionPort?: number;
+}
+
+/** What every proxied app gives back: its route for the proxy, its databases for the backups. */
+export interface IWebApp {
+  readonly route: ProxyRoute;
+  readonly databases: readonly DatabaseConnection[];
+}
+
+/**
+ * A Content-Security-Policy allowing the site's own origin only. Some apps need inline scripts or
+ * eval: they get those, still from their own origin, never from a third party.
+ */
+export function ownOriginCsp(options: { readonly inlineScripts?: boolean; readonly inlineStyles?: boolean; readonly evalScripts?: boolean } = {}): string {
+  const script = ["'self'", ...(options.inlineScripts ? ["'unsafe-inline'"] : []), ...(options.evalScripts ? ["'unsafe-eval'"] : [])].join(' ');
+  const style = ["'self'", ...(options.inlineStyles ? ["'unsafe-inline'"] : [])].join(' ');
+  const media = options.inlineScripts ? "'self' data: blob:" : "'self' data:";
+  return `default-src 'self'; img-src ${media}; style-src ${style}; script-src ${script}; font-src 'self' data:; connect-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'self'; object-src 'none'`;
 }

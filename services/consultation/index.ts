@@ -2,14 +2,13 @@ import { Construct } from 'constructs';
 import { Platform } from '../common/platform.js';
 import { Postgres } from '../postgres/index.js';
 import { Redis } from '../redis/index.js';
-import { attachFrontend, type FrontendExposure } from '../common/frontend.js';
-import type { SmtpSettings } from '../mail-relay/index.js';
+import { attachFrontend, ownOriginCsp, type IWebApp, type WebAppProps } from '../common/frontend.js';
 import type { ProxyRoute } from '../reverse-proxy/index.js';
 import { renderTemplate } from '../common/template.js';
 import type { DatabaseConnection } from '../common/database.js';
 import { PRESETS } from './presets.js';
 
-export interface ConsultationProps {
+export interface ConsultationProps extends WebAppProps {
   /** Public host name, e.g. `participer.ville-exemple.fr`. */
   readonly hostname: string;
   /** @default 'decidim' */
@@ -24,10 +23,6 @@ export interface ConsultationProps {
   readonly memoryMiB?: number;
   /** @default 768 */
   readonly workerMemoryMiB?: number;
-  readonly smtp: SmtpSettings;
-  readonly exposure: FrontendExposure;
-  /** Also served as an onion service on this proxy port. @default - clearnet only */
-  readonly onionPort?: number;
 }
 
 /**
@@ -35,7 +30,7 @@ export interface ConsultationProps {
  * Democracy or another Rails-like app through `preset`, `image` and `env`.
  * @stateful - uploads and database volumes (personal data)
  */
-export class Consultation extends Construct {
+export class Consultation extends Construct implements IWebApp {
   public readonly route: ProxyRoute;
   public readonly databases: readonly DatabaseConnection[];
 

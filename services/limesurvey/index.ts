@@ -1,31 +1,26 @@
 import { Construct } from 'constructs';
 import { Platform } from '../common/platform.js';
 import { MariaDb } from '../mariadb/index.js';
-import { attachFrontend, type FrontendExposure } from '../common/frontend.js';
-import type { SmtpSettings } from '../mail-relay/index.js';
+import { attachFrontend, ownOriginCsp, type IWebApp, type WebAppProps } from '../common/frontend.js';
 import type { ProxyRoute } from '../reverse-proxy/index.js';
 import type { DatabaseConnection } from '../common/database.js';
 import { renderFile } from '../common/template.js';
 
-export interface LimeSurveyProps {
+export interface LimeSurveyProps extends WebAppProps {
   /** Public host name, e.g. `enquetes.ville-exemple.fr`. */
   readonly hostname: string;
   /** @default 512 */
   readonly memoryMiB?: number;
-  readonly smtp: SmtpSettings;
-  readonly exposure: FrontendExposure;
-  /** Also served as an onion service on this proxy port. @default - clearnet only */
-  readonly onionPort?: number;
 }
 
 // LimeSurvey's survey runtime and admin use inline scripts and eval: own origin only, still.
-const LIMESURVEY_CSP = "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; font-src 'self' data:; connect-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'self'; object-src 'none'";
+const LIMESURVEY_CSP = ownOriginCsp({ inlineScripts: true, inlineStyles: true, evalScripts: true });
 
 /**
  * LimeSurvey (mirrored upstream image) with MariaDB, for surveys answered with anonymous
  * single-use invitation codes. @stateful - answers, uploads and database (personal data)
  */
-export class LimeSurvey extends Construct {
+export class LimeSurvey extends Construct implements IWebApp {
   public readonly route: ProxyRoute;
   public readonly databases: readonly DatabaseConnection[];
 

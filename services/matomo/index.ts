@@ -1,31 +1,27 @@
 import { Construct } from 'constructs';
 import { Platform } from '../common/platform.js';
 import { MariaDb } from '../mariadb/index.js';
-import { attachFrontend, type FrontendExposure } from '../common/frontend.js';
-import type { SmtpSettings } from '../mail-relay/index.js';
+import { attachFrontend, ownOriginCsp, type IWebApp, type WebAppProps } from '../common/frontend.js';
 import type { ProxyRoute } from '../reverse-proxy/index.js';
 import type { DatabaseConnection } from '../common/database.js';
 
-export interface MatomoProps {
+export interface MatomoProps extends WebAppProps {
   /** Public host name, e.g. `statistiques.ville-exemple.fr`. */
   readonly hostname: string;
   /** @default 60 */
   readonly archiveIntervalMinutes?: number;
   /** @default 512 */
   readonly memoryMiB?: number;
-  readonly smtp: SmtpSettings;
-  readonly exposure: FrontendExposure;
-  /** Also served as an onion service on this proxy port. @default - clearnet only */
-  readonly onionPort?: number;
 }
 
-const MATOMO_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; font-src 'self' data:; connect-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'self'; object-src 'none'";
+// Matomo's reporting UI uses inline scripts and eval: own origin only, still.
+const MATOMO_CSP = ownOriginCsp({ inlineScripts: true, inlineStyles: true, evalScripts: true });
 
 /**
  * Self-hosted Matomo (mirrored upstream image) with MariaDB and its archiving job: audience
  * measurement without Google Analytics. @stateful - visits log (IP addresses: personal data)
  */
-export class Matomo extends Construct {
+export class Matomo extends Construct implements IWebApp {
   public readonly route: ProxyRoute;
   public readonly databases: readonly DatabaseConnection[];
 

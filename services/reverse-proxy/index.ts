@@ -2,6 +2,7 @@ import { Construct } from 'constructs';
 import { Lazy } from 'cdktf';
 import { Platform, type INetwork, type IVolume } from '../common/platform.js';
 import { escapeHtml, renderFile } from '../common/template.js';
+import { ownOriginCsp } from '../common/frontend.js';
 
 /** Something the proxy serves: an app front end, reached on `upstream`. */
 export interface ProxyRoute {
@@ -20,7 +21,7 @@ export interface ProxyRoute {
   readonly onionPort?: number;
 }
 
-export const STRICT_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; font-src 'self'; connect-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'self'; object-src 'none'";
+export const STRICT_CSP = ownOriginCsp();
 
 export interface LegalNotice {
   readonly communeName: string;

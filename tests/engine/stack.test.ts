@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { $ } from 'zx';
 import { StackRunner, waitHealthy } from './runner.js';
 import { TEST_SLUG, TEST_VARIABLES, prepareTestCity } from './test-city.js';
+import { tempDir } from '../helpers.js';
 
 const q = $({ quiet: true });
 const qn = $({ quiet: true, nothrow: true });
@@ -15,6 +16,8 @@ const TOR = name('onion-tor');
 const LIMESURVEY_DB = name('limesurvey-db');
 const CONSULTATION_DB = name('consultation-db');
 const BACKUP = name('backup-restic');
+/** Where the browser test leaves its screenshot, for a human to look at. */
+const SCREENSHOTS = join(tempDir('socle-screenshots-'));
 
 let runner: StackRunner;
 let started: string[] = [];
@@ -195,5 +198,37 @@ describe('the databases', () => {
     expect(ok.exitCode, ok.stderr).toBe(0);
     expect((await psql('consultation', `${password}x`)).stderr).toMatch(/password authentication failed/);
     expect((await psql('postgres', '')).stderr).toMatch(/password authentication failed|no password supplied/);
+  }, 60_000);
+});
+
+describe('in a browser (Debian\'s Chromium, headless)', () => {
+  it('shows the legal notice in French, and the page asks nothing of any third party', async () => {
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      // No background traffic of the browser's own, and the city's names resolved to loopback only.
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--host-resolver-rules=MAP *.ville-test.fr 127.0.0.1, EXCLUDE localhost'],
+    });
+    try {
+      // The test CA is not in the browser's store; curl checks the chain with it (tests above).
+      const page = await browser.newPage({ ignoreHTTPSErrors: true });
+      const requested: string[] = [];
+      page.on('request', (r) => requested.push(r.url()));
+      const response = await page.goto('https://participer.ville-test.fr:18443/mentions-legales');
+      expect(response?.status()).toBe(200);
+      expect(await page.title()).toBe('Mentions légales – Ville-Test');
+      const text = await page.locator('body').innerText();
+      expect(text).toContain('Délégué à la protection des données');
+      expect(text).toContain('Commune de Ville-Test');
+      expect(text).toMatch(/Hébergement/);
+      const shot = await page.screenshot({ path: join(SCREENSHOTS, 'mentions-legales.png'), fullPage: true });
+      console.log(`screenshot: ${join(SCREENSHOTS, 'mentions-legales.png')}`);
+      expect(shot.length).toBeGreaterThan(10_000);
+      expect(requested.length).toBeGreaterThan(0);
+      for (const url of requested) expect(new URL(url).hostname).toMatch(/\.ville-test\.fr$/);
+    } finally {
+      await browser.close();
+    }
   }, 60_000);
 });
