@@ -16,8 +16,14 @@ async function has(command: string): Promise<boolean> {
   return (await q`sh -c ${`command -v ${command}`}`).exitCode === 0;
 }
 
-/** Packages the engine tests and image builds need, by the command that proves them installed. */
-const PACKAGES: Record<string, string> = { dockerd: 'docker.io', debootstrap: 'debootstrap', openssl: 'openssl', curl: 'curl', chromium: 'chromium' };
+/**
+ * Packages the test suite needs (engine, image builds, TLS and browser checks, Ansible lint), by
+ * the command that proves each installed.
+ */
+const PACKAGES: Record<string, string> = {
+  dockerd: 'docker.io', debootstrap: 'debootstrap', openssl: 'openssl', curl: 'curl', chromium: 'chromium',
+  'ansible-playbook': 'ansible-core', 'ansible-lint': 'ansible-lint', yamllint: 'yamllint',
+};
 
 export async function ensureEngine(say: (line: string) => void = () => undefined): Promise<void> {
   const missing = [];
