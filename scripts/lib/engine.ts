@@ -13,21 +13,20 @@ async function engineAnswers(): Promise<boolean> {
 }
 
 async function has(command: string): Promise<boolean> {
-  return (await q`sh -c ${`command -v ${command}`}`).exitCode === 0;
+  // dockerd and debootstrap live in sbin, which is not on a non-root user's PATH on Debian.
+  return (await q`sh -c ${`PATH="$PATH:/usr/sbin:/sbin" command -v ${command}`}`).exitCode === 0;
 }
 
-/**
- * Packages the test suite needs (engine, image builds, TLS and browser checks, Ansible lint), by
- * the command that proves each installed.
- */
-const PACKAGES: Record<string, string> = {
-  dockerd: 'docker.io', debootstrap: 'debootstrap', openssl: 'openssl', curl: 'curl', chromium: 'chromium',
-  'ansible-playbook': 'ansible-core', 'ansible-lint': 'ansible-lint', yamllint: 'yamllint',
-};
+/** Debian packages the engine and image builds need, by the command that proves each installed. */
+export const ENGINE_PACKAGES: Readonly<Record<string, string>> = { dockerd: 'docker.io', debootstrap: 'debootstrap' };
 
-export async function ensureEngine(say: (line: string) => void = () => undefined): Promise<void> {
+/**
+ * Installs what is missing (as root on Debian), then makes sure an engine answers, starting dockerd
+ * when none does. `extraPackages` adds what a caller needs besides (the test suite's tools).
+ */
+export async function ensureEngine(say: (line: string) => void = () => undefined, extraPackages: Readonly<Record<string, string>> = {}): Promise<void> {
   const missing = [];
-  for (const [command, pkg] of Object.entries(PACKAGES)) if (!(await has(command))) missing.push(pkg);
+  for (const [command, pkg] of Object.entries({ ...ENGINE_PACKAGES, ...extraPackages })) if (!(await has(command))) missing.push(pkg);
   if (missing.length) {
     if (process.getuid?.() !== 0 || !existsSync('/etc/debian_version')) {
       throw new EngineUnavailable(`missing ${missing.join(', ')}: on Debian, as root: apt-get update && apt-get install -y ${missing.join(' ')}`);

@@ -42,7 +42,7 @@ export class BackupStore extends Construct {
       uploads: [{ path: '/etc/socle/authorized_keys', content: props.authorizedKeys }],
       tmpfs: { '/tmp': 16, '/run/sshd': 1 },
       user: 'restic',
-      healthcheck: { test: ['CMD-SHELL', "grep -qsa '[s]shd' /proc/[0-9]*/cmdline"] },
+      healthcheck: { test: ['CMD', 'bash', '-c', 'exec 3<>/dev/tcp/127.0.0.1/2222'] },
       memoryMiB: props.memoryMiB ?? 256,
     });
     suppress(store.construct, [{ id: 'Socle-NET1', reason: `SFTP for restic, bound to the storage host's private address ${props.address} only` }]);

@@ -15,7 +15,7 @@ describe('BackupRunner', () => {
     });
     const runner = containerNamed(json, 'ville-exemple-backup-restic');
     expect(runner.volumes).toEqual(expect.arrayContaining([expect.objectContaining({ container_path: '/data/app-uploads', read_only: true })]));
-    expect(runner.env).toEqual(expect.arrayContaining(['RESTIC_PASSWORD=${var.restic_password}', 'SOCLE_DB_0=mariadb app app-db 3306 app root', 'SOCLE_BACKUP_TARGETS=nas=sftp://restic@nas.ville-exemple.fr:22//srv/restic']));
+    expect(runner.env).toEqual(expect.arrayContaining(['RESTIC_PASSWORD=${var.restic_password}', 'SOCLE_DB_0=mariadb app app-db 3306 app socle_backup', 'SOCLE_BACKUP_TARGETS=nas=sftp://restic@nas.ville-exemple.fr:22//srv/restic']));
     expect(runner.networks_advanced).toHaveLength(2);
   });
 

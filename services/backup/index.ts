@@ -42,7 +42,8 @@ export class BackupRunner extends Construct {
     const platform = Platform.of(this);
     if (props.targets.length === 0) throw new Error('backup runner needs at least one target; add services.backup.targets or a store to the city file');
     const egress = platform.network(this, { name: 'backup-egress', tier: 'egress' });
-    const cache = platform.volume(this, { name: 'backup-cache', service: 'backup', category: 'cache', retention: 'rebuilt by restic when lost' });
+    // restic's cache, and the database dumps of the run in progress (deleted when it ends).
+    const cache = platform.volume(this, { name: 'backup-cache', service: 'backup', category: 'personal', retention: 'dumps deleted after each run; cache rebuilt by restic', backup: false, preventDestroy: false });
     const retention = props.retention ?? { daily: 7, weekly: 5, monthly: 12 };
     const env: Record<string, string> = {
       RESTIC_PASSWORD: props.password,
@@ -53,10 +54,12 @@ export class BackupRunner extends Construct {
       // restic's sftp:// form carries the port; the path after the host is absolute (hence //).
       SOCLE_BACKUP_TARGETS: props.targets.map((t) => `${t.name}=sftp://${t.user}@${t.host}:${t.port}/${t.path}`).join(' '),
       SOCLE_BACKUP_VOLUMES: props.volumes.map((v) => v.props.name).join(' '),
+      // One restic host per city host: the retention policy applies to each host's snapshots.
+      SOCLE_BACKUP_HOST: platform.qualify('backup'),
     };
     props.databases.forEach((d, i) => {
-      env[`SOCLE_DB_${i}`] = `${d.engine} ${d.service} ${d.host} ${d.port} ${d.database} ${d.engine === 'mariadb' ? 'root' : d.user}`;
-      env[`SOCLE_DB_${i}_PASSWORD`] = d.adminPassword;
+      env[`SOCLE_DB_${i}`] = `${d.engine} ${d.service} ${d.host} ${d.port} ${d.database} ${d.dumpUser}`;
+      env[`SOCLE_DB_${i}_PASSWORD`] = d.dumpPassword;
     });
     const dataNetworks = [...new Map(props.databases.map((d) => [d.network.name, d.network])).values()];
     platform.container(this, 'Resource', {
@@ -72,10 +75,10 @@ export class BackupRunner extends Construct {
       ],
       // Copied to a 0600 file of its own by the entrypoint: ssh refuses a key readable by others.
       uploads: [{ path: '/etc/socle/ssh/id_ed25519', content: props.sshPrivateKey }],
-      tmpfs: { '/tmp': 256, '/var/tmp/socle-dumps': 1024 },
+      tmpfs: { '/tmp': 64 },
       user: 'socle',
-      // The bracket keeps the check from matching its own command line.
-      healthcheck: { test: ['CMD-SHELL', "grep -qsa '[s]ocle-backup' /proc/[0-9]*/cmdline"] },
+      // The daemon touches this heartbeat every minute while it waits (and before each run).
+      healthcheck: { test: ['CMD-SHELL', 'test -n "$(find /tmp/socle-backup.alive -mmin -3 2>/dev/null)"'] },
       memoryMiB: props.memoryMiB ?? 512,
     });
   }

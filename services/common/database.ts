@@ -13,8 +13,10 @@ export interface DatabaseConnection {
   readonly user: string;
   /** A reference to a generated value, never a literal. */
   readonly password: string;
-  /** Generated superuser password, for dumps and restores. */
-  readonly adminPassword: string;
+  /** Account the backup runner dumps with (read-only where the engine allows). */
+  readonly dumpUser: string;
+  /** Its password, a reference to a generated value. */
+  readonly dumpPassword: string;
   /** The internal network the database listens on. */
   readonly network: INetwork;
   /** The engine name of the container, e.g. `ville-exemple-limesurvey-db`. */
@@ -52,10 +54,10 @@ export interface DatabaseEngine {
   readonly user: string;
   readonly tmpfs: Readonly<Record<string, number>>;
   /** Environment initializing the database and its owner on first start. */
-  env(database: string, user: string, password: string, adminPassword: string): Record<string, string>;
+  env(database: string, user: string, password: string, dumpPassword: string): Record<string, string>;
   healthcheck(database: string): readonly string[];
-  /** Whether the engine has a superuser distinct from the app's owner (for dumps). */
-  readonly separateAdmin: boolean;
+  /** A read-only account for dumps, when the engine has one; otherwise the app's owner dumps. */
+  readonly dumpUser?: string;
 }
 
 /**
@@ -67,7 +69,7 @@ export function declareDatabase(scope: Construct, props: DatabaseProps, engine: 
   const database = props.database ?? props.service;
   const user = props.user ?? props.service;
   const password = platform.generatedSecret(scope, 'password');
-  const adminPassword = engine.separateAdmin ? platform.generatedSecret(scope, 'root-password') : password;
+  const dumpPassword = engine.dumpUser ? platform.generatedSecret(scope, 'dump-password') : password;
   const data = platform.volume(scope, {
     name: `${props.service}-${engine.engine}`, service: props.service, category: 'personal',
     retention: props.retention ?? 'duration of the service, then deleted',
@@ -79,7 +81,7 @@ export function declareDatabase(scope: Construct, props: DatabaseProps, engine: 
     service: props.service,
     role: 'db',
     image: engine.image,
-    env: engine.env(database, user, password, adminPassword),
+    env: engine.env(database, user, password, dumpPassword),
     networks: [{ network: props.network, aliases: [host] }],
     volumes: [{ volume: data, path: engine.dataPath }],
     tmpfs: engine.tmpfs,
@@ -89,6 +91,6 @@ export function declareDatabase(scope: Construct, props: DatabaseProps, engine: 
   });
   return {
     engine: engine.engine, service: props.service, host, port: engine.port, database, user,
-    password, adminPassword, network: props.network, containerName: container.containerName,
+    password, dumpUser: engine.dumpUser ?? user, dumpPassword, network: props.network, containerName: container.containerName,
   };
 }

@@ -10,14 +10,13 @@ export const MARIADB: DatabaseEngine = {
   dataPath: '/var/lib/mysql',
   user: 'mysql',
   tmpfs: { '/tmp': 64, '/run/mysqld': 8 },
-  separateAdmin: true,
-  env: (database, user, password, adminPassword) => ({
+  // SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES only (services/mariadb/entrypoint.sh).
+  dumpUser: 'socle_backup',
+  env: (database, user, password, dumpPassword) => ({
     MARIADB_DATABASE: database,
     MARIADB_USER: user,
     MARIADB_PASSWORD: password,
-    MARIADB_ROOT_PASSWORD: adminPassword,
-    // No reverse DNS of clients: the data network has no resolver to ask.
-    MARIADB_SKIP_NAME_RESOLVE: '1',
+    MARIADB_BACKUP_PASSWORD: dumpPassword,
   }),
   healthcheck: () => ['CMD-SHELL', 'mariadb-admin ping --host=127.0.0.1 --silent'],
 };

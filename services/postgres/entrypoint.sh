@@ -1,8 +1,13 @@
 #!/bin/sh
 # Initializes an empty PGDATA once, then starts the server in the foreground.
 set -eu
-if [ ! -s "$PGDATA/PG_VERSION" ]; then
+MARKER="$PGDATA/.socle-initialized"
+die() { echo "socle-postgres: $*" >&2; exit 1; }
+if [ ! -f "$MARKER" ]; then
   : "${POSTGRES_DB:?set POSTGRES_DB}" "${POSTGRES_USER:?set POSTGRES_USER}" "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"
+  case "$POSTGRES_DB$POSTGRES_USER" in *[!A-Za-z0-9_-]*) die "database and user names must be [A-Za-z0-9_-]";; esac
+  # An initialization that did not finish leaves files but no marker: start it over.
+  rm -rf "$PGDATA"
   echo "socle-postgres: initializing $PGDATA for database $POSTGRES_DB" >&2
   initdb --username=postgres --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
   cat >> "$PGDATA/postgresql.conf" <<CONF
@@ -25,6 +30,7 @@ CREATE DATABASE :"db" OWNER :"user";
 REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
 SQL
   pg_ctl --wait --silent stop
+  touch "$MARKER"
   echo "socle-postgres: initialized" >&2
 fi
 unset POSTGRES_PASSWORD

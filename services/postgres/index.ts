@@ -10,14 +10,12 @@ export const POSTGRES: DatabaseEngine = {
   dataPath: '/var/lib/postgresql/data',
   user: 'postgres',
   tmpfs: { '/tmp': 64, '/run/postgresql': 8 },
-  // The app's role owns its database and is the one pg_dump uses.
-  separateAdmin: false,
+  // The app's role owns its database (not a superuser) and is the one pg_dump uses. Every TCP
+  // client authenticates with scram-sha-256 (services/postgres/entrypoint.sh).
   env: (database, user, password) => ({
     POSTGRES_DB: database,
     POSTGRES_USER: user,
     POSTGRES_PASSWORD: password,
-    // scram-sha-256 for every TCP client.
-    POSTGRES_HOST_AUTH_METHOD: 'scram-sha-256',
     PGDATA: '/var/lib/postgresql/data/pgdata',
   }),
   healthcheck: (database) => ['CMD-SHELL', `pg_isready --host=127.0.0.1 --dbname=${database} --quiet`],

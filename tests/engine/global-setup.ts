@@ -6,9 +6,15 @@ import { buildImages } from '../../scripts/lib/images.js';
 
 export const TEST_REGISTRY = { host: 'registre.ville-test.fr', namespace: 'socle' };
 
+/** What the suite needs besides the engine: TLS and HTTP probes, a browser, the firewall, Ansible lint. */
+const TEST_PACKAGES = {
+  openssl: 'openssl', curl: 'curl', chromium: 'chromium', nft: 'nftables',
+  'ansible-playbook': 'ansible-core', 'ansible-lint': 'ansible-lint', yamllint: 'yamllint',
+};
+
 export default async function setup(): Promise<void> {
   const say = (line: string) => process.stderr.write(`[engine] ${line}\n`);
-  await ensureEngine(say);
+  await ensureEngine(say, TEST_PACKAGES);
   const built = await buildImages({ registry: TEST_REGISTRY, onProgress: say });
   say(`images ready: ${built.map((b) => `${b.key} ${b.sizeMB.toFixed(0)} MB${b.cached ? '' : ` (built in ${b.seconds.toFixed(0)} s)`}`).join(', ')}`);
 }

@@ -23,7 +23,7 @@ export interface RunnerOptions {
   /** Values of the stack's sensitive variables. */
   readonly variables: Readonly<Record<string, string>>;
   /**
-   * Networks with a route out become internal, except the one carrying published ports (bound to
+   * Egress-tier networks become internal, except the one carrying published ports (bound to
    * loopback by the test city): test containers never reach anything outside the machine.
    * @default true
    */
@@ -89,7 +89,10 @@ export class StackRunner {
     for (const [, c] of this.containers()) if ((c.ports ?? []).length) for (const n of c.networks_advanced ?? []) published.add(this.resolve(n.name));
     for (const net of Object.values<Json>(this.resources.docker_network ?? {})) {
       if ((await qn`docker network inspect ${net.name}`).exitCode === 0) continue;
-      const internal = net.internal === true || ((this.options.isolateEgress ?? true) && !published.has(net.name));
+      // Only networks the stack gives a route out (tier egress) are closed in tests; the others are
+      // created exactly as declared, so a data network declared with a route out would show.
+      const egress = (net.labels ?? []).some((l: Json) => l.label === 'fr.socle.tier' && l.value === 'egress');
+      const internal = net.internal === true || ((this.options.isolateEgress ?? true) && egress && !published.has(net.name));
       await q`docker network create --driver ${net.driver ?? 'bridge'} ${internal ? ['--internal'] : []} ${labelFlags(net.labels)} ${net.name}`;
     }
     for (const vol of Object.values<Json>(this.resources.docker_volume ?? {})) {
@@ -197,10 +200,11 @@ export async function waitHealthy(names: readonly string[], timeoutSec = 120): P
       const [n, health, status] = l.split(' ');
       return [n.replace(/^\//, ''), `${health}/${status}`];
     }));
-    if (names.every((n) => states[n]?.startsWith('healthy/'))) return (Date.now() - started) / 1000;
+    // healthy/running: a container being restarted still shows its last health status.
+    if (names.every((n) => states[n] === 'healthy/running')) return (Date.now() - started) / 1000;
     await new Promise((r) => setTimeout(r, 1000));
   }
-  const bad = names.filter((n) => !states[n]?.startsWith('healthy/'));
+  const bad = names.filter((n) => states[n] !== 'healthy/running');
   const logs = await Promise.all(bad.map(async (n) => `--- ${n} (${states[n]}):\n${(await qn`docker logs --tail 15 ${n}`).stderr}${(await qn`docker inspect --format ${'{{json .State.Health.Log}}'} ${n}`).stdout.slice(-600)}`));
   throw new Error(`not healthy after ${timeoutSec} s: ${bad.join(', ')}\n${logs.join('\n')}`);
 }

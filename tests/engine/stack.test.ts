@@ -2,10 +2,11 @@
 // city would get from terraform apply, minus the images that need an upstream download.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { $ } from 'zx';
 import { StackRunner, waitHealthy } from './runner.js';
 import { TEST_SLUG, TEST_VARIABLES, prepareTestCity } from './test-city.js';
-import { tempDir } from '../helpers.js';
+import { ROOT, tempDir } from '../helpers.js';
 
 const q = $({ quiet: true });
 const qn = $({ quiet: true, nothrow: true });
@@ -16,6 +17,8 @@ const TOR = name('onion-tor');
 const LIMESURVEY_DB = name('limesurvey-db');
 const CONSULTATION_DB = name('consultation-db');
 const BACKUP = name('backup-restic');
+/** The host firewall rule the Ansible role installs (a Jinja template without variables). */
+const FIREWALL = join(ROOT, 'ansible/roles/docker_host/templates/etc/socle/host-firewall.nft.j2');
 /** Where the browser test leaves its screenshot, for a human to look at. */
 const SCREENSHOTS = join(tempDir('socle-screenshots-'));
 
@@ -62,6 +65,7 @@ beforeAll(async () => {
 }, 400_000);
 
 afterAll(async () => {
+  await qn`nft delete table inet socle_host`;
   await runner?.down();
 });
 
@@ -137,8 +141,25 @@ describe('isolation', () => {
     const proxyPublic = await ipOn(PROXY, name('public'));
     expect(await canConnect(TOR, proxyPublic, 80)).toBe(true); // control: the proxy answers there
     expect(await canConnect(LIMESURVEY_DB, proxyPublic, 80)).toBe(false);
+    const internal = (await q`docker network inspect --format {{.Internal}} ${name('limesurvey-data')}`).stdout.trim();
+    expect(internal).toBe('true');
+  });
+
+  it('keeps containers away from the host\'s own services, with the firewall the Ansible role installs', async () => {
+    // A service of the host listening on every address, as sshd does.
+    const server = createServer((socket) => socket.end()).listen(0, '0.0.0.0');
+    await new Promise((r) => server.once('listening', r));
+    const port = (server.address() as AddressInfo).port;
     const gateway = (await q`docker network inspect --format ${'{{(index .IPAM.Config 0).Gateway}}'} ${name('limesurvey-data')}`).stdout.trim();
-    expect(await canConnect(LIMESURVEY_DB, gateway, 18443)).toBe(false);
+    try {
+      await qn`nft delete table inet socle_host`;
+      expect(await canConnect(LIMESURVEY_DB, gateway, port)).toBe(true); // without it, Docker lets this through
+      await q`nft -f ${FIREWALL}`;
+      expect(await canConnect(LIMESURVEY_DB, gateway, port)).toBe(false);
+      expect(await canConnect(PROXY, (await q`docker network inspect --format ${'{{(index .IPAM.Config 0).Gateway}}'} ${name('public')}`).stdout.trim(), port)).toBe(false);
+    } finally {
+      server.close();
+    }
   });
 
   it('keeps the databases out of the proxy\'s reach', async () => {
@@ -190,6 +211,12 @@ describe('the databases', () => {
     expect(wrong.exitCode).not.toBe(0);
     expect(wrong.stderr).toMatch(/Access denied/);
     expect((await mariadb('admin', password)).stderr).toMatch(/Access denied/);
+    // No root over the network at all; the backup account reads and cannot write.
+    expect((await mariadb('root', password)).stderr).toMatch(/Access denied/);
+    const dump = await envOf(LIMESURVEY_DB, 'MARIADB_BACKUP_PASSWORD');
+    expect((await mariadb('socle_backup', dump)).exitCode).toBe(0);
+    const write = await qn`docker run --rm --network ${name('limesurvey-data')} --entrypoint mariadb registre.ville-test.fr/socle/mariadb:bookworm --host=limesurvey-db --user=socle_backup --password=${dump} --execute=${'CREATE TABLE t (i INT)'} limesurvey`;
+    expect(write.stderr).toMatch(/command denied/);
   }, 60_000);
 
   it('PostgreSQL accepts the app credentials and nothing else, with no trusted superuser', async () => {
