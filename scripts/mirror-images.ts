@@ -46,8 +46,12 @@ async function main(): Promise<void> {
   if (unknown.length) throw new UsageError(`--only: unknown image(s) ${unknown.join(', ')}; mirrored images are ${MIRRORED.join(', ')}`);
   const city = loadCity(values.config);
   const keys = mirroredImagesOf(city).filter((k) => !values.only || values.only.includes(k));
-  // Pins are applied after the push: the tag is mirrored, the digest printed for the city file.
-  const plan = keys.map((k) => ({ key: k, from: IMAGE_CATALOG[k].upstream!, to: imageReference(k, city.registry, Object.fromEntries(Object.entries(city.images).map(([n, p]) => [n, { tag: p.tag }]))) }));
+  // The city's tag (when pinned) is the upstream tag it mirrors; the digest is printed after the
+  // push, for the city file.
+  const plan = keys.map((k) => {
+    const tag = city.images[k]?.tag ?? IMAGE_CATALOG[k].tag;
+    return { key: k, from: IMAGE_CATALOG[k].upstream!.replace(/:[^:/]+$/, `:${tag}`), to: imageReference(k, city.registry, { [k]: { tag } }) };
+  });
   if (plan.length === 0) return console.log('nothing to mirror: this city runs no upstream image');
   console.log(`mirroring ${plan.length} image(s) into ${city.registry.host}/${city.registry.namespace}:`);
   const pins: string[] = [];
