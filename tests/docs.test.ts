@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { regenerate } from '../scripts/docs.js';
-import { ROOT } from './helpers.js';
+import { ROOT, run } from './helpers.js';
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
@@ -23,4 +23,11 @@ describe('README', () => {
     expect(readme).toMatch(testCommand);
     expect(readFileSync(join(ROOT, '.ci/run'), 'utf8')).toMatch(testCommand);
   });
+});
+
+describe('the code', () => {
+  it('type-checks (strict, no unused locals)', () => {
+    const r = run(join(ROOT, 'node_modules/.bin/tsc'), ['--noEmit', '-p', join(ROOT, 'tsconfig.json')]);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+  }, 120_000);
 });

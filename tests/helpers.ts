@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parse, stringify } from 'yaml';
-import { App, Testing } from 'cdktf';
-import type { Construct } from 'constructs';
+import { Testing } from 'cdktf';
 import { loadCity } from '../stacks/config/load.js';
 import { HostStack } from '../stacks/host-stack.js';
 import { synthesize } from '../stacks/synth.js';
@@ -68,11 +67,6 @@ export function synthInHost(build: (stack: HostStack) => void, city = loadCity(E
   const stack = new HostStack(app, 'test-host', { city, host: city.hosts[0] });
   build(stack);
   return JSON.parse(Testing.synth(stack));
-}
-
-export function testScope(): { app: App; scope: Construct } {
-  const app = Testing.app();
-  return { app, scope: app };
 }
 
 /** Runs a CLI entry point of the project the way a sysadmin would, and returns its outcome. */

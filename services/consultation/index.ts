@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import { Platform } from '../common/platform.js';
 import { Postgres } from '../postgres/index.js';
 import { Redis } from '../redis/index.js';
-import { attachFrontend, ownOriginCsp, type IWebApp, type WebAppProps } from '../common/frontend.js';
+import { attachFrontend, type IWebApp, type WebAppProps } from '../common/frontend.js';
 import type { ProxyRoute } from '../reverse-proxy/index.js';
 import { renderTemplate } from '../common/template.js';
 import type { DatabaseConnection } from '../common/database.js';

@@ -163,10 +163,6 @@ export class ReverseProxy extends Construct {
     this.routes.push(route);
   }
 
-  public get routedHostnames(): readonly string[] {
-    return this.routes.map((r) => r.hostname);
-  }
-
   private renderVirtualHosts(route: ProxyRoute): string {
     const vhost = (listen: string, serverName: string, tls: boolean) => renderFile(import.meta.url, './templates/vhost.conf.tmpl', {
       service: route.service,

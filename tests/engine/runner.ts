@@ -45,7 +45,7 @@ export class StackRunner {
   private readonly resources: Json;
   private readonly work = mkdtempSync(join(tmpdir(), 'socle-runner-'));
 
-  constructor(private readonly stack: Json, private readonly options: RunnerOptions) {
+  constructor(stack: Json, private readonly options: RunnerOptions) {
     this.resources = stack.resource ?? {};
   }
 
@@ -67,11 +67,6 @@ export class StackRunner {
       if (attr === 'name') return target.name;
       throw new Error(`unsupported reference ${whole}`);
     });
-  }
-
-  /** A generated secret's value, as the test sees it (to log in with it). */
-  secret(reference: string): string {
-    return this.resolve(reference);
   }
 
   private generate(key: string, make: () => string): string {
