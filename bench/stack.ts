@@ -7,7 +7,7 @@ import { ensureEngine } from '../scripts/lib/engine.js';
 import { buildImages } from '../scripts/lib/images.js';
 import { UsageError, runCommand } from '../stacks/cli.js';
 import { StackRunner, waitHealthy } from '../tests/engine/runner.js';
-import { TEST_VARIABLES, prepareTestCity } from '../tests/engine/test-city.js';
+import { prepareTestCity } from '../tests/engine/test-city.js';
 import { TEST_REGISTRY } from '../tests/engine/global-setup.js';
 
 const USAGE = `usage: npm run bench:stack [-- --cached] [--idle-seconds N]
@@ -47,8 +47,8 @@ async function main(): Promise<void> {
   const images = await buildImages({ registry: TEST_REGISTRY, force: !values.cached, onProgress: say });
   const buildS = (Date.now() - started) / 1000;
 
-  const { stack } = await prepareTestCity();
-  const runner = new StackRunner(stack, { variables: TEST_VARIABLES });
+  const { stack, variables } = await prepareTestCity();
+  const runner = new StackRunner(stack, { variables });
   await runner.down();
   let healthyS = 0;
   let stats: Array<{ name: string; mb: number }> = [];

@@ -96,7 +96,10 @@ describe('the example city', () => {
     expect(labelsOf(logs)).toMatchObject({ [LABEL.service]: 'proxy', [LABEL.personalData]: 'true', [LABEL.retention]: '90 days' });
     expectResourceWith(json, Volume, { name: 'ville-exemple-limesurvey-uploads', lifecycle: { prevent_destroy: true } });
     // Personal data is never destroyed by a careless `terraform destroy`.
-    for (const v of volumes.filter((x) => labelsOf(x)[LABEL.personalData] === 'true' && x.name !== 'ville-exemple-proxy-logs')) {
+    // Except what is transient by design: access logs (deleted after 90 days) and the backup
+    // runner's cache (dumps deleted after each run).
+    const transient = ['ville-exemple-proxy-logs', 'ville-exemple-backup-cache'];
+    for (const v of volumes.filter((x) => labelsOf(x)[LABEL.personalData] === 'true' && !transient.includes(x.name))) {
       expect(v.lifecycle?.prevent_destroy, v.name).toBe(true);
     }
   });

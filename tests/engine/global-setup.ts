@@ -8,7 +8,7 @@ export const TEST_REGISTRY = { host: 'registre.ville-test.fr', namespace: 'socle
 
 /** What the suite needs besides the engine: TLS and HTTP probes, a browser, the firewall, Ansible lint. */
 const TEST_PACKAGES = {
-  openssl: 'openssl', curl: 'curl', chromium: 'chromium', nft: 'nftables',
+  openssl: 'openssl', curl: 'curl', chromium: 'chromium', nft: 'nftables', sftp: 'openssh-client',
   'ansible-playbook': 'ansible-core', 'ansible-lint': 'ansible-lint', yamllint: 'yamllint',
 };
 

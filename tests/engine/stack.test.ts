@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { $ } from 'zx';
 import { StackRunner, waitHealthy } from './runner.js';
-import { TEST_SLUG, TEST_VARIABLES, prepareTestCity } from './test-city.js';
+import { TEST_SLUG, prepareTestCity } from './test-city.js';
 import { ROOT, tempDir } from '../helpers.js';
 
 const q = $({ quiet: true });
@@ -25,6 +25,7 @@ const SCREENSHOTS = join(tempDir('socle-screenshots-'));
 let runner: StackRunner;
 let started: string[] = [];
 let tls: string;
+let backupKey: string;
 
 async function envOf(container: string, key: string): Promise<string> {
   const env: string[] = JSON.parse((await q`docker inspect --format ${'{{json .Config.Env}}'} ${container}`).stdout);
@@ -53,8 +54,9 @@ const https = (host: string, path: string, extra: string[] = []) =>
 beforeAll(async () => {
   const city = await prepareTestCity();
   tls = city.tls;
+  backupKey = city.backupKey;
   const stack = city.stack;
-  runner = new StackRunner(stack, { variables: TEST_VARIABLES });
+  runner = new StackRunner(stack, { variables: city.variables });
   await runner.down();
   const report = await runner.up();
   started = report.started;
@@ -73,7 +75,7 @@ describe('the test city on a real Docker engine', () => {
   it('starts every container whose image Socle builds, and leaves out only upstream ones', () => {
     expect(started.sort()).toEqual([
       BACKUP, CONSULTATION_DB, name('consultation-redis'), LIMESURVEY_DB, name('mail-gateway'),
-      name('matomo-db'), TOR, PROXY, name('proxy-log-retention'),
+      name('matomo-db'), TOR, PROXY, name('proxy-log-retention'), name('backup-store-sftp'),
     ].sort());
   });
 
@@ -169,11 +171,33 @@ describe('isolation', () => {
     expect((await qn`docker exec ${PROXY} getent hosts limesurvey-db`).exitCode).not.toBe(0);
   });
 
-  it('publishes ports from the proxy only, on loopback', async () => {
+  it('publishes ports from the proxy only (and the backup store, a recorded exception), on loopback', async () => {
     const rows = (await q`docker ps --filter ${`label=fr.socle.commune=${SLUG}`} --format ${'{{.Names}} {{.Ports}}'}`).stdout.trim().split('\n');
     const publishing = rows.filter((r) => r.includes('->'));
-    expect(publishing.map((r) => r.split(' ')[0])).toEqual([PROXY]);
-    expect(publishing[0]).toMatch(/127\.0\.0\.1:18443->443\/tcp/);
+    // The proxy, and the backup store: its SFTP port on the host's private address, an exception
+    // the policy report records with its reason.
+    expect(publishing.map((r) => r.split(' ')[0]).sort()).toEqual([name('backup-store-sftp'), PROXY].sort());
+    expect(publishing.find((r) => r.startsWith(PROXY))).toMatch(/127\.0\.0\.1:18443->443\/tcp/);
+    expect(publishing.find((r) => r.startsWith(name('backup-store-sftp')))).toMatch(/127\.0\.0\.1:12222->2222\/tcp/);
+  });
+});
+
+describe('the backup store (SFTP)', () => {
+  const sftp = (key: string) => qn`sh -c ${`echo ls | sftp -b - -i ${key} -P 12222 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null restic@127.0.0.1`}`;
+
+  it('lets the backup runners\' key in, SFTP only', async () => {
+    const r = await sftp(backupKey);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const shell = await qn`ssh -i ${backupKey} -p 12222 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null restic@127.0.0.1 id`;
+    expect(shell.stdout).not.toMatch(/uid=/);
+  });
+
+  it('refuses any other key and passwords', async () => {
+    const other = join(tempDir(), 'other');
+    await q`ssh-keygen -q -t ed25519 -N ${''} -f ${other}`;
+    const r = await sftp(other);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/Permission denied \(publickey\)/);
   });
 });
 

@@ -8,8 +8,7 @@ import { ROOT, tempDir } from '../helpers.js';
 
 export const TEST_SLUG = 'ville-test';
 
-/** Values for the stack's sensitive variables (nothing behind them is reachable in tests). */
-export const TEST_VARIABLES = { smtp_password: 'test-smtp', restic_password: 'test-restic', backup_ssh_private_key: 'test-key\n' };
+
 
 /** A test CA and a certificate for every name of the test city, as the city would provide them. */
 export async function makeCertificates(dir: string): Promise<void> {
@@ -24,14 +23,24 @@ export async function makeCertificates(dir: string): Promise<void> {
   await q`chmod 0644 ${join(dir, 'privkey.pem')} ${join(dir, 'fullchain.pem')}`;
 }
 
-/** Synthesizes the test city and returns its one stack's cdk.tf.json and the TLS directory. */
-export async function prepareTestCity(): Promise<{ stack: Record<string, any>; tls: string }> {
+/**
+ * Synthesizes the test city and returns its one stack's cdk.tf.json, the TLS directory, the backup
+ * SSH key pair (private key path) and the values of the stack's sensitive variables.
+ */
+export async function prepareTestCity(): Promise<{ stack: Record<string, any>; tls: string; backupKey: string; variables: Record<string, string> }> {
   const tls = tempDir('socle-tls-');
   await makeCertificates(tls);
+  const backupKey = join(tempDir(), 'backup');
+  await $({ quiet: true })`ssh-keygen -q -t ed25519 -N ${''} -C socle-backup -f ${backupKey}`;
+  // The relay and the NAS behind smtp and restic are not reachable in tests.
+  const variables = {
+    smtp_password: 'test-smtp', restic_password: 'test-restic',
+    backup_ssh_private_key: readFileSync(backupKey, 'utf8'), backup_authorized_keys: readFileSync(`${backupKey}.pub`, 'utf8'),
+  };
   const config = join(tempDir(), 'ville-test.yaml');
   writeFileSync(config, readFileSync(join(ROOT, 'tests/fixtures/ville-test.yaml'), 'utf8').replace('TLS_DIRECTORY', tls));
   const outdir = join(tempDir(), 'cdktf.out');
   synthesize({ config, outdir, extraTorrc: ['DisableNetwork 1'] });
   const stack = JSON.parse(readFileSync(join(outdir, 'stacks', `${TEST_SLUG}-serveur-test`, 'cdk.tf.json'), 'utf8'));
-  return { stack, tls };
+  return { stack, tls, backupKey, variables };
 }
