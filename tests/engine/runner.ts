@@ -8,8 +8,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { $ } from 'zx';
+import { IMAGE_CATALOG } from '../../services/common/images.js';
 
 const q = $({ quiet: true });
+/** Names of the upstream images a city mirrors (LimeSurvey, Matomo, the consultation apps). */
+const MIRRORED_NAMES = Object.values(IMAGE_CATALOG).filter((e) => e.origin === 'mirrored').map((e) => e.name);
 const qn = $({ quiet: true, nothrow: true });
 
 /** Attributes of docker_container this runner turns into docker CLI flags. */
@@ -100,6 +103,9 @@ export class StackRunner {
       if (only && !only(c.name)) continue;
       const image = this.resolve(c.image);
       if ((await qn`docker image inspect ${image}`).exitCode !== 0) {
+        // Only images the city mirrors from upstream may be missing here; a missing Socle-built
+        // image is a failure of the image build, not something to skip.
+        if (!MIRRORED_NAMES.some((n) => image.includes(`/${n}:`))) throw new Error(`${c.name}: image ${image} is missing; build it with npm run build-images`);
         report.skipped.push({ name: c.name, image });
         continue;
       }
