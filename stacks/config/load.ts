@@ -41,8 +41,9 @@ export function formatIssues(issues: readonly ConfigIssue[]): string {
 }
 
 const addFormats = ((addFormatsModule as any).default ?? addFormatsModule) as (a: Ajv) => Ajv;
-const validator = addFormats(new Ajv({ allErrors: true, verbose: true, strict: false })).compile(citySchema);
-const defaulter = new Ajv({ useDefaults: true, strict: false, validateFormats: false }).compile(citySchema);
+// One compiled validator (compiling costs ~150 ms of every synth): it reports every error and, on
+// valid data, fills in the schema's defaults, the single source of them.
+const validator = addFormats(new Ajv({ allErrors: true, verbose: true, strict: false, useDefaults: true })).compile(citySchema);
 
 type Keys = Array<string | number>;
 
@@ -356,7 +357,7 @@ function applyDefaults(raw: any): CityConfig {
   data.services.backup.targets ??= [];
   data.services.consultation.env ??= {};
   data.tls ??= {};
-  defaulter(data);
+  validator(data);
   // ACME stays off unless asked for: by default the city's own certificate, one directory per commune.
   if (data.tls.mode === 'files') data.tls.files ??= { directory: `/etc/socle/tls/${data.commune.slug}` };
   // The consultation app's pin applies to whichever image it runs.
