@@ -184,7 +184,7 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
         targets, volumes, databases: dbs,
         password: secret(stack, 'restic_password', s.backup.password!, 'key of the restic repositories, held by the city'),
         sshPrivateKey: secret(stack, 'backup_ssh_private_key', { generate: 'ssh-keypair' }, 'SSH key the backup runner uses to reach the targets'),
-        schedule: s.backup.schedule, retention: s.backup.retention, checkEveryDays: s.backup.checkEveryDays,
+        schedule: s.backup.schedule, retention: s.backup.retention, checkEveryDays: s.backup.checkEveryDays, maxAgeHours: s.backup.maxAgeHours,
       });
     }
   }

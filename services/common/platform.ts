@@ -48,6 +48,11 @@ export interface VolumeProps {
   readonly retention: string;
   /** Whether the backup runner copies it. @default true unless category is cache */
   readonly backup?: boolean;
+  /**
+   * The volume always holds data once the service has started (keys, configuration): the backup
+   * refuses to record a run where it is empty, since that can only mean loss. @default false
+   */
+  readonly expectContent?: boolean;
   /** Keep the volume when the stack is destroyed. @default true for personal and secret data */
   readonly preventDestroy?: boolean;
 }

@@ -33,7 +33,7 @@ export class Matomo extends Construct implements IWebApp {
     const db = new MariaDb(this, 'Database', { service, network: data, retention: 'raw visit logs 180 days (Matomo privacy settings), reports kept' });
     const c = db.connection;
     // The upstream image installs Matomo into /var/www/html at first start and keeps config there.
-    const files = platform.volume(this, { name: `${service}-files`, service, category: 'operational', retention: 'duration of the service' });
+    const files = platform.volume(this, { name: `${service}-files`, service, category: 'operational', retention: 'duration of the service', expectContent: true });
     const env = {
       MATOMO_DATABASE_HOST: c.host, MATOMO_DATABASE_PORT: String(c.port), MATOMO_DATABASE_ADAPTER: 'mysql',
       MATOMO_DATABASE_TABLES_PREFIX: 'matomo_', MATOMO_DATABASE_USERNAME: c.user, MATOMO_DATABASE_PASSWORD: c.password,

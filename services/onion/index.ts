@@ -24,7 +24,7 @@ export class OnionService extends Construct {
   constructor(scope: Construct, id: string, props: OnionServiceProps) {
     super(scope, id);
     const platform = Platform.of(this);
-    const keys = platform.volume(this, { name: 'onion-keys', service: 'onion', category: 'secret', retention: 'as long as the onion addresses are published' });
+    const keys = platform.volume(this, { name: 'onion-keys', service: 'onion', category: 'secret', retention: 'as long as the onion addresses are published', expectContent: true });
     const proxy = props.proxyAlias ?? 'proxy';
     const torrc = Lazy.stringValue({
       produce: () => renderFile(import.meta.url, './templates/torrc.tmpl', {

@@ -51,7 +51,7 @@ export interface CityConfig {
     readonly matomo: ServicePlacement & { readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly archiveIntervalMinutes: number; readonly memoryMiB: number };
     readonly onion: ServicePlacement & { readonly enabled: boolean };
     readonly backup: {
-      readonly enabled: boolean; readonly schedule: string; readonly checkEveryDays: number;
+      readonly enabled: boolean; readonly schedule: string; readonly checkEveryDays: number; readonly maxAgeHours: number;
       readonly retention: { readonly daily: number; readonly weekly: number; readonly monthly: number };
       readonly password?: SecretRef;
       readonly targets: ReadonlyArray<{ readonly name: string; readonly host: string; readonly port: number; readonly user: string; readonly path: string }>;

@@ -4,7 +4,7 @@
 // synthesized cdk.tf.json and creates them on the local engine with the docker CLI, honouring
 // every attribute the stacks use. Anything it does not understand is an error, not a silent skip.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { $ } from 'zx';
@@ -45,6 +45,8 @@ const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 export class StackRunner {
   private readonly generated = new Map<string, string>();
+  /** Variable values used instead of the options' ones while recreating one container. */
+  private overrides: Readonly<Record<string, string>> = {};
   private readonly resources: Json;
   private readonly work = mkdtempSync(join(tmpdir(), 'socle-runner-'));
 
@@ -57,7 +59,7 @@ export class StackRunner {
     return value.replace(/\$\{([^}]+)\}/g, (whole, expr: string) => {
       const [kind, ...rest] = expr.split('.');
       if (kind === 'var') {
-        const v = this.options.variables[rest[0]];
+        const v = this.overrides[rest[0]] ?? this.options.variables[rest[0]];
         if (v === undefined) throw new Error(`no value for variable ${rest[0]}: pass it in RunnerOptions.variables`);
         return v;
       }
@@ -160,6 +162,7 @@ export class StackRunner {
     if (entry) flags.push('--entrypoint', entry);
     const command = [...entryRest, ...(c.command ?? []).map((s: string) => this.resolve(s))];
     await q`docker create ${flags} ${this.resolve(c.image)} ${command}`;
+    mkdirSync(this.work, { recursive: true });
     for (const n of networks.slice(1)) await q`docker network connect ${n.aliases.flatMap((a: string) => ['--alias', a])} ${n.name} ${c.name}`;
     for (const [i, u] of (c.upload ?? []).entries()) {
       const file = join(this.work, `${c.name}-${i}`);
@@ -169,12 +172,20 @@ export class StackRunner {
     await q`docker start ${c.name}`;
   }
 
-  /** Removes one container and creates it again from the same resource (volumes kept). */
-  async recreate(name: string): Promise<void> {
+  /**
+   * Removes one container and creates it again from the same resource (volumes kept), optionally
+   * with other values for some variables (a city that deployed a wrong key, say).
+   */
+  async recreate(name: string, variables: Readonly<Record<string, string>> = {}): Promise<void> {
     const entry = this.containers().find(([, c]) => c.name === name);
     if (!entry) throw new Error(`no container ${name} in the stack`);
     await q`docker rm --force ${name}`;
-    await this.create(entry[0]);
+    this.overrides = variables;
+    try {
+      await this.create(entry[0]);
+    } finally {
+      this.overrides = {};
+    }
   }
 
   /** Removes every container, network and volume of the stack. */

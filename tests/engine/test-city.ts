@@ -1,6 +1,6 @@
 // The test city (tests/fixtures/ville-test.yaml) made ready for the local engine: a test CA and
 // certificate in a temporary TLS directory, then the real synth, Tor kept off the Tor network.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
 import { synthesize } from '../../stacks/synth.js';
@@ -24,10 +24,11 @@ export async function makeCertificates(dir: string): Promise<void> {
 }
 
 /**
- * Synthesizes the test city and returns its one stack's cdk.tf.json, the TLS directory, the backup
- * SSH key pair (private key path) and the values of the stack's sensitive variables.
+ * Synthesizes a test city (default: tests/fixtures/ville-test.yaml) and returns its one stack's
+ * cdk.tf.json, the city file written (with its TLS directory), the TLS directory, the backup SSH
+ * key pair (private key path) and the values of the stack's sensitive variables.
  */
-export async function prepareTestCity(): Promise<{ stack: Record<string, any>; tls: string; backupKey: string; variables: Record<string, string> }> {
+export async function prepareTestCity(fixture = 'ville-test'): Promise<{ stack: Record<string, any>; config: string; tls: string; backupKey: string; variables: Record<string, string> }> {
   const tls = tempDir('socle-tls-');
   await makeCertificates(tls);
   const backupKey = join(tempDir(), 'backup');
@@ -37,10 +38,11 @@ export async function prepareTestCity(): Promise<{ stack: Record<string, any>; t
     smtp_password: 'test-smtp', restic_password: 'test-restic',
     backup_ssh_private_key: readFileSync(backupKey, 'utf8'), backup_authorized_keys: readFileSync(`${backupKey}.pub`, 'utf8'),
   };
-  const config = join(tempDir(), 'ville-test.yaml');
-  writeFileSync(config, readFileSync(join(ROOT, 'tests/fixtures/ville-test.yaml'), 'utf8').replace('TLS_DIRECTORY', tls));
+  const config = join(tempDir(), `${fixture}.yaml`);
+  writeFileSync(config, readFileSync(join(ROOT, `tests/fixtures/${fixture}.yaml`), 'utf8').replace('TLS_DIRECTORY', tls));
   const outdir = join(tempDir(), 'cdktf.out');
   synthesize({ config, outdir, extraTorrc: ['DisableNetwork 1'] });
-  const stack = JSON.parse(readFileSync(join(outdir, 'stacks', `${TEST_SLUG}-serveur-test`, 'cdk.tf.json'), 'utf8'));
-  return { stack, tls, backupKey, variables };
+  const [stackDir] = readdirSync(join(outdir, 'stacks'));
+  const stack = JSON.parse(readFileSync(join(outdir, 'stacks', stackDir, 'cdk.tf.json'), 'utf8'));
+  return { stack, config, tls, backupKey, variables };
 }

@@ -1,0 +1,439 @@
+// What `npm run backup` does on one city host, through that host's Docker engine: it drives the
+// backup runner the stack declared (`socle-backup` in services/backup) and, for restores and
+// drills, throwaway containers made from the runner's own image and settings. Nothing here holds
+// a secret: the runner's environment is handed to those containers by name, never on a command line.
+import { $, type ProcessOutput } from 'zx';
+import { LABEL } from '../../stacks/host-stack.js';
+import { InputError, StepError } from '../../stacks/cli.js';
+
+type Json = Record<string, any>;
+
+/** A Docker engine reached with the docker CLI (`ssh://user@host:port` or a local socket). */
+export class Engine {
+  constructor(public readonly url: string) {}
+
+  /** Runs `docker -H url ...args`; `env` goes to the docker CLI only (passed on with `-e NAME`). */
+  async docker(args: readonly string[], options: { env?: Record<string, string>; input?: string; quiet?: boolean; nothrow?: boolean } = {}): Promise<ProcessOutput> {
+    const p = $({ quiet: options.quiet ?? true, nothrow: options.nothrow ?? false, env: { ...process.env, ...options.env }, input: options.input })`docker -H ${this.url} ${args}`;
+    return p;
+  }
+
+  async inspect(kind: 'container' | 'volume' | 'network', name: string): Promise<Json> {
+    return JSON.parse((await this.docker([kind, 'inspect', name])).stdout)[0];
+  }
+}
+
+/** The backup runner container of a commune on one host, as docker inspect shows it. */
+export interface Runner {
+  readonly name: string;
+  readonly image: string;
+  /** NAME=value pairs of its environment (secrets included: handled by name only). */
+  readonly env: Record<string, string>;
+  /** The network that reaches the targets. */
+  readonly egressNetwork: string;
+  readonly targets: readonly string[];
+  /** Short volume name (as under /data in the runner) -> engine volume name. */
+  readonly volumes: Record<string, string>;
+  /** The restic host name of its snapshots. */
+  readonly resticHost: string;
+}
+
+export async function findRunner(engine: Engine, commune: string): Promise<Runner | undefined> {
+  const names = (await engine.docker(['ps', '-a', '--filter', `label=${LABEL.commune}=${commune}`, '--filter', `label=${LABEL.role}=restic`, '--format', '{{.Names}}'])).stdout.trim().split('\n').filter(Boolean);
+  if (names.length === 0) return undefined;
+  const c = await engine.inspect('container', names[0]);
+  if (!c.State.Running) throw new StepError(`the backup runner ${names[0]} is not running on ${engine.url}: start it (terraform apply, or docker start ${names[0]}) and retry`);
+  const env = Object.fromEntries((c.Config.Env as string[]).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+  let egressNetwork = '';
+  for (const net of Object.keys(c.NetworkSettings.Networks)) {
+    if ((await engine.inspect('network', net)).Labels?.[LABEL.tier] === 'egress') egressNetwork = net;
+  }
+  const volumes: Record<string, string> = {};
+  for (const m of c.Mounts as Json[]) if (m.Type === 'volume' && m.Destination.startsWith('/data/')) volumes[m.Destination.slice('/data/'.length)] = m.Name;
+  return {
+    name: names[0], image: c.Config.Image, env, egressNetwork, volumes,
+    targets: (env.SOCLE_BACKUP_TARGETS ?? '').split(' ').filter(Boolean).map((t) => t.slice(0, t.indexOf('='))),
+    resticHost: env.SOCLE_BACKUP_HOST ?? c.Config.Hostname,
+  };
+}
+
+/** `socle-backup ARGS` inside the runner; output streamed unless `capture`. */
+export async function inRunner(engine: Engine, runner: Runner, args: readonly string[], capture = false): Promise<ProcessOutput> {
+  return engine.docker(['exec', runner.name, 'socle-backup', ...args], { quiet: capture, nothrow: true });
+}
+
+/**
+ * A one-shot container from the runner's image with the runner's environment (targets, key, SSH
+ * key file), on its egress network, as root: restored files keep their owners.
+ */
+async function oneShot(engine: Engine, runner: Runner, mounts: Record<string, string>, args: readonly string[], options: { input?: string; nothrow?: boolean; quiet?: boolean } = {}): Promise<ProcessOutput> {
+  const envFlags = Object.keys(runner.env).flatMap((k) => ['-e', k]);
+  const mountFlags = Object.entries(mounts).flatMap(([volume, path]) => ['--mount', `type=volume,src=${volume},dst=${path}`]);
+  return engine.docker(['run', '--rm', '--user', '0', '--network', runner.egressNetwork, '--label', `${LABEL.role}=restic-oneshot`, ...envFlags, ...mountFlags, runner.image, 'socle-backup', ...args], { env: runner.env, nothrow: options.nothrow, quiet: options.quiet ?? true });
+}
+
+export interface SnapshotContents {
+  readonly id: string;
+  readonly short_id: string;
+  readonly time: string;
+  /** Short volume names. */
+  readonly volumes: readonly string[];
+  /** Dump file names, `<service>-<engine>.sql`. */
+  readonly dumps: readonly string[];
+}
+
+export async function snapshotContents(engine: Engine, runner: Runner, target: string, snapshot: string): Promise<SnapshotContents> {
+  const out = await inRunner(engine, runner, ['contents', target, snapshot], true);
+  if (out.exitCode !== 0) throw new StepError(`cannot read snapshot ${snapshot} on target ${target}:\n${errorLines(out.stderr)}`);
+  return JSON.parse(out.stdout);
+}
+
+/** The lines socle-backup marked as errors (or the last lines when none is marked). */
+export function errorLines(stderr: string): string {
+  const marked = stderr.split('\n').filter((l) => l.includes('ERROR:'));
+  return (marked.length ? marked : stderr.trim().split('\n').slice(-3)).map((l) => `  ${l.replace(/^\S+ socle-backup: /, '')}`).join('\n');
+}
+
+/** A database server of the stack, as its container shows it. */
+export interface DatabaseContainer {
+  readonly name: string;
+  readonly service: string;
+  readonly engine: 'mariadb' | 'postgres';
+  readonly database: string;
+  /** Owner of the database (PostgreSQL: objects restored are created as this role). */
+  readonly owner: string;
+  readonly inspect: Json;
+}
+
+export async function findDatabases(engine: Engine, commune: string): Promise<DatabaseContainer[]> {
+  const names = (await engine.docker(['ps', '-a', '--filter', `label=${LABEL.commune}=${commune}`, '--filter', `label=${LABEL.role}=db`, '--format', '{{.Names}}'])).stdout.trim().split('\n').filter(Boolean);
+  const out: DatabaseContainer[] = [];
+  for (const name of names) {
+    const c = await engine.inspect('container', name);
+    const env = Object.fromEntries((c.Config.Env as string[]).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+    const service = c.Config.Labels[LABEL.service];
+    if (env.MARIADB_DATABASE) out.push({ name, service, engine: 'mariadb', database: env.MARIADB_DATABASE, owner: env.MARIADB_USER, inspect: c });
+    else if (env.POSTGRES_DB) out.push({ name, service, engine: 'postgres', database: env.POSTGRES_DB, owner: env.POSTGRES_USER, inspect: c });
+  }
+  return out;
+}
+
+/** Exact row counts of every table, through the server's local admin account. */
+export async function rowCounts(engine: Engine, db: DatabaseContainer, container = db.name): Promise<Record<string, number>> {
+  const sql = db.engine === 'mariadb'
+    ? `SELECT CONCAT('SELECT ''', table_name, ''', COUNT(*) FROM \`', table_schema, '\`.\`', table_name, '\`;') FROM information_schema.tables WHERE table_schema = '${db.database}' AND table_type = 'BASE TABLE' ORDER BY table_name`
+    : `SELECT table_schema || '.' || table_name, (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', table_schema, table_name), false, true, '')))[1]::text FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE' ORDER BY 1`;
+  // MariaDB: the first query writes one COUNT query per table, the second runs them.
+  const command = db.engine === 'mariadb'
+    ? ['sh', '-c', 'mariadb -N -B -e "$1" | mariadb -N -B', 'sh', sql]
+    : ['psql', '-U', 'postgres', '-d', db.database, '-At', '-F', '\t', '-v', 'ON_ERROR_STOP=1', '-c', sql];
+  const out = await engine.docker(['exec', container, ...command]);
+  return Object.fromEntries(out.stdout.trim().split('\n').filter(Boolean).map((l) => {
+    const [table, count] = l.split('\t');
+    return [table, Number(count)];
+  }));
+}
+
+/** Empties a database so a dump can be loaded into it (restore --overwrite). */
+async function emptyDatabase(engine: Engine, db: DatabaseContainer): Promise<void> {
+  if (db.engine === 'mariadb') {
+    // The dump recreates the database (with its character set); grants are kept by the server.
+    await engine.docker(['exec', db.name, 'mariadb', '-e', `DROP DATABASE IF EXISTS \`${db.database}\``]);
+  } else {
+    await engine.docker(['exec', db.name, 'psql', '-U', 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-q',
+      '-c', `DROP DATABASE IF EXISTS "${db.database}" WITH (FORCE)`, '-c', `CREATE DATABASE "${db.database}" OWNER "${db.owner}"`, '-c', `REVOKE ALL ON DATABASE "${db.database}" FROM PUBLIC`]);
+  }
+}
+
+/**
+ * Streams one dump of a snapshot into a database server: `restic dump` in a one-shot container,
+ * piped into the server's client in `container`. PostgreSQL objects are created as the owner role.
+ */
+async function loadDump(engine: Engine, runner: Runner, target: string, snapshotId: string, db: DatabaseContainer, container: string): Promise<void> {
+  const file = `${db.service}-${db.engine}.sql`;
+  const client = db.engine === 'mariadb'
+    ? ['mariadb', '--binary-mode']
+    : ['psql', '-U', 'postgres', '-d', db.database, '-q', '-v', 'ON_ERROR_STOP=1', '-c', `SET ROLE "${db.owner}"`, '-f', '-'];
+  const envFlags = Object.keys(runner.env).flatMap((k) => ['-e', k]);
+  const env = { ...process.env, ...runner.env };
+  const source = $({ quiet: true, nothrow: true, env })`docker -H ${engine.url} run --rm --user 0 --network ${runner.egressNetwork} ${envFlags} ${runner.image} socle-backup dump ${target} ${snapshotId} ${file}`;
+  const sink = source.pipe($({ quiet: true, nothrow: true })`docker -H ${engine.url} exec -i ${container} ${client}`);
+  const [src, dst] = await Promise.all([source, sink]);
+  if (src.exitCode !== 0) throw new StepError(`reading ${file} from snapshot ${snapshotId} failed:\n${errorLines(src.stderr)}`);
+  if (dst.exitCode !== 0) throw new StepError(`loading ${file} into ${container} failed: ${dst.stderr.trim().split('\n').slice(-3).join(' ')}`);
+}
+
+/** Files and sizes in volumes (for the overwrite guard). */
+async function volumeFileCounts(engine: Engine, runner: Runner, volumes: readonly string[]): Promise<Record<string, number>> {
+  if (volumes.length === 0) return {};
+  const mounts = Object.fromEntries(volumes.map((v) => [v, `/v/${v}`]));
+  const out = await engine.docker(['run', '--rm', '--network', 'none', '--entrypoint', 'sh', ...Object.entries(mounts).flatMap(([v, p]) => ['--mount', `type=volume,src=${v},dst=${p},readonly`]), runner.image,
+    '-c', 'for d in /v/*; do printf "%s %s\\n" "${d#/v/}" "$(find "$d" -mindepth 1 -type f | wc -l)"; done']);
+  return Object.fromEntries(out.stdout.trim().split('\n').map((l) => l.split(' ')).map(([v, n]) => [v, Number(n)]));
+}
+
+/** `sha256  relative/path` of every file of each volume (mounted read-only, no network). */
+export async function volumeChecksums(engine: Engine, image: string, volumes: readonly string[]): Promise<Record<string, Record<string, string>>> {
+  const result: Record<string, Record<string, string>> = {};
+  for (const volume of volumes) {
+    const out = await engine.docker(['run', '--rm', '--network', 'none', '--user', '0', '--entrypoint', 'sh', '--mount', `type=volume,src=${volume},dst=/v,readonly`, image,
+      '-c', 'cd /v && find . -type f -print0 | sort -z | xargs -0 -r sha256sum']);
+    result[volume] = Object.fromEntries(out.stdout.split('\n').filter(Boolean).map((l) => [l.slice(66).replace(/^\.\//, ''), l.slice(0, 64)]));
+  }
+  return result;
+}
+
+async function containersUsing(engine: Engine, commune: string, filter: string): Promise<string[]> {
+  const out = await engine.docker(['ps', '--filter', `label=${LABEL.commune}=${commune}`, '--filter', filter, '--format', '{{.Names}}']);
+  return out.stdout.trim().split('\n').filter(Boolean);
+}
+
+export interface RestoreOptions {
+  readonly commune: string;
+  readonly target: string;
+  readonly snapshot: string;
+  readonly service?: string;
+  readonly overwrite: boolean;
+  readonly say: (line: string) => void;
+}
+
+export interface RestoreResult {
+  readonly snapshot: SnapshotContents;
+  readonly volumes: readonly string[];
+  readonly databases: readonly string[];
+  readonly seconds: number;
+}
+
+/**
+ * Puts a snapshot's volumes and database dumps back into the live stack (all of it, or one
+ * service). Refuses, before touching anything, to replace data unless told to; stops the
+ * containers using what it replaces and starts them again afterwards.
+ */
+export async function restore(engine: Engine, runner: Runner, o: RestoreOptions): Promise<RestoreResult> {
+  const started = Date.now();
+  const snap = await snapshotContents(engine, runner, o.target, o.snapshot);
+  const volumeLabels = new Map<string, string>();
+  for (const short of snap.volumes) {
+    const name = runner.volumes[short];
+    if (!name) throw new InputError(`snapshot ${snap.short_id} holds volume ${short}, which the runner does not back up any more: restore it by hand with restic, or redeploy the stack that declares it`);
+    volumeLabels.set(short, (await engine.inspect('volume', name)).Labels?.[LABEL.service] ?? '');
+  }
+  const databases = await findDatabases(engine, o.commune);
+  const dumpOf = (d: DatabaseContainer) => `${d.service}-${d.engine}.sql`;
+  const services = new Set([...volumeLabels.values(), ...snap.dumps.map((f) => f.replace(/-(mariadb|postgres)\.sql$/, ''))]);
+  if (o.service && !services.has(o.service)) throw new InputError(`snapshot ${snap.short_id} holds nothing of service "${o.service}"; it holds: ${[...services].sort().join(', ')}`);
+  const volumes = snap.volumes.filter((v) => !o.service || volumeLabels.get(v) === o.service);
+  const dbs = snap.dumps.filter((f) => !o.service || f.startsWith(`${o.service}-`)).map((f) => {
+    const db = databases.find((d) => dumpOf(d) === f);
+    if (!db) throw new InputError(`snapshot ${snap.short_id} holds ${f}, but no database container of that service runs here: deploy the stack first, then restore`);
+    return db;
+  });
+
+  // Guard: nothing is replaced unless the operator said so.
+  const files = await volumeFileCounts(engine, runner, volumes.map((v) => runner.volumes[v]));
+  const occupied = [
+    ...volumes.filter((v) => files[runner.volumes[v]] > 0).map((v) => `volume ${v} (${files[runner.volumes[v]]} files)`),
+    ...(await Promise.all(dbs.map(async (d) => [d, Object.keys(await rowCounts(engine, d)).length] as const))).filter(([, n]) => n > 0).map(([d, n]) => `database ${d.service} (${n} tables)`),
+  ];
+  if (occupied.length && !o.overwrite) {
+    throw new InputError(`restore would replace data that is there now: ${occupied.join(', ')}. Nothing was changed. Check the snapshot (npm run backup -- list), then rerun with --overwrite to replace it`);
+  }
+
+  // Stop what writes to the data being replaced, except the database servers themselves.
+  const users = new Set<string>();
+  for (const v of volumes) for (const n of await containersUsing(engine, o.commune, `volume=${runner.volumes[v]}`)) users.add(n);
+  for (const d of dbs) for (const n of await containersUsing(engine, o.commune, `label=${LABEL.service}=${d.service}`)) if (n !== d.name) users.add(n);
+  users.delete(runner.name);
+  if (users.size) {
+    o.say(`stopping ${[...users].join(', ')} while their data is replaced`);
+    await engine.docker(['stop', ...users]);
+  }
+  try {
+    if (volumes.length) {
+      o.say(`restoring volumes ${volumes.join(', ')} from snapshot ${snap.short_id} (${snap.time})`);
+      const out = await oneShot(engine, runner, Object.fromEntries(volumes.map((v) => [runner.volumes[v], `/data/${v}`])), ['restore-volumes', o.target, snap.id, ...volumes], { nothrow: true });
+      if (out.exitCode !== 0) throw new StepError(`restoring volumes failed:\n${errorLines(out.stderr)}`);
+    }
+    for (const db of dbs) {
+      o.say(`restoring database ${db.service} (${db.engine})`);
+      if (o.overwrite) await emptyDatabase(engine, db);
+      await loadDump(engine, runner, o.target, snap.id, db, db.name);
+    }
+  } finally {
+    if (users.size) {
+      o.say(`starting ${[...users].join(', ')} again`);
+      await engine.docker(['start', ...users], { nothrow: true });
+    }
+  }
+  return { snapshot: snap, volumes, databases: dbs.map((d) => d.service), seconds: (Date.now() - started) / 1000 };
+}
+
+export interface DrillOptions {
+  readonly commune: string;
+  readonly host: string;
+  readonly target: string;
+  readonly snapshot: string;
+  readonly say: (line: string) => void;
+}
+
+export interface TableComparison { readonly table: string; readonly live: number | null; readonly restored: number | null; readonly equal: boolean }
+export interface VolumeComparison { readonly volume: string; readonly files: number; readonly restoredFiles: number; readonly differing: readonly string[]; readonly equal: boolean }
+
+export interface DrillReport {
+  readonly commune: string;
+  readonly host: string;
+  readonly target: string;
+  readonly snapshot: { readonly id: string; readonly time: string };
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  /** Recovery time: from the start of the drill to every database answering with its data restored. */
+  readonly rtoSeconds: number;
+  /** Recovery point: age of the restored data when the drill started. */
+  readonly rpoSeconds: number;
+  readonly databases: ReadonlyArray<{ readonly service: string; readonly engine: string; readonly tables: readonly TableComparison[]; readonly equal: boolean }>;
+  readonly volumes: readonly VolumeComparison[];
+  readonly identical: boolean;
+}
+
+/**
+ * Restores a snapshot into throwaway containers and volumes on an isolated network, starts the
+ * databases from it, compares them and the files with the live ones, then removes everything it
+ * made (also on failure).
+ */
+export async function drill(engine: Engine, runner: Runner, o: DrillOptions): Promise<DrillReport> {
+  const started = new Date();
+  const stamp = started.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-').toLowerCase();
+  const prefix = `${o.commune}-drill-${stamp}`;
+  const drillLabel = ['--label', `fr.socle.drill=${prefix}`];
+  const snap = await snapshotContents(engine, runner, o.target, o.snapshot);
+  const databases = (await findDatabases(engine, o.commune)).filter((d) => snap.dumps.includes(`${d.service}-${d.engine}.sql`));
+  const made = { containers: [] as string[], volumes: [] as string[], network: '' };
+  try {
+    o.say(`[1/4] isolated network and empty volumes for snapshot ${snap.short_id} (${snap.time})`);
+    made.network = prefix;
+    await engine.docker(['network', 'create', '--internal', ...drillLabel, made.network]);
+    const drillVolume = (short: string) => `${prefix}-${short}`;
+    for (const v of snap.volumes) {
+      await engine.docker(['volume', 'create', ...drillLabel, drillVolume(v)]);
+      made.volumes.push(drillVolume(v));
+    }
+
+    o.say(`[2/4] restoring ${snap.volumes.length} volumes and starting ${databases.length} databases`);
+    const restoreVolumes = snap.volumes.length
+      ? oneShot(engine, runner, Object.fromEntries(snap.volumes.map((v) => [drillVolume(v), `/data/${v}`])), ['restore-volumes', o.target, snap.id, ...snap.volumes], { nothrow: true })
+      : undefined;
+    const servers = await Promise.all(databases.map(async (db) => {
+      const name = `${prefix}-${db.service}-db`;
+      const data = `${prefix}-${db.service}-${db.engine}-data`;
+      await engine.docker(['volume', 'create', ...drillLabel, data]);
+      made.volumes.push(data);
+      await startLike(engine, db.inspect, name, data, made.network, drillLabel);
+      made.containers.push(name);
+      return { db, name };
+    }));
+    await Promise.all(servers.map(({ name }) => waitHealthy(engine, name, 180)));
+    for (const { db, name } of servers) {
+      o.say(`      loading ${db.service} (${db.engine})`);
+      await loadDump(engine, runner, o.target, snap.id, db, name);
+    }
+    if (restoreVolumes) {
+      const out = await restoreVolumes;
+      if (out.exitCode !== 0) throw new StepError(`restoring volumes failed:\n${errorLines(out.stderr)}`);
+    }
+    const rtoSeconds = (Date.now() - started.getTime()) / 1000;
+
+    o.say('[3/4] comparing row counts and file checksums with the live data');
+    const dbResults = [];
+    for (const { db, name } of servers) {
+      const [live, restored] = await Promise.all([rowCounts(engine, db), rowCounts(engine, db, name)]);
+      const tables = [...new Set([...Object.keys(live), ...Object.keys(restored)])].sort().map((table) => ({
+        table, live: live[table] ?? null, restored: restored[table] ?? null, equal: live[table] === restored[table],
+      }));
+      dbResults.push({ service: db.service, engine: db.engine, tables, equal: tables.every((t) => t.equal) });
+    }
+    const volumeResults: VolumeComparison[] = [];
+    for (const v of snap.volumes) {
+      const sums = await volumeChecksums(engine, runner.image, [runner.volumes[v], drillVolume(v)]);
+      const [live, restored] = [sums[runner.volumes[v]], sums[drillVolume(v)]];
+      const paths = [...new Set([...Object.keys(live), ...Object.keys(restored)])].sort();
+      const differing = paths.filter((p) => live[p] !== restored[p]);
+      volumeResults.push({ volume: v, files: Object.keys(live).length, restoredFiles: Object.keys(restored).length, differing, equal: differing.length === 0 });
+    }
+    o.say('[4/4] removing the drill containers, volumes and network');
+    return {
+      commune: o.commune, host: o.host, target: o.target, snapshot: { id: snap.id, time: snap.time },
+      startedAt: started.toISOString(), finishedAt: new Date().toISOString(), rtoSeconds,
+      rpoSeconds: Math.max(0, (started.getTime() - Date.parse(snap.time)) / 1000),
+      databases: dbResults, volumes: volumeResults,
+      identical: dbResults.every((d) => d.equal) && volumeResults.every((v) => v.equal),
+    };
+  } finally {
+    if (made.containers.length) await engine.docker(['rm', '--force', '--volumes', ...made.containers], { nothrow: true });
+    if (made.network) await engine.docker(['network', 'rm', made.network], { nothrow: true });
+    if (made.volumes.length) await engine.docker(['volume', 'rm', '--force', ...made.volumes], { nothrow: true });
+  }
+}
+
+/** Starts a copy of a database container (same image, settings and environment) on fresh data. */
+async function startLike(engine: Engine, inspect: Json, name: string, dataVolume: string, network: string, labels: readonly string[]): Promise<void> {
+  const cfg = inspect.Config;
+  const host = inspect.HostConfig;
+  const env = Object.fromEntries((cfg.Env as string[]).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+  const dataPath = (inspect.Mounts as Json[]).find((m) => m.Type === 'volume')?.Destination;
+  if (!dataPath) throw new StepError(`${inspect.Name}: no data volume found; cannot copy it for the drill`);
+  const flags = ['--name', name, '--network', network, ...labels, '--mount', `type=volume,src=${dataVolume},dst=${dataPath}`, ...Object.keys(env).flatMap((k) => ['-e', k])];
+  if (cfg.User) flags.push('--user', cfg.User);
+  if (host.ReadonlyRootfs) flags.push('--read-only');
+  for (const [path, opts] of Object.entries<string>(host.Tmpfs ?? {})) flags.push('--tmpfs', opts ? `${path}:${opts}` : path);
+  if (host.Memory) flags.push('--memory', String(host.Memory));
+  const hc = cfg.Healthcheck?.Test as string[] | undefined;
+  if (hc?.[0] === 'CMD-SHELL') flags.push('--health-cmd', hc[1], '--health-interval', '2s');
+  const entrypoint = (cfg.Entrypoint ?? []) as string[];
+  if (entrypoint.length) flags.push('--entrypoint', entrypoint[0]);
+  await engine.docker(['run', '-d', ...flags, cfg.Image, ...entrypoint.slice(1), ...(cfg.Cmd ?? [])], { env });
+}
+
+async function waitHealthy(engine: Engine, name: string, timeoutSec: number): Promise<void> {
+  const until = Date.now() + timeoutSec * 1000;
+  while (Date.now() < until) {
+    const state = (await engine.docker(['inspect', '--format', '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}', name], { nothrow: true })).stdout.trim();
+    if (state === 'running healthy') return;
+    if (state.startsWith('exited')) break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const logs = (await engine.docker(['logs', '--tail', '10', name], { nothrow: true })).stderr;
+  throw new StepError(`drill database ${name} did not become healthy:\n${logs}`);
+}
+
+/** The report in French, for the register and the auditors. */
+export function drillMarkdown(r: DrillReport): string {
+  const fmt = (s: number) => (s < 120 ? `${s.toFixed(1)} s` : s < 7200 ? `${(s / 60).toFixed(1)} min` : `${(s / 3600).toFixed(1)} h`);
+  const lines = [
+    `# Exercice de restauration — ${r.commune}, hôte ${r.host}`,
+    '',
+    `- Date : ${r.startedAt} (fin ${r.finishedAt})`,
+    `- Cible de sauvegarde : ${r.target}`,
+    `- Instantané restauré : ${r.snapshot.id.slice(0, 8)} du ${r.snapshot.time}`,
+    `- **Durée de restauration (RTO mesuré) : ${fmt(r.rtoSeconds)}**`,
+    `- **Âge des données restaurées (RPO) : ${fmt(r.rpoSeconds)}**`,
+    `- Résultat : ${r.identical ? '**identique** aux données en service' : '**différences** avec les données en service (voir ci-dessous ; des données modifiées après l\'instantané en sont une cause normale)'}`,
+    '',
+    'La restauration a eu lieu dans des conteneurs et volumes jetables, sur un réseau isolé, puis a été supprimée.',
+    '',
+    '## Bases de données (nombre de lignes)',
+    '',
+    '| Service | Moteur | Table | En service | Restaurée | |',
+    '|---|---|---|---:|---:|---|',
+    ...r.databases.flatMap((d) => d.tables.map((t) => `| ${d.service} | ${d.engine} | ${t.table} | ${t.live ?? '—'} | ${t.restored ?? '—'} | ${t.equal ? 'identique' : '**différent**'} |`)),
+    '',
+    '## Volumes (empreintes SHA-256 des fichiers)',
+    '',
+    '| Volume | Fichiers en service | Fichiers restaurés | Fichiers différents | |',
+    '|---|---:|---:|---:|---|',
+    ...r.volumes.map((v) => `| ${v.volume} | ${v.files} | ${v.restoredFiles} | ${v.differing.length} | ${v.equal ? 'identique' : '**différent**'} |`),
+    '',
+  ];
+  const differing = r.volumes.filter((v) => v.differing.length);
+  if (differing.length) lines.push('### Fichiers différents', '', ...differing.flatMap((v) => v.differing.slice(0, 50).map((p) => `- ${v.volume} : \`${p}\``)), '');
+  return lines.join('\n');
+}

@@ -1,0 +1,267 @@
+// Backups on a real engine: the backup runner the stack declares (restic from Debian), two real
+// SFTP targets started here from Socle's SFTP image, and `npm run backup` driving it all.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { $ } from 'zx';
+import { StackRunner, waitHealthy } from './runner.js';
+import { prepareTestCity } from './test-city.js';
+import { TEST_REGISTRY } from './global-setup.js';
+import { ROOT, TSX, tempDir } from '../helpers.js';
+
+const q = $({ quiet: true });
+const qn = $({ quiet: true, nothrow: true });
+const SLUG = 'ville-sauvegarde';
+const name = (s: string) => `${SLUG}-${s}`;
+const RUNNER = name('backup-restic');
+const LIMESURVEY_DB = name('limesurvey-db');
+const CONSULTATION_DB = name('consultation-db');
+const TOR = name('onion-tor');
+const EGRESS = name('backup-egress');
+const UPLOADS = name('limesurvey-uploads');
+const ONION_KEYS = name('onion-keys');
+const IMAGE = (n: string) => `${TEST_REGISTRY.host}/${TEST_REGISTRY.namespace}/${n}:bookworm`;
+/** The two targets of tests/fixtures/ville-sauvegarde.yaml: SFTP containers this file starts. */
+const TARGETS = { nas: 'nas.ville-sauvegarde.fr', site2: 'site2.ville-sauvegarde.fr' } as const;
+const sftpName = (t: keyof typeof TARGETS) => `socle-test-sftp-${t}`;
+
+let runner: StackRunner;
+let started: string[] = [];
+let config: string;
+let variables: Record<string, string>;
+const reports = tempDir('socle-drills-');
+
+/** `npm run backup -- ARGS` against the local engine. */
+function backup(...args: string[]) {
+  return qn`${TSX} ${join(ROOT, "scripts/backup.ts")} ${args} --config ${config} --docker-host unix:///var/run/docker.sock`;
+}
+
+async function startTarget(t: keyof typeof TARGETS, publicKey: string): Promise<void> {
+  await qn`docker rm --force --volumes ${sftpName(t)}`;
+  // Same settings as the stack's backup store: read-only, non-root, key only; repositories on a volume.
+  await $({ quiet: true, env: { ...process.env, SOCLE_FILE_0: publicKey } })`docker run -d --name ${sftpName(t)} --network ${EGRESS} --network-alias ${TARGETS[t]} --read-only --tmpfs /tmp --tmpfs /run/sshd --tmpfs /etc/socle:mode=1777 --cap-drop ALL --mount type=volume,dst=/srv/restic --mount type=volume,dst=/etc/ssh/socle/keys -e SOCLE_FILE_0_PATH=/etc/socle/authorized_keys -e SOCLE_FILE_0 ${IMAGE('sftp')}`;
+}
+
+const sql = (db: string, statement: string) => q`docker exec ${db} mariadb limesurvey -N -B -e ${statement}`;
+const psql = (statement: string) => q`docker exec ${CONSULTATION_DB} psql -U postgres -d consultation -Atq -v ON_ERROR_STOP=1 -c ${'SET ROLE consultation'} -c ${statement}`;
+
+/** Row counts and file checksums, the way an auditor would take them. */
+async function fingerprint(): Promise<{ answers: string; proposals: string; uploads: string; keys: string }> {
+  const sums = async (volume: string) => (await q`docker run --rm --network none --mount ${`type=volume,src=${volume},dst=/v,readonly`} --entrypoint sh ${IMAGE('base')} -c ${'cd /v && find . -type f -print0 | sort -z | xargs -0 sha256sum'}`).stdout;
+  return {
+    answers: (await sql(LIMESURVEY_DB, 'SELECT COUNT(*), COALESCE(SUM(CRC32(answer)), 0) FROM answers')).stdout.trim(),
+    proposals: (await psql('SELECT count(*), md5(string_agg(title, \',\' ORDER BY id)) FROM proposals')).stdout.trim(),
+    uploads: await sums(UPLOADS),
+    // The keys and addresses; Tor's own state file beside them changes at every start.
+    keys: (await sums(ONION_KEYS)).split('\n').filter((l) => l.includes('./onion/')).join('\n'),
+  };
+}
+
+/** IDs of the snapshots on a target, oldest first (retention keeps one per day: count is not enough). */
+async function snapshotIds(target: keyof typeof TARGETS): Promise<string[]> {
+  const out = await q`docker exec ${RUNNER} socle-backup snapshots --json`;
+  const row = out.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.target === target);
+  return row.snapshots.map((s: { id: string }) => s.id);
+}
+
+beforeAll(async () => {
+  const city = await prepareTestCity('ville-sauvegarde');
+  config = city.config;
+  variables = city.variables;
+  runner = new StackRunner(city.stack, { variables });
+  await runner.down();
+  started = (await runner.up()).started;
+  await waitHealthy(started, 180);
+  for (const t of Object.keys(TARGETS) as Array<keyof typeof TARGETS>) await startTarget(t, variables.backup_authorized_keys);
+  // What citizens would have left: survey answers, proposals, uploaded files (accents included).
+  await sql(LIMESURVEY_DB, 'CREATE TABLE answers (id INT AUTO_INCREMENT PRIMARY KEY, answer TEXT NOT NULL) CHARACTER SET utf8mb4');
+  await sql(LIMESURVEY_DB, 'INSERT INTO answers (answer) SELECT CONCAT(\'réponse n°\', seq) FROM seq_1_to_5000');
+  await psql('CREATE TABLE proposals (id serial PRIMARY KEY, title text NOT NULL)');
+  await psql("INSERT INTO proposals (title) SELECT 'Proposition « n° ' || i || ' » — école' FROM generate_series(1, 3000) AS i");
+  await q`docker run --rm --network none --user 0 --mount ${`type=volume,src=${UPLOADS},dst=/v`} --entrypoint sh ${IMAGE('base')} -c ${'mkdir -p /v/surveys/1 && printf "pièce jointe" > "/v/surveys/1/réponse élève.txt" && head -c 3000000 /dev/urandom > /v/surveys/1/photo.jpg && chown -R 33:33 /v/surveys'}`;
+}, 400_000);
+
+afterAll(async () => {
+  // SOCLE_TEST_KEEP=1 leaves everything running, to look at after a failure.
+  if (process.env.SOCLE_TEST_KEEP) return;
+  await qn`docker rm --force --volumes ${Object.keys(TARGETS).map((t) => sftpName(t as keyof typeof TARGETS))}`;
+  await runner?.down();
+});
+
+describe('npm run backup', () => {
+  it('reports no good backup before the first run, and exits 1', async () => {
+    const r = await backup('status');
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/nas\s+none/);
+    expect(r.stderr).toMatch(/no good backup on nas yet/);
+  });
+
+  it('dumps the databases and backs up every persistent volume to both targets', async () => {
+    const r = await backup('run');
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/backup to nas done/);
+    expect(r.stderr).toMatch(/backup to site2 done/);
+    const list = await backup('list');
+    expect(list.exitCode, list.stderr).toBe(0);
+    for (const t of ['nas', 'site2'] as const) expect(await snapshotIds(t)).toHaveLength(1);
+    const contents = JSON.parse((await q`docker exec ${RUNNER} socle-backup contents nas latest`).stdout);
+    expect(contents.dumps.sort()).toEqual(['consultation-postgres.sql', 'limesurvey-mariadb.sql']);
+    expect(contents.volumes).toEqual(expect.arrayContaining(['limesurvey-uploads', 'onion-keys', 'consultation-uploads']));
+  });
+
+  it('stores nothing readable on the targets: the repository is encrypted with the city\'s key', async () => {
+    const r = await q`docker exec ${sftpName('nas')} sh -c ${'grep -rl "réponse n°" /srv/restic || true; grep -rl "BEGIN OPENSSH" /srv/restic || true; find /srv/restic -type f | wc -l'}`;
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(Number(lines[0])).toBeGreaterThan(5);
+  });
+
+  it('reports the age of the last good backup per target, and exits 1 past the threshold', async () => {
+    const ok = await backup('status');
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/nas\s+ok\s+\S+\s+0\.0 h ago\s+\(max 30 h\)/);
+    expect(ok.stdout).toMatch(/site2\s+ok/);
+    await new Promise((r) => setTimeout(r, 2000));
+    const stale = await backup('status', '--max-age-hours', '0.0003');
+    expect(stale.exitCode).toBe(1);
+    expect(stale.stderr).toMatch(/last good backup on nas is older than 0\.0003 h/);
+  });
+
+  it('restores everything after the containers and volumes are destroyed: data identical', async () => {
+    const before = await fingerprint();
+    // Disaster: every container and volume of the host is gone (the targets, elsewhere, are not).
+    for (const t of Object.keys(TARGETS)) await q`docker network disconnect ${EGRESS} ${sftpName(t as keyof typeof TARGETS)}`;
+    await runner.down();
+    expect((await qn`docker volume inspect ${UPLOADS}`).exitCode).not.toBe(0);
+    // Redeploy: empty databases, a new onion key generated by Tor at start.
+    await runner.up();
+    await waitHealthy(started, 180);
+    for (const t of Object.keys(TARGETS)) await q`docker network connect --alias ${TARGETS[t as keyof typeof TARGETS]} ${EGRESS} ${sftpName(t as keyof typeof TARGETS)}`;
+    const fresh = (await q`docker exec ${TOR} cat /var/lib/tor/onion/limesurvey/hostname`).stdout;
+
+    // Tor wrote a new key: restoring over it needs to be asked for, and changes nothing until then.
+    const refused = await backup('restore', '--snapshot', 'latest');
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toMatch(/would replace data that is there now: .*volume onion-keys \(\d+ files\).*--overwrite/s);
+    expect((await q`docker exec ${TOR} cat /var/lib/tor/onion/limesurvey/hostname`).stdout).toBe(fresh);
+
+    const r = await backup('restore', '--snapshot', 'latest', '--overwrite');
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/restored snapshot \w{8}/);
+    await waitHealthy(started, 180);
+    expect(await fingerprint()).toEqual(before);
+    expect((await q`docker exec ${TOR} cat /var/lib/tor/onion/limesurvey/hostname`).stdout).not.toBe(fresh);
+  });
+
+  it('restores one service only, leaving the others as they are', async () => {
+    await sql(LIMESURVEY_DB, 'DELETE FROM answers WHERE id <= 100');
+    await psql('DELETE FROM proposals WHERE id <= 10');
+    const r = await backup('restore', '--snapshot', 'latest', '--service', 'limesurvey', '--overwrite');
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect((await sql(LIMESURVEY_DB, 'SELECT COUNT(*) FROM answers')).stdout.trim()).toBe('5000');
+    expect((await psql('SELECT count(*) FROM proposals')).stdout.trim()).toBe('2990');
+    const unknown = await backup('restore', '--snapshot', 'latest', '--service', 'nope');
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.stderr).toMatch(/holds nothing of service "nope"; it holds: .*limesurvey/);
+  });
+
+  it('drills a restore on an isolated network and writes the dated report with RTO and RPO', async () => {
+    await psql('INSERT INTO proposals (title) SELECT \'rétablie \' || i FROM generate_series(1, 10) AS i');
+    expect((await backup('run')).exitCode).toBe(0);
+    const r = await backup('drill', '--report-dir', reports);
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/RTO \d+\.\d s, RPO \d+\.\d\d h, identical to the live data/);
+    const files = readdirSync(reports);
+    const json = files.find((f) => /^restauration-ville-sauvegarde-serveur-sauvegarde-\d{4}-\d\d-\d\dT.*\.json$/.test(f));
+    expect(json, files.join(', ')).toBeDefined();
+    const report = JSON.parse(readFileSync(join(reports, json!), 'utf8'));
+    expect(report.identical).toBe(true);
+    expect(report.rtoSeconds).toBeGreaterThan(0);
+    expect(report.rpoSeconds).toBeGreaterThanOrEqual(0);
+    expect(report.databases.find((d: any) => d.service === 'limesurvey').tables).toEqual([{ table: 'answers', live: 5000, restored: 5000, equal: true }]);
+    expect(report.volumes.find((v: any) => v.volume === 'limesurvey-uploads')).toMatchObject({ files: 2, restoredFiles: 2, equal: true });
+    const md = readFileSync(join(reports, json!.replace(/\.json$/, '.md')), 'utf8');
+    expect(md).toMatch(/Durée de restauration \(RTO mesuré\)/);
+    expect(md).toMatch(/\| consultation \| postgres \| public\.proposals \| 3000 \| 3000 \| identique \|/);
+    // Nothing of the drill is left behind.
+    expect((await q`docker ps -a --filter label=fr.socle.drill --format {{.Names}}`).stdout.trim()).toBe('');
+    expect((await q`docker volume ls --filter label=fr.socle.drill --format {{.Name}}`).stdout.trim()).toBe('');
+    expect((await q`docker network ls --filter label=fr.socle.drill --format {{.Name}}`).stdout.trim()).toBe('');
+  });
+});
+
+describe('backup faults', () => {
+  it('an unreachable target: clear error, exit 1, the other target still backed up, existing snapshots intact', async () => {
+    const before = { nas: await snapshotIds('nas'), site2: await snapshotIds('site2') };
+    await q`docker stop ${sftpName('site2')}`;
+    const r = await backup('run');
+    await q`docker start ${sftpName('site2')}`;
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/target site2 \(sftp:\/\/restic@site2\.ville-sauvegarde\.fr:2222\/\/srv\/restic\/ville-sauvegarde\) is unreachable/);
+    expect(r.stderr).toMatch(/backup FAILED on: site2/);
+    const nas = await snapshotIds('nas');
+    expect(before.nas).not.toContain(nas[nas.length - 1]);
+    expect(await snapshotIds('site2')).toEqual(before.site2);
+    const check = await backup('check');
+    expect(check.exitCode, check.stderr).toBe(0);
+  });
+
+  it('a wrong repository password: clear error, exit 1, no new repository, snapshots untouched', async () => {
+    const before = await snapshotIds('nas');
+    await runner.recreate(RUNNER, { restic_password: 'not-the-city-key' });
+    const r = await backup('run').finally(() => runner.recreate(RUNNER));
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/target nas: wrong repository password/);
+    expect(r.stderr).not.toMatch(/creating it/);
+    expect(await snapshotIds('nas')).toEqual(before);
+  });
+
+  it('a run killed in the middle: the next run succeeds and restic check passes', async () => {
+    // Enough new data for restic to be caught at work.
+    await q`docker run --rm --network none --user 0 --mount ${`type=volume,src=${UPLOADS},dst=/v`} --entrypoint sh ${IMAGE('base')} -c ${'head -c 150000000 /dev/urandom > /v/surveys/1/video.mp4'}`;
+    const running = backup('run');
+    let caught = false;
+    for (let i = 0; i < 300 && !caught; i++) {
+      const top = await qn`docker top ${RUNNER} -o pid,args`;
+      caught = /restic -r \S+ backup/.test(top.stdout);
+      if (!caught) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(caught).toBe(true);
+    await q`docker kill ${RUNNER}`;
+    expect((await running).exitCode).not.toBe(0);
+    await qn`docker start ${RUNNER}`;
+    await waitHealthy([RUNNER], 60);
+    const again = await backup('run');
+    expect(again.exitCode, again.stderr).toBe(0);
+    const check = await backup('check', '--read-data', '100');
+    expect(check.exitCode, check.stderr).toBe(0);
+    expect(check.stderr).toMatch(/check of nas passed/);
+    expect(check.stderr).toMatch(/check of site2 passed/);
+  });
+
+  it('an empty onion key volume: refused, nothing recorded; its keys come back with restore --service onion', async () => {
+    const before = await snapshotIds('nas');
+    const hostname = (await q`docker exec ${TOR} cat /var/lib/tor/onion/limesurvey/hostname`).stdout;
+    await q`docker stop ${TOR}`;
+    await q`docker run --rm --network none --user 0 --mount ${`type=volume,src=${ONION_KEYS},dst=/v`} --entrypoint sh ${IMAGE('base')} -c ${'find /v -mindepth 1 -delete'}`;
+    const r = await backup('run');
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/volume onion-keys is empty but must hold data: refusing to record this backup/);
+    expect(r.stderr).toMatch(/backup NOT recorded on any target/);
+    expect(await snapshotIds('nas')).toEqual(before);
+    const restored = await backup('restore', '--snapshot', 'latest', '--service', 'onion');
+    expect(restored.exitCode, restored.stderr).toBe(0);
+    await q`docker start ${TOR}`;
+    await waitHealthy([TOR], 60);
+    expect((await q`docker exec ${TOR} cat /var/lib/tor/onion/limesurvey/hostname`).stdout).toBe(hostname);
+  });
+
+  it('an empty database dump: refused, nothing recorded', async () => {
+    const before = await snapshotIds('nas');
+    await psql('DROP TABLE proposals');
+    const r = await backup('run');
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/dump consultation-postgres\.sql holds no table: the database is empty\. Refusing to record this backup/);
+    expect(await snapshotIds('nas')).toEqual(before);
+  });
+});
