@@ -52,6 +52,8 @@ export class BackupRunner extends Construct {
       RESTIC_PASSWORD: props.password,
       // restic leaves its own cache directory out of every backup: the dumps sit beside it, not in it.
       RESTIC_CACHE_DIR: '/var/lib/socle-backup/cache',
+      // restic stages pack files in TMPDIR until they are uploaded: on disk, not the small /tmp tmpfs.
+      TMPDIR: '/var/lib/socle-backup/tmp',
       SOCLE_BACKUP_SCHEDULE: props.schedule ?? '03:15',
       SOCLE_BACKUP_KEEP: `--keep-daily ${retention.daily} --keep-weekly ${retention.weekly} --keep-monthly ${retention.monthly}`,
       SOCLE_BACKUP_CHECK_EVERY_DAYS: String(props.checkEveryDays ?? 7),

@@ -151,7 +151,7 @@ describe('npm run backup', () => {
     await waitHealthy(started, 180);
     expect(await fingerprint()).toEqual(before);
     expect((await q`docker exec ${TOR} cat /var/lib/tor/onion/limesurvey/hostname`).stdout).not.toBe(fresh);
-  });
+  }, 600_000);
 
   it('restores one service only, leaving the others as they are', async () => {
     await sql(LIMESURVEY_DB, 'DELETE FROM answers WHERE id <= 100');
