@@ -12,6 +12,7 @@ import { Engine, drill, drillMarkdown, errorLines, findRunner, inRunner, restore
 const USAGE = `usage: npm run backup -- COMMAND --config FILE [--host NAME] [options]
 commands:
   run                      dump the databases and back up every host now, to every target
+  verify                   dump and check every input a run needs, record nothing
   list                     snapshots of each host, per target
   check [--read-data P]    restic check of every target (P: also read P% of the data, e.g. 10)
   status [--max-age-hours H]
@@ -33,7 +34,7 @@ options:
 exit status: 0 ok, 1 a step failed (or a drill found differences, or status found a stale
 target), 2 bad input`;
 
-const COMMANDS = ['run', 'list', 'check', 'status', 'restore', 'drill'] as const;
+const COMMANDS = ['run', 'verify', 'list', 'check', 'status', 'restore', 'drill'] as const;
 type Command = typeof COMMANDS[number];
 
 interface Args {
@@ -120,9 +121,10 @@ async function main(): Promise<void> {
     say(`== ${host.name} (${runner.name}, targets: ${runner.targets.join(', ')})`);
     switch (command) {
       case 'run':
+      case 'verify':
       case 'list':
       case 'check': {
-        const sub = { run: ['run'], list: ['snapshots'], check: ['check', ...(args['read-data'] ? [`${args['read-data']}%`] : [])] }[command];
+        const sub = { run: ['run'], verify: ['verify'], list: ['snapshots'], check: ['check', ...(args['read-data'] ? [`${args['read-data']}%`] : [])] }[command];
         const out = await inRunner(engine, runner, sub);
         if (out.exitCode !== 0) failures.push(`${host.name}: ${command} failed:\n${errorLines(out.stderr)}`);
         break;

@@ -11,13 +11,13 @@ describe('npm run backup', () => {
   it('prints its usage with --help, naming every command', () => {
     const r = backup('--help');
     expect(r.status).toBe(0);
-    for (const c of ['run', 'list', 'check', 'status', 'restore', 'drill']) expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
+    for (const c of ['run', 'verify', 'list', 'check', 'status', 'restore', 'drill']) expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
     expect(r.stdout).toMatch(/exit status: 0 ok, 1 [\s\S]*, 2 bad input/);
   });
 
   it.each([
     [[], /a command is required/],
-    [['frobnicate', '--config', EXAMPLE], /unknown command "frobnicate"; commands: run, list, check, status, restore, drill/],
+    [['frobnicate', '--config', EXAMPLE], /unknown command "frobnicate"; commands: run, verify, list, check, status, restore, drill/],
     [['run'], /--config FILE is required/],
     [['restore', '--config', EXAMPLE], /restore needs --snapshot ID/],
     [['run', '--overwrite', '--config', EXAMPLE], /--overwrite applies to restore only/],

@@ -5,7 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
 import { StackRunner, waitHealthy } from './runner.js';
-import { prepareTestCity } from './test-city.js';
+import { prepareTestCity, startSftpTarget } from './test-city.js';
 import { TEST_REGISTRY } from './global-setup.js';
 import { ROOT, TSX, tempDir } from '../helpers.js';
 
@@ -36,11 +36,8 @@ function backup(...args: string[]) {
   return qn`${TSX} ${join(ROOT, "scripts/backup.ts")} ${args} --config ${config} --docker-host unix:///var/run/docker.sock`;
 }
 
-async function startTarget(t: keyof typeof TARGETS, publicKey: string): Promise<void> {
-  await qn`docker rm --force --volumes ${sftpName(t)}`;
-  // Same settings as the stack's backup store: read-only, non-root, key only; repositories on a volume.
-  await $({ quiet: true, env: { ...process.env, SOCLE_FILE_0: publicKey } })`docker run -d --name ${sftpName(t)} --network ${EGRESS} --network-alias ${TARGETS[t]} --read-only --tmpfs /tmp --tmpfs /run/sshd --tmpfs /etc/socle:mode=1777 --cap-drop ALL --mount type=volume,dst=/srv/restic --mount type=volume,dst=/etc/ssh/socle/keys -e SOCLE_FILE_0_PATH=/etc/socle/authorized_keys -e SOCLE_FILE_0 ${IMAGE('sftp')}`;
-}
+const startTarget = (t: keyof typeof TARGETS, publicKey: string) =>
+  startSftpTarget({ name: sftpName(t), network: EGRESS, alias: TARGETS[t], publicKey, image: IMAGE('sftp') });
 
 const sql = (db: string, statement: string) => q`docker exec ${db} mariadb limesurvey -N -B -e ${statement}`;
 const psql = (statement: string) => q`docker exec ${CONSULTATION_DB} psql -U postgres -d consultation -Atq -v ON_ERROR_STOP=1 -c ${'SET ROLE consultation'} -c ${statement}`;

@@ -24,11 +24,11 @@ export async function makeCertificates(dir: string): Promise<void> {
 }
 
 /**
- * Synthesizes a test city (default: tests/fixtures/ville-test.yaml) and returns its one stack's
+ * Synthesizes a test city (default: tests/fixtures/ville-test.yaml, changed by `edit`) and returns its one stack's
  * cdk.tf.json, the city file written (with its TLS directory), the TLS directory, the backup SSH
  * key pair (private key path) and the values of the stack's sensitive variables.
  */
-export async function prepareTestCity(fixture = 'ville-test'): Promise<{ stack: Record<string, any>; config: string; tls: string; backupKey: string; variables: Record<string, string> }> {
+export async function prepareTestCity(fixture = 'ville-test', edit: (yaml: string) => string = (y) => y): Promise<{ stack: Record<string, any>; config: string; tls: string; backupKey: string; variables: Record<string, string> }> {
   const tls = tempDir('socle-tls-');
   await makeCertificates(tls);
   const backupKey = join(tempDir(), 'backup');
@@ -39,10 +39,19 @@ export async function prepareTestCity(fixture = 'ville-test'): Promise<{ stack: 
     backup_ssh_private_key: readFileSync(backupKey, 'utf8'), backup_authorized_keys: readFileSync(`${backupKey}.pub`, 'utf8'),
   };
   const config = join(tempDir(), `${fixture}.yaml`);
-  writeFileSync(config, readFileSync(join(ROOT, `tests/fixtures/${fixture}.yaml`), 'utf8').replace('TLS_DIRECTORY', tls));
+  writeFileSync(config, edit(readFileSync(join(ROOT, `tests/fixtures/${fixture}.yaml`), 'utf8').replace('TLS_DIRECTORY', tls)));
   const outdir = join(tempDir(), 'cdktf.out');
   synthesize({ config, outdir, extraTorrc: ['DisableNetwork 1'] });
   const [stackDir] = readdirSync(join(outdir, 'stacks'));
   const stack = JSON.parse(readFileSync(join(outdir, 'stacks', stackDir, 'cdk.tf.json'), 'utf8'));
   return { stack, config, tls, backupKey, variables };
+}
+
+/**
+ * An SFTP backup target as a city's NAS would offer: Socle's SFTP image with the stack's settings
+ * (read-only, non-root, key only, repositories on a volume), reachable as `alias` on `network`.
+ */
+export async function startSftpTarget(options: { name: string; network: string; alias: string; publicKey: string; image: string }): Promise<void> {
+  await $({ quiet: true, nothrow: true })`docker rm --force --volumes ${options.name}`;
+  await $({ quiet: true, env: { ...process.env, SOCLE_FILE_0: options.publicKey } })`docker run -d --name ${options.name} --network ${options.network} --network-alias ${options.alias} --read-only --tmpfs /tmp --tmpfs /run/sshd --tmpfs /etc/socle:mode=1777 --cap-drop ALL --mount type=volume,dst=/srv/restic --mount type=volume,dst=/etc/ssh/socle/keys -e SOCLE_FILE_0_PATH=/etc/socle/authorized_keys -e SOCLE_FILE_0 ${options.image}`;
 }
