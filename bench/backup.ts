@@ -84,7 +84,7 @@ async function main(): Promise<void> {
 
     // The same inputs through tar | gzip: fresh dumps (as a backup makes them), then the archive.
     const tar = await timed('dumps + tar | gzip of the same data', say, () =>
-      q`docker exec ${RUNNER} sh -c ${'socle-backup verify --keep-dumps 2>/dev/null && tar -C / -cf - var/lib/socle-backup/dumps data | gzip -6 > /var/lib/socle-backup/bench.tar.gz && du -sm /var/lib/socle-backup/bench.tar.gz /var/lib/socle-backup/dumps /data/* | sort -k2; rm -rf /var/lib/socle-backup/bench.tar.gz /var/lib/socle-backup/dumps'}`);
+      q`docker exec ${RUNNER} sh -c ${'rm -f /var/lib/socle-backup/state/*.signature && socle-backup verify 2>/dev/null && tar -C / -cf - var/lib/socle-backup/dumps data | gzip -6 > /var/lib/socle-backup/bench.tar.gz && du -sm /var/lib/socle-backup/bench.tar.gz /var/lib/socle-backup/dumps /data/* | sort -k2; rm -f /var/lib/socle-backup/bench.tar.gz'}`);
     const sizes = tar.value.stdout.trim().split('\n').map((l) => l.split(/\s+/)).map(([mb, path]) => ({ mb: Number(mb), path }));
     const gzMB = sizes.find((s) => s.path.endsWith('bench.tar.gz'))?.mb ?? NaN;
     const inputMB = sizes.filter((s) => !s.path.endsWith('bench.tar.gz')).reduce((a, s) => a + s.mb, 0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
 import { EXAMPLE, ROOT, exampleCity, run, tempDir, writeCity } from './helpers.js';
@@ -84,5 +84,23 @@ describe('the engine setup', () => {
     const r = run(process.execPath, ['--import', 'tsx', 'tests/fixtures/ensure-engine.ts']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('engine ok');
+  });
+});
+
+describe('the shell programs inside the images', () => {
+  // Entry points, socle-backup, socle-files...: every file under services/ with a shell shebang.
+  const scripts = (function walk(dir: string): string[] {
+    return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) return walk(path);
+      return /^#!\/bin\/(ba)?sh\b/.test(readFileSync(path, 'utf8').slice(0, 20)) ? [path] : [];
+    });
+  })(join(ROOT, 'services'));
+
+  it('pass shellcheck (Debian\'s), warnings included', () => {
+    expect(scripts.map((s) => s.slice(ROOT.length + 1))).toEqual(expect.arrayContaining(['services/backup/bin/socle-backup', 'services/base/rootfs/usr/local/bin/socle-files']));
+    const r = run('shellcheck', ['--severity=warning', ...scripts]);
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
   });
 });

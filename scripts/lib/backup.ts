@@ -23,6 +23,11 @@ export class Engine {
   }
 }
 
+/** NAME -> value of a container's environment, from docker inspect. */
+function environmentOf(inspect: Json): Record<string, string> {
+  return Object.fromEntries((inspect.Config.Env as string[]).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+}
+
 /** The backup runner container of a commune on one host, as docker inspect shows it. */
 export interface Runner {
   readonly name: string;
@@ -43,7 +48,7 @@ export async function findRunner(engine: Engine, commune: string): Promise<Runne
   if (names.length === 0) return undefined;
   const c = await engine.inspect('container', names[0]);
   if (!c.State.Running) throw new StepError(`the backup runner ${names[0]} is not running on ${engine.url}: start it (terraform apply, or docker start ${names[0]}) and retry`);
-  const env = Object.fromEntries((c.Config.Env as string[]).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+  const env = environmentOf(c);
   let egressNetwork = '';
   for (const net of Object.keys(c.NetworkSettings.Networks)) {
     if ((await engine.inspect('network', net)).Labels?.[LABEL.tier] === 'egress') egressNetwork = net;
@@ -110,7 +115,7 @@ export async function findDatabases(engine: Engine, commune: string): Promise<Da
   const out: DatabaseContainer[] = [];
   for (const name of names) {
     const c = await engine.inspect('container', name);
-    const env = Object.fromEntries((c.Config.Env as string[]).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+    const env = environmentOf(c);
     const service = c.Config.Labels[LABEL.service];
     if (env.MARIADB_DATABASE) out.push({ name, service, engine: 'mariadb', database: env.MARIADB_DATABASE, owner: env.MARIADB_USER, inspect: c });
     else if (env.POSTGRES_DB) out.push({ name, service, engine: 'postgres', database: env.POSTGRES_DB, owner: env.POSTGRES_USER, inspect: c });
@@ -174,11 +179,14 @@ async function volumeFileCounts(engine: Engine, runner: Runner, volumes: readonl
 
 /** `sha256  relative/path` of every file of each volume (mounted read-only, no network). */
 export async function volumeChecksums(engine: Engine, image: string, volumes: readonly string[]): Promise<Record<string, Record<string, string>>> {
+  // Two volumes at a time: hashing is CPU-bound and the reference machine has two cores.
   const result: Record<string, Record<string, string>> = {};
-  for (const volume of volumes) {
-    const out = await engine.docker(['run', '--rm', '--network', 'none', '--user', '0', '--entrypoint', 'sh', '--mount', `type=volume,src=${volume},dst=/v,readonly`, image,
-      '-c', 'cd /v && find . -type f -print0 | sort -z | xargs -0 -r sha256sum']);
-    result[volume] = Object.fromEntries(out.stdout.split('\n').filter(Boolean).map((l) => [l.slice(66).replace(/^\.\//, ''), l.slice(0, 64)]));
+  for (let i = 0; i < volumes.length; i += 2) {
+    await Promise.all(volumes.slice(i, i + 2).map(async (volume) => {
+      const out = await engine.docker(['run', '--rm', '--network', 'none', '--user', '0', '--entrypoint', 'sh', '--mount', `type=volume,src=${volume},dst=/v,readonly`, image,
+        '-c', 'cd /v && find . -type f -print0 | sort -z | xargs -0 -r sha256sum']);
+      result[volume] = Object.fromEntries(out.stdout.split('\n').filter(Boolean).map((l) => [l.slice(66).replace(/^\.\//, ''), l.slice(0, 64)]));
+    }));
   }
   return result;
 }
@@ -332,10 +340,11 @@ export async function drill(engine: Engine, runner: Runner, o: DrillOptions): Pr
       return { db, name };
     }));
     await Promise.all(servers.map(({ name }) => waitHealthy(engine, name, 180)));
-    for (const { db, name } of servers) {
+    // The databases load side by side (each server is its own process).
+    await Promise.all(servers.map(({ db, name }) => {
       o.say(`      loading ${db.service} (${db.engine})`);
-      await loadDump(engine, runner, o.target, snap.id, db, name);
-    }
+      return loadDump(engine, runner, o.target, snap.id, db, name);
+    }));
     if (restoreVolumes) {
       const out = await restoreVolumes;
       if (out.exitCode !== 0) throw new StepError(`restoring volumes failed:\n${errorLines(out.stderr)}`);
@@ -352,8 +361,8 @@ export async function drill(engine: Engine, runner: Runner, o: DrillOptions): Pr
       dbResults.push({ service: db.service, engine: db.engine, tables, equal: tables.every((t) => t.equal) });
     }
     const volumeResults: VolumeComparison[] = [];
+    const sums = await volumeChecksums(engine, runner.image, snap.volumes.flatMap((v) => [runner.volumes[v], drillVolume(v)]));
     for (const v of snap.volumes) {
-      const sums = await volumeChecksums(engine, runner.image, [runner.volumes[v], drillVolume(v)]);
       const [live, restored] = [sums[runner.volumes[v]], sums[drillVolume(v)]];
       const paths = [...new Set([...Object.keys(live), ...Object.keys(restored)])].sort();
       const differing = paths.filter((p) => live[p] !== restored[p]);
@@ -378,7 +387,7 @@ export async function drill(engine: Engine, runner: Runner, o: DrillOptions): Pr
 async function startLike(engine: Engine, inspect: Json, name: string, dataVolume: string, network: string, labels: readonly string[]): Promise<void> {
   const cfg = inspect.Config;
   const host = inspect.HostConfig;
-  const env = Object.fromEntries((cfg.Env as string[]).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+  const env = environmentOf(inspect);
   const dataPath = (inspect.Mounts as Json[]).find((m) => m.Type === 'volume')?.Destination;
   if (!dataPath) throw new StepError(`${inspect.Name}: no data volume found; cannot copy it for the drill`);
   const flags = ['--name', name, '--network', network, ...labels, '--mount', `type=volume,src=${dataVolume},dst=${dataPath}`, ...Object.keys(env).flatMap((k) => ['-e', k])];

@@ -45,8 +45,8 @@ export class BackupRunner extends Construct {
     const platform = Platform.of(this);
     if (props.targets.length === 0) throw new Error('backup runner needs at least one target; add services.backup.targets or a store to the city file');
     const egress = platform.network(this, { name: 'backup-egress', tier: 'egress' });
-    // restic's cache, and the database dumps of the run in progress (deleted when it ends).
-    const cache = platform.volume(this, { name: 'backup-cache', service: 'backup', category: 'personal', retention: 'dumps deleted after each run; cache rebuilt by restic', backup: false, preventDestroy: false });
+    // restic's cache, and the last database dumps (kept so an unchanged database is not dumped again).
+    const cache = platform.volume(this, { name: 'backup-cache', service: 'backup', category: 'personal', retention: 'the last database dumps, replaced at each run; cache rebuilt by restic', backup: false, preventDestroy: false });
     const retention = props.retention ?? { daily: 7, weekly: 5, monthly: 12 };
     const env: Record<string, string> = {
       RESTIC_PASSWORD: props.password,

@@ -9,7 +9,7 @@ export const TEST_REGISTRY = { host: 'registre.ville-test.fr', namespace: 'socle
 /** What the suite needs besides the engine: TLS and HTTP probes, a browser, the firewall, Ansible lint. */
 const TEST_PACKAGES = {
   openssl: 'openssl', curl: 'curl', chromium: 'chromium', nft: 'nftables', sftp: 'openssh-client',
-  'ansible-playbook': 'ansible-core', 'ansible-lint': 'ansible-lint', yamllint: 'yamllint',
+  'ansible-playbook': 'ansible-core', 'ansible-lint': 'ansible-lint', yamllint: 'yamllint', shellcheck: 'shellcheck',
 };
 
 export default async function setup(): Promise<void> {
