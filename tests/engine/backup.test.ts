@@ -106,6 +106,20 @@ describe('npm run backup', () => {
     expect(contents.volumes).toEqual(expect.arrayContaining(['limesurvey-uploads', 'onion-keys', 'consultation-uploads']));
   });
 
+  it('keeps an unchanged database\'s dump, and dumps a changed one again', async () => {
+    const quiet = await backup('run');
+    expect(quiet.exitCode, quiet.stderr).toBe(0);
+    expect(quiet.stderr).toMatch(/limesurvey \(mariadb\) unchanged since its last dump: keeping it/);
+    expect(quiet.stderr).toMatch(/consultation \(postgres\) unchanged since its last dump: keeping it/);
+    await psql("INSERT INTO proposals (title) VALUES ('ajoutée après la première sauvegarde')");
+    const changed = await backup('run');
+    expect(changed.exitCode, changed.stderr).toBe(0);
+    expect(changed.stderr).toMatch(/dumping consultation \(postgres\)/);
+    expect(changed.stderr).toMatch(/limesurvey \(mariadb\) unchanged since its last dump: keeping it/);
+    const dump = await q`docker exec ${RUNNER} grep -c ${'ajoutée après la première sauvegarde'} /var/lib/socle-backup/dumps/consultation-postgres.sql`;
+    expect(dump.stdout.trim()).toBe('1');
+  });
+
   it('stores nothing readable on the targets: the repository is encrypted with the city\'s key', async () => {
     const r = await q`docker exec ${sftpName('nas')} sh -c ${'grep -rl "réponse n°" /srv/restic || true; grep -rl "BEGIN OPENSSH" /srv/restic || true; find /srv/restic -type f | wc -l'}`;
     const lines = r.stdout.trim().split('\n');
@@ -156,7 +170,7 @@ describe('npm run backup', () => {
     const r = await backup('restore', '--snapshot', 'latest', '--service', 'limesurvey', '--overwrite');
     expect(r.exitCode, r.stderr).toBe(0);
     expect((await sql(LIMESURVEY_DB, 'SELECT COUNT(*) FROM answers')).stdout.trim()).toBe('5000');
-    expect((await psql('SELECT count(*) FROM proposals')).stdout.trim()).toBe('2990');
+    expect((await psql('SELECT count(*) FROM proposals')).stdout.trim()).toBe('2991');
     const unknown = await backup('restore', '--snapshot', 'latest', '--service', 'nope');
     expect(unknown.exitCode).toBe(2);
     expect(unknown.stderr).toMatch(/holds nothing of service "nope"; it holds: .*limesurvey/);
@@ -179,7 +193,7 @@ describe('npm run backup', () => {
     expect(report.volumes.find((v: any) => v.volume === 'limesurvey-uploads')).toMatchObject({ files: 2, restoredFiles: 2, equal: true });
     const md = readFileSync(join(reports, json!.replace(/\.json$/, '.md')), 'utf8');
     expect(md).toMatch(/Durée de restauration \(RTO mesuré\)/);
-    expect(md).toMatch(/\| consultation \| postgres \| public\.proposals \| 3000 \| 3000 \| identique \|/);
+    expect(md).toMatch(/\| consultation \| postgres \| public\.proposals \| 3001 \| 3001 \| identique \|/);
     // Nothing of the drill is left behind.
     expect((await q`docker ps -a --filter label=fr.socle.drill --format {{.Names}}`).stdout.trim()).toBe('');
     expect((await q`docker volume ls --filter label=fr.socle.drill --format {{.Name}}`).stdout.trim()).toBe('');
