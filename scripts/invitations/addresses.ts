@@ -68,8 +68,22 @@ export function decodeCsv(bytes: Uint8Array, file: string): { text: string; enco
     const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
     return { text: text.replace(/^\uFEFF/, ''), encoding: 'utf-8' };
   } catch {
-    return { text: new TextDecoder('windows-1252').decode(bytes), encoding: 'windows-1252' };
+    return { text: decodeWindows1252(bytes), encoding: 'windows-1252' };
   }
+}
+
+/**
+ * Windows-1252 is Latin-1 except for 0x80-0x9F, where it has € ‚ ƒ „ … † ‡ ˆ ‰ Š ‹ Œ Ž ' ' " " • – —
+ * ˜ ™ š › œ ž Ÿ. Node's TextDecoder('windows-1252') decodes that range as Latin-1 control codes,
+ * which would lose every Œ and œ of a French export. The five unassigned bytes stay controls, and
+ * are reported as such.
+ */
+const CP1252_HIGH = '€\u0081‚ƒ„…†‡ˆ‰Š‹Œ\u008DŽ\u008F\u0090‘’“”•–—˜™š›œ\u009DžŸ';
+
+function decodeWindows1252(bytes: Uint8Array): string {
+  let text = '';
+  for (const b of bytes) text += b >= 0x80 && b <= 0x9f ? CP1252_HIGH[b - 0x80] : String.fromCharCode(b);
+  return text;
 }
 
 interface CsvRecord {
@@ -177,7 +191,7 @@ export function readAddresses(file: string, options: ReadAddressesOptions = {}):
       issues.push({ line: row.line, message: `${row.fields.length} field(s) where the header has ${headers.length} — put double quotes around a value that contains "${separator === '\t' ? '\\t' : separator}", or check that the row is complete` });
       continue;
     }
-    const value = (f: AddressField) => (columnOf[f] < 0 ? '' : row.fields[columnOf[f]].replace(/\s+/g, ' ').trim());
+    const value = (f: AddressField) => (columnOf[f] < 0 ? '' : row.fields[columnOf[f]].normalize('NFC').replace(/\s+/g, ' ').trim());
     const address = Object.fromEntries(ADDRESS_FIELDS.map((f) => [f, value(f)])) as Address;
     for (const f of ADDRESS_FIELDS) {
       const column = headers[columnOf[f]] ?? f;
