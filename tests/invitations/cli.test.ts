@@ -2,81 +2,14 @@
 // every file and log line, reprints, voids, and the exit status of every kind of bad input.
 // PDF text is read with pdftotext and pages rendered with pdftoppm (Debian's poppler-utils).
 import { beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatCode, generateCodes } from '../../scripts/invitations/codes.js';
-import { ROOT, run, tempDir } from '../helpers.js';
-
-const CLI = join(ROOT, 'scripts/invitations.ts');
-const FIXTURES = join(ROOT, 'tests/fixtures/invitations');
-const SURVEY = ['--survey-url', 'https://enquetes.ville-exemple.fr/index.php/123456'];
-const ONION = 'abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz2345.onion';
-/** Where the rendered pages are left for a human to look at. */
-const PAGES = tempDir('socle-invitation-pages-');
-
-function invitations(args: string[]) {
-  return run(process.execPath, ['--import', 'tsx', CLI, ...args]);
-}
-
-function ok(args: string[]) {
-  const r = invitations(args);
-  expect(r.status, r.stdout + r.stderr).toBe(0);
-  return r;
-}
-
-function tool(command: string, args: string[]): string {
-  const r = spawnSync(command, args, { encoding: 'utf8' });
-  if (r.error) throw new Error(`${command} is missing: apt-get install -y poppler-utils (${r.error.message})`);
-  expect(r.status, r.stderr).toBe(0);
-  return r.stdout;
-}
-
-const pdfText = (file: string, page?: number) => tool('pdftotext', [...(page ? ['-f', `${page}`, '-l', `${page}`] : []), file, '-']);
-
-/** One page rendered, as PNG (to look at) and as greyscale PGM bytes (to compare and count). */
-function renderPage(file: string, page: number, name: string): { png: Buffer; pgm: Buffer } {
-  const prefix = join(PAGES, name);
-  tool('pdftoppm', ['-png', '-r', '60', '-f', `${page}`, '-l', `${page}`, '-singlefile', file, prefix]);
-  tool('pdftoppm', ['-gray', '-r', '60', '-f', `${page}`, '-l', `${page}`, '-singlefile', file, prefix]);
-  return { png: readFileSync(`${prefix}.png`), pgm: readFileSync(`${prefix}.pgm`) };
-}
-
-/** Share of dark pixels in a binary PGM (P5): 0 for a blank page. */
-function inkRatio(pgm: Buffer): number {
-  const header = /^P5\s+(\d+)\s+(\d+)\s+(\d+)\s/.exec(pgm.toString('latin1', 0, 50))!;
-  const pixels = pgm.subarray(header[0].length);
-  let dark = 0;
-  for (const p of pixels) if (p < 128) dark++;
-  return dark / pixels.length;
-}
-
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]));
-}
-
-/** Synthetic French addresses, in a known order. */
-function addressCsv(n: number): { file: string; names: string[]; streets: string[] } {
-  const first = ['Hélène', 'Noël', 'Zoé', 'Gaëlle', 'Jérôme', 'Françoise', 'Anaïs', 'Benoît'];
-  const last = ['Bézier', 'Lefèvre', 'Œillet', 'Müller', 'Dupré', 'Châtelain', 'Loïc', 'Bréhat'];
-  const names = Array.from({ length: n }, (_, i) => `${first[i % 8]} ${last[(i >> 3) % 8]} ${String(i).padStart(4, '0')}`);
-  const streets = Array.from({ length: n }, (_, i) => `${i + 1} rue de l'Église n°${i}`);
-  const rows = names.map((name, i) => `${name},${streets[i]},${i % 4 ? '' : 'Bâtiment B'},690${String(i % 10).padStart(2, '0')},Lyon`);
-  const file = join(tempDir('socle-addresses-'), 'adresses.csv');
-  writeFileSync(file, `name,address1,address2,postcode,city\n${rows.join('\n')}\n`);
-  return { file, names, streets };
-}
-
-function participantTokens(dir: string): string[] {
-  return readFileSync(join(dir, 'limesurvey-participants.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')[4]);
-}
-
-function spearman(xs: readonly number[], ys: readonly number[]): number {
-  const n = xs.length;
-  const d2 = xs.reduce((s, x, i) => s + (x - ys[i]) ** 2, 0);
-  return 1 - (6 * d2) / (n * (n * n - 1));
-}
+import { tempDir } from '../helpers.js';
+import {
+  FIXTURES, ONION, SURVEY, addressCsv, filesUnder, inkRatio, invitations, ok, participantTokens, pdfText, renderPage, spearman,
+} from './cli-helpers.js';
 
 describe('invitations generate', () => {
   const input = addressCsv(60);
@@ -275,70 +208,5 @@ describe('invitations generate, other inputs', () => {
     });
     expect(runs[0].order).not.toBe(runs[1].order);
     expect(runs[0].codes.filter((c) => runs[1].codes.includes(c))).toEqual([]);
-  });
-});
-
-describe('invitations: bad input exits 2 with a clear message', () => {
-  const fixture = (name: string) => join(FIXTURES, name);
-  const out = () => join(tempDir('socle-invitations-'), 'out');
-  const utf16 = join(tempDir('socle-addresses-'), 'adresses-utf16.csv');
-  writeFileSync(utf16, Buffer.from('\uFEFFname,address1,address2,postcode,city\nHélène,1 rue,,69000,Lyon\n', 'utf16le'));
-  const notEmpty = tempDir('socle-invitations-');
-  writeFileSync(join(notEmpty, 'old.txt'), 'x');
-
-  it.each([
-    ['a missing column', ['--addresses', fixture('colonne-manquante.csv'), '--codes', '5'], /colonne-manquante\.csv:1: no column "city" for city — add it, or map another column with --map city=<header>/],
-    ['malformed rows', ['--addresses', fixture('ligne-malformee.csv'), '--codes', '5'], /ligne-malformee\.csv:3: 4 field\(s\) where the header has 5[^]*ligne-malformee\.csv:4: column "postcode" is empty/],
-    ['an empty file', ['--addresses', fixture('vide.csv'), '--codes', '5'], /vide\.csv: the file is empty — it needs a header row \(name,address1,address2,postcode,city\)/],
-    ['a UTF-16 file', ['--addresses', utf16, '--codes', '5'], /adresses-utf16\.csv: the file contains NUL bytes \(UTF-16 or binary\)/],
-    ['duplicates', ['--addresses', fixture('doublons.csv'), '--codes', '5'], /doublons\.csv:4: same name and address as line 2 — remove one, or pass --drop-duplicates/],
-    ['0 codes', ['--addresses', fixture('adresses.csv'), '--codes', '0'], /--codes 0: there would be nothing to print/],
-    ['fewer codes than envelopes', ['--addresses', fixture('adresses.csv'), '--codes', '3'], /--codes 3 is fewer than the 5 addresses: every envelope needs a card; use --codes 6/],
-    ['an invalid --map', ['--addresses', fixture('adresses.csv'), '--codes', '5', '--map', 'nom=Nom'], /--map: unknown field "nom"/],
-    ['a survey URL in clear text', ['--addresses', fixture('adresses.csv'), '--codes', '5', '--survey-url', 'http://enquetes.ville-exemple.fr/'], /--survey-url must use https/],
-    ['a bad onion address', ['--addresses', fixture('adresses.csv'), '--codes', '5', '--onion', 'exemple.onion'], /--onion: expected a v3 onion address/],
-    ['validity dates in the wrong order', ['--addresses', fixture('adresses.csv'), '--codes', '5', '--valid-from', '2027-02-10', '--valid-until', '2027-01-10'], /--valid-until \(2027-01-10 23:59\) must come after --valid-from/],
-    ['a date that does not exist', ['--addresses', fixture('adresses.csv'), '--codes', '5', '--valid-from', '2027-02-30'], /--valid-from: "2027-02-30" is not a date/],
-    ['an unknown layout', ['--addresses', fixture('adresses.csv'), '--codes', '5', '--layout', 'a5'], /--layout: unknown layout "a5"; layouts are c5-window, dl-label/],
-  ])('generate with %s', (_, args, message) => {
-    const dir = out();
-    const r = invitations(['generate', ...SURVEY, '--out', dir, ...args]);
-    expect(r.status, r.stdout + r.stderr).toBe(2);
-    expect(r.stderr).toMatch(message);
-    expect(existsSync(dir)).toBe(false);
-  });
-
-  it('generate into a directory that is not empty', () => {
-    const r = invitations(['generate', ...SURVEY, '--addresses', fixture('adresses.csv'), '--codes', '5', '--out', notEmpty]);
-    expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/the directory is not empty/);
-    expect(readdirSync(notEmpty)).toEqual(['old.txt']);
-  });
-
-  it.each([
-    [['frobnicate'], /unknown command "frobnicate"; commands are generate, reprint, void[^]*usage: npm run invitations/],
-    [['generate', '--codes', '5'], /--addresses FILE\.csv is required[^]*usage: npm run invitations -- generate/],
-    [['generate', '--bogus'], /Unknown option '--bogus'/],
-    [['reprint', 'both', '--from', '.', '--batch', '1'], /say which side to reprint/],
-    [['reprint', 'codes', '--from', FIXTURES, '--batch', '1'], /no codes\/codes-sheets\.json here/],
-    [['void', '--from', FIXTURES], /--codes FILE\|LIST is required/],
-  ])('%j', (args, message) => {
-    const r = invitations(args);
-    expect(r.status, r.stdout + r.stderr).toBe(2);
-    expect(r.stderr).toMatch(message);
-  });
-
-  it('reprint of a batch or sheet that does not exist says which exist', () => {
-    const dir = out();
-    ok(['generate', ...SURVEY, '--addresses', fixture('adresses.csv'), '--codes', '25', '--out', dir]);
-    expect(invitations(['reprint', 'codes', '--from', dir, '--batch', '2']).stderr).toMatch(/--batch 2: codes has batches 1 to 1/);
-    expect(invitations(['reprint', 'codes', '--from', dir, '--batch', '1', '--sheet', '4']).stderr).toMatch(/--sheet 4: batch 1 of codes has sheets 1 to 3/);
-  });
-});
-
-describe('invitations --help', () => {
-  it.each([[[]], [['--help']], [['generate', '--help']], [['reprint', '-h']], [['void', '--help']]])('%j prints its usage and exits 0', (args) => {
-    const r = ok(args);
-    expect(r.stdout).toMatch(new RegExp(`^usage: npm run invitations -- ${args.length > 1 ? args[0] : ''}`));
   });
 });
