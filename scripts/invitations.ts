@@ -7,15 +7,16 @@ import { basename, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadCity } from '../stacks/config/load.js';
 import { InputError, UsageError, runCommand } from '../stacks/cli.js';
-import { ADDRESS_FIELDS, parseFieldMap, readAddresses } from './invitations/addresses.js';
-import { ALPHABET, canonicalCode, codeLength, formatCode, generateCodes, isValidCode } from './invitations/codes.js';
-import { CARD, ENVELOPE_LAYOUTS, type EnvelopeLayout, type SheetPosition } from './invitations/pdf.js';
+import { ADDRESS_FIELDS, parseFieldMap } from './invitations/addresses.js';
+import { ALPHABET, canonicalCode, formatCode, generateCodes, isValidCode } from './invitations/codes.js';
+import { CARD, ENVELOPE_LAYOUTS, type EnvelopeLayout } from './invitations/layouts.js';
+import type { SheetPosition } from './invitations/pdf.js';
 import {
-  CODES_DIR, CODES_PDF, CODES_STORE, ENVELOPES_DIR, ENVELOPES_PDF, ENVELOPES_STORE, MANIFEST, PARTICIPANTS_CSV,
+  CODES_DIR, CODES_PDF, CODES_STORE, ENVELOPES_DIR, ENVELOPES_PDF, MANIFEST, PARTICIPANTS_CSV,
   batchLayout, fileHashes, intoSheets, parseValidity, participantsCsv, readCodesStore, readEnvelopesStore, sideFolder,
-  tokensCsv, writeJson, type CodesStore, type EnvelopesStore, type Side,
+  tokensCsv, writeJson, type CodesStore, type PreparedStores, type Side,
 } from './invitations/outputs.js';
-import { renderInWorker, renderStoredSheets } from './invitations/render.js';
+import { renderStoredSheets, runWorker } from './invitations/render.js';
 import { shuffleInPlace } from './invitations/random.js';
 
 const DEFAULT_GUESSES = 1_000_000;
@@ -51,6 +52,7 @@ const GENERATE_USAGE = `usage: npm run invitations -- generate --addresses FILE.
   --max-odds P        highest acceptable chance that those attempts hit a valid code (default ${DEFAULT_MAX_ODDS});
                       the code length is the shortest that meets it
   --quiet             no progress lines
+  --timing            print the time of each step on stderr
   -h, --help          this help
 Writes DIR/codes/ (codes.pdf, for the code station), DIR/envelopes/ (envelopes.pdf, for the
 envelope station), DIR/${PARTICIPANTS_CSV} and DIR/${MANIFEST} (for the LimeSurvey administrator).
@@ -132,7 +134,7 @@ const odds = (p: number) => (p >= 0.5 ? `${p.toPrecision(2)} (near certain)` : `
 interface GenerateArgs {
   addresses?: string; map?: string[]; 'drop-duplicates'?: boolean; codes?: string; batch?: string; out?: string;
   'survey-url'?: string; config?: string; onion?: string; title?: string; layout?: string; sender?: string;
-  'valid-from'?: string; 'valid-until'?: string; guesses?: string; 'max-odds'?: string; quiet?: boolean; help?: boolean;
+  'valid-from'?: string; 'valid-until'?: string; guesses?: string; 'max-odds'?: string; quiet?: boolean; timing?: boolean; help?: boolean;
 }
 
 function surveyUrlOf(value: string): string {
@@ -159,9 +161,13 @@ async function generate(argv: string[]): Promise<void> {
     codes: { type: 'string' }, batch: { type: 'string' }, out: { type: 'string' }, 'survey-url': { type: 'string' },
     config: { type: 'string' }, onion: { type: 'string' }, title: { type: 'string' }, layout: { type: 'string' },
     sender: { type: 'string' }, 'valid-from': { type: 'string' }, 'valid-until': { type: 'string' },
-    guesses: { type: 'string' }, 'max-odds': { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    guesses: { type: 'string' }, 'max-odds': { type: 'string' }, quiet: { type: 'boolean' }, timing: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   });
   if (a.help) return console.log(GENERATE_USAGE);
+  const started = performance.now();
+  const timing = (step: string, since: number) => {
+    if (a.timing) console.error(`${step}: ${((performance.now() - since) / 1000).toFixed(1)} s`);
+  };
   if (!a.addresses) throw new UsageError('--addresses FILE.csv is required');
   if (!a.out) throw new UsageError('--out DIR is required');
   if (a.codes === undefined) throw new UsageError('--codes N is required (at least one per address)');
@@ -185,73 +191,63 @@ async function generate(argv: string[]): Promise<void> {
   const out = resolve(a.out);
   if (existsSync(out) && readdirSync(out).length > 0) throw new InputError(`--out ${a.out}: the directory is not empty; a new generation goes into a new directory (never mix two sets of codes)`);
 
-  const list = readAddresses(a.addresses, { map, dropDuplicates: a['drop-duplicates'] });
-  const addressCount = list.addresses.length;
-  if (codeCount < addressCount) {
-    throw new InputError(`--codes ${count(codeCount)} is fewer than the ${count(addressCount)} addresses: every envelope needs a card; use --codes ${count(Math.ceil(addressCount * 1.05))} (5% spare for spoiled cards) or at least ${count(addressCount)}`);
-  }
-  const length = codeLength({ count: codeCount, guesses, maxOdds });
   const progress = progressLine(a.quiet);
-
-  // Two independent shuffles: the n-th card and the n-th envelope have nothing in common.
-  progress.update('drawing codes...');
-  const codes = shuffleInPlace(generateCodes(codeCount, length.randomChars));
-  const addresses = shuffleInPlace([...list.addresses]);
-
   const codesDir = join(out, CODES_DIR);
   const envelopesDir = join(out, ENVELOPES_DIR);
-  mkdirSync(codesDir, { recursive: true });
-  mkdirSync(envelopesDir, { recursive: true });
-  const validity = { validFrom, validUntil };
-  const codesStore: CodesStore = {
-    format: 'socle-invitation-codes/1', card: { title, surveyUrl, ...(onion ? { onion } : {}) }, codeLength: length.length, batchSize, validity,
-    sheets: intoSheets(codes, batchSize, CARD.perSheet).map(({ items, ...p }) => ({ ...p, codes: items })), voided: [],
-  };
-  const envelopesStore: EnvelopesStore = {
-    format: 'socle-invitation-envelopes/1', envelope: { layout, ...(a.sender ? { sender: a.sender } : {}) }, batchSize,
-    sheets: intoSheets(addresses, batchSize, ENVELOPE_LAYOUTS[layout].perSheet).map(({ items, ...p }) => ({ ...p, addresses: items })),
-  };
-  writeJson(join(codesDir, CODES_STORE), codesStore);
-  writeJson(join(envelopesDir, ENVELOPES_STORE), envelopesStore);
-  writeFileSync(join(out, PARTICIPANTS_CSV), participantsCsv(codes, validity));
+  const preparing = performance.now();
+  progress.update('reading addresses, drawing codes...');
+  const prepared = await runWorker({
+    task: 'prepare',
+    input: {
+      addressFile: a.addresses, map, dropDuplicates: a['drop-duplicates'], codeCount, guesses, maxOdds, batchSize, layout, out, codesDir, envelopesDir,
+      card: { title, surveyUrl, ...(onion ? { onion } : {}) }, envelope: { layout, ...(a.sender ? { sender: a.sender } : {}) }, validity: { validFrom, validUntil },
+    },
+  }) as PreparedStores;
+  timing('prepare (read, draw codes, shuffle, write stores)', preparing);
+  const { addresses: list, length, codeBatches, envelopeBatches } = prepared;
+  const addressCount = list.count;
 
-  const codeBatches = batchLayout(codesStore.sheets);
-  const envelopeBatches = batchLayout(envelopesStore.sheets);
   const state = { codes: 0, envelopes: 0 };
   const show = () => progress.update(`drawing: ${CODES_PDF} batch ${state.codes}/${codeBatches.length}, ${ENVELOPES_PDF} batch ${state.envelopes}/${envelopeBatches.length}`);
   show();
+  const rendering = performance.now();
   await Promise.all([
-    renderInWorker({ side: 'codes', folder: codesDir, file: join(codesDir, CODES_PDF) }, (s: SheetPosition) => { state.codes = s.batch; show(); }),
-    renderInWorker({ side: 'envelopes', folder: envelopesDir, file: join(envelopesDir, ENVELOPES_PDF) }, (s: SheetPosition) => { state.envelopes = s.batch; show(); }),
+    runWorker({ task: 'render', side: 'codes', folder: codesDir, file: join(codesDir, CODES_PDF) }, (s: SheetPosition) => { state.codes = s.batch; show(); })
+      .then(() => timing(CODES_PDF, rendering)),
+    runWorker({ task: 'render', side: 'envelopes', folder: envelopesDir, file: join(envelopesDir, ENVELOPES_PDF) }, (s: SheetPosition) => { state.envelopes = s.batch; show(); })
+      .then(() => timing(ENVELOPES_PDF, rendering)),
   ]);
   progress.update('hashing...');
+  const hashing = performance.now();
   const files = await fileHashes(out);
   progress.done();
+  timing('hashes', hashing);
 
   const manifest = {
     format: 'socle-invitations-manifest/1',
     generatedAt: new Date().toISOString(),
-    addresses: { file: basename(a.addresses), count: addressCount, encoding: list.encoding, droppedDuplicates: list.droppedDuplicates },
+    addresses: { file: basename(a.addresses), ...list },
     codes: {
       count: codeCount, spare: codeCount - addressCount, alphabet: ALPHABET, length: length.length, randomCharacters: length.randomChars,
       checkCharacter: 'weighted sum modulo 29, weights length..1', guesses, maxOdds, odds: length.odds, eightDigitOdds: length.eightDigitOdds,
     },
-    validity,
+    validity: { validFrom, validUntil },
     layout: {
-      codes: { file: `${CODES_DIR}/${CODES_PDF}`, batchSize, cardsPerSheet: CARD.perSheet, sheets: codesStore.sheets.length, batches: codeBatches },
-      envelopes: { file: `${ENVELOPES_DIR}/${ENVELOPES_PDF}`, layout, batchSize, envelopesPerSheet: ENVELOPE_LAYOUTS[layout].perSheet, sheets: envelopesStore.sheets.length, batches: envelopeBatches },
+      codes: { file: `${CODES_DIR}/${CODES_PDF}`, batchSize, cardsPerSheet: CARD.perSheet, sheets: prepared.codeSheets, batches: codeBatches },
+      envelopes: { file: `${ENVELOPES_DIR}/${ENVELOPES_PDF}`, layout, batchSize, envelopesPerSheet: ENVELOPE_LAYOUTS[layout].perSheet, sheets: prepared.envelopeSheets, batches: envelopeBatches },
     },
     files,
   };
   writeJson(join(out, MANIFEST), manifest);
+  timing('generate', started);
 
   const rel = (f: string) => shown(join(out, f));
   console.log(`addresses: ${count(addressCount)} from ${basename(a.addresses)} (${list.encoding}${list.droppedDuplicates ? `, ${count(list.droppedDuplicates)} duplicate(s) dropped` : ''})`);
   console.log(`codes: ${count(codeCount)} (${count(codeCount - addressCount)} spare), ${length.length} characters (${length.randomChars} random + 1 check) from ${ALPHABET.length} characters, printed as ${formatCode('X'.repeat(length.length))}`);
   console.log(`odds: an attacker trying ${count(guesses)} codes hits a valid one with probability ${odds(length.odds)} (target ${maxOdds.toExponential(0)})`);
   console.log(`      with 8-digit codes the same attempts would hit with probability ${odds(length.eightDigitOdds)}`);
-  console.log(`${rel(`${CODES_DIR}/${CODES_PDF}`)}: ${codeBatches.length} batch(es) of up to ${count(batchSize)} codes, ${count(codesStore.sheets.length)} sheets of ${CARD.perSheet} cards`);
-  console.log(`${rel(`${ENVELOPES_DIR}/${ENVELOPES_PDF}`)}: ${envelopeBatches.length} batch(es) of up to ${count(batchSize)} envelopes, ${count(envelopesStore.sheets.length)} sheets (${layout})`);
+  console.log(`${rel(`${CODES_DIR}/${CODES_PDF}`)}: ${codeBatches.length} batch(es) of up to ${count(batchSize)} codes, ${count(prepared.codeSheets)} sheets of ${CARD.perSheet} cards`);
+  console.log(`${rel(`${ENVELOPES_DIR}/${ENVELOPES_PDF}`)}: ${envelopeBatches.length} batch(es) of up to ${count(batchSize)} envelopes, ${count(prepared.envelopeSheets)} sheets (${layout})`);
   console.log('files (SHA-256, also in manifest.json):');
   for (const [f, { bytes, sha256 }] of Object.entries(files)) console.log(`  ${sha256}  ${mb(bytes).padStart(9)}  ${f}`);
   console.log(`hand ${rel(CODES_DIR)}/ to the code station and ${rel(ENVELOPES_DIR)}/ to the envelope station, never both to one person;`);

@@ -4,7 +4,7 @@
 // message ever quotes a name or an address, only line numbers and column names.
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { InputError } from '../../stacks/cli.js';
+import { InputError } from '../../stacks/errors.js';
 
 export const ADDRESS_FIELDS = ['name', 'address1', 'address2', 'postcode', 'city'] as const;
 export type AddressField = (typeof ADDRESS_FIELDS)[number];
@@ -143,9 +143,44 @@ function parseCsv(text: string, separator: string, file: string): CsvRecord[] {
   return records;
 }
 
+const COMBINING = /[\u0300-\u036f]/;
+const FOLDED = new Map<string, string>();
+
+/** Lower case without accents, one character at a time, each non-ASCII character folded once. */
+function fold(value: string): string {
+  let out = '';
+  for (const c of value) {
+    if (c.charCodeAt(0) < 128) {
+      out += c;
+      continue;
+    }
+    let f = FOLDED.get(c);
+    if (f === undefined) {
+      f = c.normalize('NFD').replace(/\p{M}/gu, '');
+      FOLDED.set(c, f);
+    }
+    out += f;
+  }
+  return out.toLowerCase();
+}
+
 /** For duplicate detection: case, accents and spacing do not make two letters different. */
 function comparable(a: Address): string {
-  return ADDRESS_FIELDS.map((f) => a[f].normalize('NFD').replace(/\p{M}/gu, '').toLowerCase()).join('\u0000');
+  return `${fold(a.name)}\u0000${fold(a.address1)}\u0000${fold(a.address2)}\u0000${fold(a.postcode)}\u0000${fold(a.city)}`;
+}
+
+/** One value as printed: composed accents (some exports decompose them), single spaces. */
+function cleanValue(raw: string): string {
+  const composed = COMBINING.test(raw) ? raw.normalize('NFC') : raw;
+  return /\s\s|^\s|\s$|[\t\n\r]/.test(composed) ? composed.replace(/\s+/g, ' ').trim() : composed;
+}
+
+function valueOf(row: CsvRecord, column: number): string {
+  return column < 0 ? '' : cleanValue(row.fields[column]);
+}
+
+function longestLine(a: Address): number {
+  return Math.max(a.name.length, a.address1.length, a.address2.length, a.postcode.length + 1 + a.city.length);
 }
 
 /** C0 and C1 controls: what a wrong encoding or a binary leftover decodes to. */
@@ -182,6 +217,8 @@ export function readAddresses(file: string, options: ReadAddressesOptions = {}):
   if (issues.length) throw new InputError(issues.map((i) => `${name}:${i.line}: ${i.message}`).join('\n'));
   if (rows.length === 0) throw new InputError(`${name}: the header is there but no address follows — one row per letter is needed`);
 
+  // Controls are rare: look for them per field only when the file has one.
+  const hasControl = CONTROL.test(text);
   const addresses: Address[] = [];
   const firstSeen = new Map<string, number>();
   let droppedDuplicates = 0;
@@ -191,21 +228,22 @@ export function readAddresses(file: string, options: ReadAddressesOptions = {}):
       issues.push({ line: row.line, message: `${row.fields.length} field(s) where the header has ${headers.length} — put double quotes around a value that contains "${separator === '\t' ? '\\t' : separator}", or check that the row is complete` });
       continue;
     }
-    const value = (f: AddressField) => (columnOf[f] < 0 ? '' : row.fields[columnOf[f]].normalize('NFC').replace(/\s+/g, ' ').trim());
-    const address = Object.fromEntries(ADDRESS_FIELDS.map((f) => [f, value(f)])) as Address;
+    const address: Address = {
+      name: valueOf(row, columnOf.name), address1: valueOf(row, columnOf.address1), address2: valueOf(row, columnOf.address2),
+      postcode: valueOf(row, columnOf.postcode), city: valueOf(row, columnOf.city),
+    };
     for (const f of ADDRESS_FIELDS) {
-      const column = headers[columnOf[f]] ?? f;
-      const mapped = column === f ? '' : ` (mapped from ${f})`;
-      if (CONTROL.test(address[f])) {
-        issues.push({ line: row.line, message: `column "${column}" has a control character: the file is neither UTF-8 nor Windows-1252 text — re-export it as "CSV UTF-8"` });
+      if (hasControl && CONTROL.test(address[f])) {
+        issues.push({ line: row.line, message: `column "${headers[columnOf[f]]}" has a control character: the file is neither UTF-8 nor Windows-1252 text — re-export it as "CSV UTF-8"` });
       } else if (!OPTIONAL.has(f) && address[f] === '') {
-        issues.push({ line: row.line, message: `column "${column}"${mapped} is empty — every row needs a ${f}${mapped ? '' : ` (or map another column with --map ${f}=<header>)`}` });
+        const column = headers[columnOf[f]];
+        const fix = column === f ? ` (or map another column with --map ${f}=<header>)` : '';
+        issues.push({ line: row.line, message: `column "${column}"${column === f ? '' : ` (mapped from ${f})`} is empty — every row needs a ${f}${fix}` });
       }
     }
-    const lines = [address.name, address.address1, address.address2, `${address.postcode} ${address.city}`];
-    const longest = lines.reduce((a, b) => (b.length > a.length ? b : a));
-    if (longest.length > MAX_LINE_CHARS) {
-      issues.push({ line: row.line, message: `a line of the address is ${longest.length} characters long — La Poste reads at most ${MAX_LINE_CHARS} per line (NF Z10-011); abbreviate it in the file` });
+    const longest = longestLine(address);
+    if (longest > MAX_LINE_CHARS) {
+      issues.push({ line: row.line, message: `a line of the address is ${longest} characters long — La Poste reads at most ${MAX_LINE_CHARS} per line (NF Z10-011); abbreviate it in the file` });
     }
     if (issues.length > at) continue;
     const key = comparable(address);

@@ -6,10 +6,14 @@
 // Codes and addresses are shuffled separately and never stored together: there is no mapping to
 // leak, on disk or anywhere else.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, createReadStream } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { InputError } from '../../stacks/cli.js';
+import { InputError } from '../../stacks/errors.js';
+import { readAddresses, type AddressField, type Encoding } from './addresses.js';
+import { codeLength, generateCodes, type CodeLength } from './codes.js';
+import { CARD, ENVELOPE_LAYOUTS, type EnvelopeLayout } from './layouts.js';
 import type { CardText, CodeSheet, EnvelopeSheet, EnvelopeText } from './pdf.js';
+import { shuffleInPlace } from './random.js';
 
 export const CODES_DIR = 'codes';
 export const ENVELOPES_DIR = 'envelopes';
@@ -141,4 +145,61 @@ export async function fileHashes(root: string, skip: ReadonlySet<string> = new S
 /** Counts per batch, as printed on each sheet's margin. */
 export function batchLayout(sheets: readonly { batch: number; sheet: number; sheetsInBatch: number }[]): { batch: number; sheets: number }[] {
   return sheets.filter((s) => s.sheet === 1).map((s) => ({ batch: s.batch, sheets: s.sheetsInBatch }));
+}
+
+export interface StoreInput {
+  readonly addressFile: string; readonly map: Partial<Record<AddressField, string>>; readonly dropDuplicates?: boolean;
+  readonly codeCount: number; readonly guesses: number; readonly maxOdds: number; readonly batchSize: number; readonly layout: EnvelopeLayout;
+  readonly out: string; readonly codesDir: string; readonly envelopesDir: string;
+  readonly card: CodesStore['card']; readonly envelope: EnvelopesStore['envelope']; readonly validity: Validity;
+}
+
+/**
+ * Reads the addresses, draws the codes, shuffles both and writes each side's store and the
+ * LimeSurvey file. Generate runs it in a worker thread and gets back counts only: the lists die
+ * with the worker, before the PDFs are drawn, which keeps them out of the peak memory.
+ */
+export function writeStores(input: StoreInput): PreparedStores {
+  const list = readAddresses(input.addressFile, { map: input.map, dropDuplicates: input.dropDuplicates });
+  const addressCount = list.addresses.length;
+  if (input.codeCount < addressCount) {
+    const count = (n: number) => n.toLocaleString('en-US');
+    throw new InputError(`--codes ${count(input.codeCount)} is fewer than the ${count(addressCount)} addresses: every envelope needs a card; use --codes ${count(Math.ceil(addressCount * 1.05))} (5% spare for spoiled cards) or at least ${count(addressCount)}`);
+  }
+  const length = codeLength({ count: input.codeCount, guesses: input.guesses, maxOdds: input.maxOdds });
+
+  // Two independent shuffles: the n-th card and the n-th envelope have nothing in common.
+  const codes = shuffleInPlace(generateCodes(input.codeCount, length.randomChars));
+  const addresses = shuffleInPlace(list.addresses);
+
+  mkdirSync(input.codesDir, { recursive: true });
+  mkdirSync(input.envelopesDir, { recursive: true });
+  const codesStore: CodesStore = {
+    format: 'socle-invitation-codes/1', card: input.card, codeLength: length.length, batchSize: input.batchSize, validity: input.validity,
+    sheets: intoSheets(codes, input.batchSize, CARD.perSheet).map(({ items, ...p }) => ({ ...p, codes: items })), voided: [],
+  };
+  const envelopesStore: EnvelopesStore = {
+    format: 'socle-invitation-envelopes/1', envelope: input.envelope, batchSize: input.batchSize,
+    sheets: intoSheets(addresses, input.batchSize, ENVELOPE_LAYOUTS[input.layout].perSheet).map(({ items, ...p }) => ({ ...p, addresses: items })),
+  };
+  writeJson(join(input.codesDir, CODES_STORE), codesStore);
+  writeJson(join(input.envelopesDir, ENVELOPES_STORE), envelopesStore);
+  writeFileSync(join(input.out, PARTICIPANTS_CSV), participantsCsv(codes, input.validity));
+  return {
+    addresses: { count: addressCount, encoding: list.encoding, droppedDuplicates: list.droppedDuplicates },
+    length,
+    codeSheets: codesStore.sheets.length,
+    envelopeSheets: envelopesStore.sheets.length,
+    codeBatches: batchLayout(codesStore.sheets),
+    envelopeBatches: batchLayout(envelopesStore.sheets),
+  };
+}
+
+export interface PreparedStores {
+  readonly addresses: { readonly count: number; readonly encoding: Encoding; readonly droppedDuplicates: number };
+  readonly length: CodeLength;
+  readonly codeSheets: number;
+  readonly envelopeSheets: number;
+  readonly codeBatches: { batch: number; sheets: number }[];
+  readonly envelopeBatches: { batch: number; sheets: number }[];
 }

@@ -10,9 +10,10 @@ import { fileURLToPath } from 'node:url';
 import PDFDocument from 'pdfkit';
 import { ALPHABET, formatCode } from './codes.js';
 import type { Address } from './addresses.js';
+import { A4, CARD, MM, type EnvelopeLayout } from './layouts.js';
 
-const MM = 72 / 25.4;
-const A4 = { width: 210 * MM, height: 297 * MM };
+export { CARD, ENVELOPE_LAYOUTS, type EnvelopeLayout } from './layouts.js';
+
 const FONTS = {
   text: fileURLToPath(new URL('./fonts/DejaVuSans.ttf', import.meta.url)),
   code: fileURLToPath(new URL('./fonts/DejaVuSansMono-Bold.ttf', import.meta.url)),
@@ -32,21 +33,7 @@ const PRESEED: Record<keyof typeof FONTS, string> = { text: LATIN, code: ALPHABE
 // ---------------------------------------------------------------------------------------------
 // Layouts
 
-/** Code cards: 2 × 5 cards of 85 × 54 mm (bank-card size) per A4 sheet, butted for a guillotine. */
-export const CARD = { columns: 2, rows: 5, width: 85 * MM, height: 54 * MM, perSheet: 10 } as const;
 const CARD_GRID = { left: (A4.width - CARD.columns * CARD.width) / 2, top: (A4.height - CARD.rows * CARD.height) / 2 };
-
-export type EnvelopeLayout = 'c5-window' | 'dl-label';
-
-/**
- * c5-window: one A4 letter per address, the block where a C5 or DL window envelope shows it
- * (110 mm from the left, 50 mm from the top, 90 × 40 mm).
- * dl-label: A4 sheets of 3 × 8 labels of 70 × 36 mm (4.5 mm top margin), to stick on DL envelopes.
- */
-export const ENVELOPE_LAYOUTS: Readonly<Record<EnvelopeLayout, { readonly perSheet: number; readonly description: string }>> = {
-  'c5-window': { perSheet: 1, description: 'one A4 letter per address, address in the window of a C5/DL window envelope' },
-  'dl-label': { perSheet: 24, description: 'A4 sheets of 3 × 8 labels, 70 × 36 mm, for DL envelopes' },
-};
 const LABEL = { columns: 3, rows: 8, width: 70 * MM, height: 36 * MM, top: 4.5 * MM } as const;
 const WINDOW = { left: 110 * MM, top: 50 * MM, width: 90 * MM, height: 40 * MM } as const;
 
@@ -195,6 +182,7 @@ function openDocument(file: string, title: string): { writers: Writers; finished
  * 10:1; pdfkit's default level 6 took half the time of a whole run.
  */
 const PAGE_DEFLATE = { level: 1 } as const;
+const MIN_DEFLATE_BYTES = 2048;
 
 /** The private fields of pdfkit's stream object (PDFReference) for the page being drawn. */
 interface ContentStream { buffer: Uint8Array[]; data: { Filter?: string; Length?: number } }
@@ -205,7 +193,11 @@ interface ContentStream { buffer: Uint8Array[]; data: { Filter?: string; Length?
  */
 function compressPage(doc: Doc): void {
   const content = (doc.page as unknown as { content: ContentStream }).content;
-  const packed = deflateSync(Buffer.concat(content.buffer), PAGE_DEFLATE);
+  const raw = Buffer.concat(content.buffer);
+  // A letter's page (one address) is a few hundred bytes: zlib's set-up would cost more than the
+  // bytes it saves, 80,000 times over.
+  if (raw.length < MIN_DEFLATE_BYTES) return;
+  const packed = deflateSync(raw, PAGE_DEFLATE);
   content.buffer = [packed];
   content.data.Filter = 'FlateDecode';
   content.data.Length = packed.length;

@@ -2,9 +2,9 @@
 // sheet is drawn by exactly the code that drew the original. Generate draws the two sides at once,
 // each in its own worker thread (two cores, two documents); each worker reads only its side's folder.
 import { Worker } from 'node:worker_threads';
-import { join } from 'node:path';
-import { CODES_STORE, ENVELOPES_STORE, readCodesStore, readEnvelopesStore, type Side } from './outputs.js';
-import { renderCodeSheets, renderEnvelopeSheets, type SheetPosition } from './pdf.js';
+import { InputError } from '../../stacks/errors.js';
+import { readCodesStore, readEnvelopesStore, type Side, type StoreInput } from './outputs.js';
+import type { SheetPosition } from './pdf.js';
 
 /** Which sheets to draw: all of them, a whole batch, or one sheet of a batch. */
 export interface SheetSelection {
@@ -18,6 +18,8 @@ const selected = (selection: SheetSelection) => (s: SheetPosition) =>
 /** Renders the selected sheets of one side's folder into `file`; resolves to the number drawn. */
 export async function renderStoredSheets(side: Side, folder: string, file: string, selection: SheetSelection = {}, onSheet?: (s: SheetPosition) => void): Promise<number> {
   const keep = selected(selection);
+  // pdfkit and the fonts load only in the processes and workers that draw.
+  const { renderCodeSheets, renderEnvelopeSheets } = await import('./pdf.js');
   if (side === 'codes') {
     const store = readCodesStore(folder);
     const voided = new Set(store.voided);
@@ -32,30 +34,39 @@ export async function renderStoredSheets(side: Side, folder: string, file: strin
 }
 
 const TSX_API = import.meta.resolve('tsx/esm/api');
-const WORKER_ENTRY = new URL('./render-worker.ts', import.meta.url).href;
+const WORKER_ENTRY = new URL('./worker.ts', import.meta.url).href;
 
-export interface WorkerJob {
-  readonly side: Side;
-  readonly folder: string;
-  readonly file: string;
-}
+/** Work done in a worker thread: preparing the stores, or drawing one side from its folder. */
+export type WorkerJob =
+  | { readonly task: 'prepare'; readonly input: StoreInput }
+  | { readonly task: 'render'; readonly side: Side; readonly folder: string; readonly file: string };
+
+/** What a worker posts: a sheet drawn, its result, or bad input (exit 2, not a crash). */
+export type WorkerMessage = { readonly sheet: SheetPosition } | { readonly result: unknown } | { readonly inputError: string };
 
 /**
- * The same rendering in a worker thread. Its heap is capped: pdfkit leaves a lot of short-lived
- * garbage, and a capped heap collects it instead of growing (peak memory is a target).
+ * Runs a job in a worker thread and resolves to its result. Generate prepares in one worker, then
+ * draws the two sides in two more, at once: each worker's memory is returned when it ends, and its
+ * heap is capped, so pdfkit's short-lived garbage is collected instead of growing the process.
  */
-export function renderInWorker(job: WorkerJob, onSheet?: (s: SheetPosition) => void): Promise<void> {
+export function runWorker(job: WorkerJob, onSheet?: (s: SheetPosition) => void): Promise<unknown> {
   return new Promise((resolve, reject) => {
     // Node 20 will not start a worker from a .ts file, even under tsx: the worker starts as a
     // small script that registers tsx, then imports the TypeScript entry.
     const bootstrap = `import(${JSON.stringify(TSX_API)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_ENTRY)}); })`;
-    const worker = new Worker(bootstrap, {
-      eval: true,
-      workerData: job,
-      resourceLimits: { maxOldGenerationSizeMb: 256 },
+    const worker = new Worker(bootstrap, { eval: true, workerData: job, resourceLimits: { maxOldGenerationSizeMb: 160, maxYoungGenerationSizeMb: 16 } });
+    let result: unknown;
+    let inputError: string | undefined;
+    worker.on('message', (m: WorkerMessage) => {
+      if ('sheet' in m) onSheet?.(m.sheet);
+      else if ('result' in m) result = m.result;
+      else inputError = m.inputError;
     });
-    worker.on('message', (m: SheetPosition) => onSheet?.(m));
     worker.on('error', reject);
-    worker.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`rendering ${join(job.folder, job.side === 'codes' ? CODES_STORE : ENVELOPES_STORE)} stopped (worker exit ${code})`))));
+    worker.on('exit', (code) => {
+      if (inputError !== undefined) reject(new InputError(inputError));
+      else if (code === 0) resolve(result);
+      else reject(new Error(`the ${job.task === 'render' ? `${job.side} renderer` : 'preparation'} worker stopped (exit ${code})`));
+    });
   });
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InputError } from '../../stacks/cli.js';
+import { InputError } from '../../stacks/errors.js';
 import { decodeCsv, parseFieldMap, readAddresses } from '../../scripts/invitations/addresses.js';
 import { ROOT, tempDir } from '../helpers.js';
 
