@@ -74,3 +74,16 @@ export function spearman(xs: readonly number[], ys: readonly number[]): number {
   const d2 = xs.reduce((s, x, i) => s + (x - ys[i]) ** 2, 0);
   return 1 - (6 * d2) / (n * (n * n - 1));
 }
+
+/**
+ * The raw content stream of every page, in page order: the bytes that draw the page. pdfkit writes
+ * each page dictionary (`/Type /Page ... /Contents N 0 R`) after its page, so file order is page order.
+ */
+export function pageContents(file: string): Buffer[] {
+  const pdf = readFileSync(file);
+  const text = pdf.toString('latin1');
+  return [...text.matchAll(/\/Type \/Page\n[^]*?\/Contents (\d+) 0 R/g)].map(([, id]) => {
+    const start = text.indexOf('stream\n', text.indexOf(`\n${id} 0 obj\n`)) + 'stream\n'.length;
+    return pdf.subarray(start, text.indexOf('\nendstream', start));
+  });
+}

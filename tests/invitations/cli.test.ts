@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { formatCode, generateCodes } from '../../scripts/invitations/codes.js';
 import { tempDir } from '../helpers.js';
 import {
-  FIXTURES, ONION, SURVEY, addressCsv, filesUnder, inkRatio, invitations, ok, participantTokens, pdfText, renderPage, spearman,
+  FIXTURES, ONION, SURVEY, addressCsv, filesUnder, inkRatio, invitations, ok, pageContents, participantTokens, pdfText, renderPage, spearman,
 } from './cli-helpers.js';
 
 describe('invitations generate', () => {
@@ -122,11 +122,17 @@ describe('invitations generate', () => {
     expect(reprinted.pgm.equals(renderPage(join(out, 'codes/codes.pdf'), 5, 'codes-page-5').pgm)).toBe(true);
     expect(reprinted.pgm.equals(renderPage(join(out, 'codes/codes.pdf'), 4, 'codes-page-4').pgm)).toBe(false);
     expect(pdfText(join(to, 'codes.pdf'))).toBe(pdfText(join(out, 'codes/codes.pdf'), 5));
+    // Byte for byte: the page's content stream is the original's.
+    const original = pageContents(join(out, 'codes/codes.pdf'));
+    expect(original).toHaveLength(7);
+    expect(pageContents(join(to, 'codes.pdf'))[0].equals(original[4])).toBe(true);
+    expect(pageContents(join(to, 'codes.pdf'))[0].equals(original[3])).toBe(false);
 
     ok(['reprint', 'envelopes', '--from', out, '--batch', '2', '--sheet', '7', '--to', join(to, 'envelopes.pdf')]);
     const letter = renderPage(join(to, 'envelopes.pdf'), 1, 'envelopes-reprint');
     expect(letter.pgm.equals(renderPage(join(out, 'envelopes/envelopes.pdf'), 37, 'envelopes-page-37').pgm)).toBe(true);
     expect(letter.pgm.equals(renderPage(join(out, 'envelopes/envelopes.pdf'), 36, 'envelopes-page-36').pgm)).toBe(false);
+    expect(pageContents(join(to, 'envelopes.pdf'))[0].equals(pageContents(join(out, 'envelopes/envelopes.pdf'))[36])).toBe(true);
     for (const c of codes) expect(r.stdout + r.stderr).not.toContain(c);
   });
 
