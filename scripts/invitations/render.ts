@@ -54,7 +54,7 @@ export function runWorker(job: WorkerJob, onSheet?: (s: SheetPosition) => void):
     // Node 20 will not start a worker from a .ts file, even under tsx: the worker starts as a
     // small script that registers tsx, then imports the TypeScript entry.
     const bootstrap = `import(${JSON.stringify(TSX_API)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_ENTRY)}); })`;
-    const worker = new Worker(bootstrap, { eval: true, workerData: job, resourceLimits: { maxOldGenerationSizeMb: 160, maxYoungGenerationSizeMb: 16 } });
+    const worker = new Worker(bootstrap, { eval: true, workerData: job, resourceLimits: { maxOldGenerationSizeMb: 192, maxYoungGenerationSizeMb: 32 } });
     let result: unknown;
     let inputError: string | undefined;
     worker.on('message', (m: WorkerMessage) => {
