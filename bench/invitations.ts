@@ -4,7 +4,7 @@
 // It reports; it does not test: exit status 0 whatever the figures, 2 on bad flags.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -49,20 +49,24 @@ function addressCsv(file: string, n: number): void {
   writeFileSync(file, `${rows.join('\n')}\n`);
 }
 
-function generate(csv: string, out: string, codes: number, layout: string, timeFile?: string): { wallS: number; rssMB: number } {
+interface Measure { readonly wallS: number; readonly cpuS: number; readonly rssMB: number; readonly steps: string[] }
+
+function generate(csv: string, out: string, codes: number, layout: string, timeFile?: string): Measure {
   const command = [process.execPath, '--import', 'tsx', 'scripts/invitations.ts', 'generate', '--addresses', csv, '--codes', String(codes),
-    '--out', out, '--survey-url', 'https://enquetes.ville-exemple.fr/index.php/123456', '--layout', layout, '--quiet',
+    '--out', out, '--survey-url', 'https://enquetes.ville-exemple.fr/index.php/123456', '--layout', layout, '--quiet', '--timing',
     '--onion', 'abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz2345.onion', '--valid-from', '2027-01-10', '--valid-until', '2027-02-10'];
   const started = Date.now();
   // -o keeps GNU time's line apart from the program's own output.
   const r = timeFile
-    ? spawnSync(GNU_TIME, ['-o', timeFile, '-f', '%e %M', ...command], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+    ? spawnSync(GNU_TIME, ['-o', timeFile, '-f', '%e %M %U %S', ...command], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
     : spawnSync(command[0], command.slice(1), { cwd: ROOT, encoding: 'utf8' });
   if (r.error || r.status !== 0) throw new StepError(`generate failed (exit ${r.status}): ${r.error?.message ?? r.stderr.trim().split('\n').slice(-5).join('\n')}`);
-  if (!timeFile) return { wallS: (Date.now() - started) / 1000, rssMB: 0 };
-  // %M is the peak RSS of the process: the render workers are threads of it, so it covers them.
-  const [wall, maxKiB] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number);
-  return { wallS: wall, rssMB: maxKiB / 1024 };
+  // generate --timing: one "step: N s" line per step on stderr.
+  const steps = r.stderr.split('\n').filter((l) => /: [\d.]+ s$/.test(l));
+  if (!timeFile) return { wallS: (Date.now() - started) / 1000, cpuS: 0, rssMB: 0, steps };
+  // %M is the peak RSS of the process: the workers are threads of it, so it covers them.
+  const [wall, maxKiB, user, system] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number);
+  return { wallS: wall, cpuS: user + system, rssMB: maxKiB / 1024, steps };
 }
 
 function main(): void {
@@ -94,6 +98,8 @@ function main(): void {
     process.stderr.write(` ${generate(warmCsv, join(work, 'warm-up'), 25, layout).wallS.toFixed(1)} s\n`);
     process.stderr.write(`measured run (${addresses.toLocaleString('en-US')} addresses, ${codes.toLocaleString('en-US')} codes, ${layout})...`);
     const out = join(work, 'out');
+    // Other work on the machine slows the run down: the load is printed with the figures.
+    const load = loadavg();
     const m = generate(csv, out, codes, layout, join(work, 'time.txt'));
     process.stderr.write(' done\n');
     const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
@@ -101,10 +107,12 @@ function main(): void {
 
     console.log(`Socle invitations benchmark: generate, ${addresses.toLocaleString('en-US')} addresses and ${codes.toLocaleString('en-US')} codes, end to end, one fresh process under GNU time`);
     console.log(`  wall time   ${m.wallS.toFixed(1)} s    target < ${MAX_S} s     ${m.wallS < MAX_S ? 'ok' : 'over'} (${((100 * m.wallS) / MAX_S).toFixed(0)}% of target)`);
+    console.log(`  CPU time    ${m.cpuS.toFixed(1)} s    (user + system, all threads; load average before the run: ${load.map((l) => l.toFixed(1)).join(' ')})`);
     console.log(`  peak RSS    ${m.rssMB.toFixed(0)} MB   target < ${MAX_MB} MB   ${m.rssMB < MAX_MB ? 'ok' : 'over'} (${((100 * m.rssMB) / MAX_MB).toFixed(0)}% of target)`);
     console.log(`  codes.pdf      ${manifest.layout.codes.sheets.toLocaleString('en-US')} pages, ${size('codes/codes.pdf')}`);
     console.log(`  envelopes.pdf  ${manifest.layout.envelopes.sheets.toLocaleString('en-US')} pages, ${size('envelopes/envelopes.pdf')} (${layout})`);
     console.log(`  code length    ${manifest.codes.length} characters, odds ${manifest.codes.odds.toExponential(1)} for ${manifest.codes.guesses.toLocaleString('en-US')} guesses`);
+    console.log(`  steps (wall): ${m.steps.join(', ')}`);
     if (values.keep) console.log(`  output kept in ${out}`);
   } finally {
     if (!values.keep) rmSync(work, { recursive: true, force: true });
