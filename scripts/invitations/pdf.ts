@@ -328,7 +328,10 @@ function drawCard(w: Writers, code: string, x: number, y: number, text: CardText
   line(w, 'text', 'Votre code de participation · Your participation code', x + pad, at, { size: 6.5, width, grey: 0.27 });
   at += 5 * MM;
   line(w, 'code', formatCode(code), x + pad, at, { size: 19, width, align: 'center' });
-  at += 10 * MM;
+  at += 8 * MM;
+  // LimeSurvey compares the access code as typed: the dashes only help reading it.
+  line(w, 'text', 'Saisissez-le sans les tirets · Type it without the dashes', x + pad, at, { size: 6, width, align: 'center', grey: 0.27 });
+  at += 3.5 * MM;
   line(w, 'text', 'Répondez sur · Answer at', x + pad, at, { size: 6.5, width, grey: 0.27 });
   at += 3.5 * MM;
   line(w, 'text', text.surveyUrl, x + pad, at, { size: 8.5, width });
