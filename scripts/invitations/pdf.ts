@@ -329,7 +329,7 @@ function drawCard(w: Writers, code: string, x: number, y: number, text: CardText
   at += 5 * MM;
   line(w, 'code', formatCode(code), x + pad, at, { size: 19, width, align: 'center' });
   at += 8 * MM;
-  // LimeSurvey compares the access code as typed: the dashes only help reading it.
+  // LimeSurvey looks the access code up as entered: the dashes only help reading it.
   line(w, 'text', 'Saisissez-le sans les tirets · Type it without the dashes', x + pad, at, { size: 6, width, align: 'center', grey: 0.27 });
   at += 3.5 * MM;
   line(w, 'text', 'Répondez sur · Answer at', x + pad, at, { size: 6.5, width, grey: 0.27 });
