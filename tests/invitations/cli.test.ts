@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatCode, generateCodes } from '../../scripts/invitations/codes.js';
-import { tempDir } from '../helpers.js';
+import { ROOT, tempDir } from '../helpers.js';
 import {
   FIXTURES, ONION, SURVEY, addressCsv, filesUnder, inkRatio, invitations, ok, pageContents, participantTokens, pdfText, renderPage, spearman,
 } from './cli-helpers.js';
@@ -191,6 +191,14 @@ describe('invitations generate, other inputs', () => {
     for (const s of ['Hélène Bézier', "12 rue de l'Église", 'Gaëlle Œillet', 'Résidence « Les Érables »', '69004 Lyon']) expect(text).toContain(s);
     const page = renderPage(join(out, 'envelopes/envelopes.pdf'), 1, 'labels-page-1');
     expect(inkRatio(page.pgm)).toBeGreaterThan(0.0005);
+  });
+
+  it('takes the survey address and the commune from the city file', () => {
+    const out = join(tempDir('socle-invitations-'), 'out');
+    ok(['generate', '--addresses', join(FIXTURES, 'adresses.csv'), '--codes', '5', '--out', out, '--config', join(ROOT, 'examples/ville-exemple.yaml')]);
+    const text = pdfText(join(out, 'codes/codes.pdf'));
+    expect(text).toContain('Consultation citoyenne — Ville-Exemple');
+    expect(text).toContain('https://enquetes.ville-exemple.fr/');
   });
 
   it('reprints a whole single-batch generation byte for byte', () => {
