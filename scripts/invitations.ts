@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { loadCity } from '../stacks/config/load.js';
 import { InputError, UsageError, runCommand } from '../stacks/cli.js';
 import { ADDRESS_FIELDS, parseFieldMap } from './invitations/addresses.js';
-import { ALPHABET, canonicalCode, formatCode, generateCodes, isValidCode } from './invitations/codes.js';
+import { ALPHABET, canonicalCode, codeLength, formatCode, generateCodes, isValidCode, type CodeLength } from './invitations/codes.js';
 import { CARD, ENVELOPE_LAYOUTS, type EnvelopeLayout } from './invitations/layouts.js';
 import type { SheetPosition } from './invitations/pdf.js';
 import {
@@ -188,6 +188,12 @@ async function generate(argv: string[]): Promise<void> {
   const onion = onionOf(a.onion);
   const title = a.title ?? (city ? `Consultation citoyenne — ${city.commune.name}` : 'Consultation citoyenne');
   const map = parseFieldMap(a.map ?? []);
+  let length: CodeLength;
+  try {
+    length = codeLength({ count: codeCount, guesses, maxOdds });
+  } catch (err) {
+    throw new InputError(`--codes ${codeCount}, --guesses ${guesses}, --max-odds ${maxOdds}: ${(err as Error).message}`);
+  }
   const out = resolve(a.out);
   if (existsSync(out) && readdirSync(out).length > 0) throw new InputError(`--out ${a.out}: the directory is not empty; a new generation goes into a new directory (never mix two sets of codes)`);
 
@@ -199,12 +205,12 @@ async function generate(argv: string[]): Promise<void> {
   const prepared = await runWorker({
     task: 'prepare',
     input: {
-      addressFile: a.addresses, map, dropDuplicates: a['drop-duplicates'], codeCount, guesses, maxOdds, batchSize, layout, out, codesDir, envelopesDir,
+      addressFile: a.addresses, map, dropDuplicates: a['drop-duplicates'], codeCount, length, batchSize, layout, out, codesDir, envelopesDir,
       card: { title, surveyUrl, ...(onion ? { onion } : {}) }, envelope: { layout, ...(a.sender ? { sender: a.sender } : {}) }, validity: { validFrom, validUntil },
     },
   }) as PreparedStores;
   timing('prepare (read, draw codes, shuffle, write stores)', preparing);
-  const { addresses: list, length, codeBatches, envelopeBatches } = prepared;
+  const { addresses: list, codeBatches, envelopeBatches } = prepared;
   const addressCount = list.count;
 
   const state = { codes: 0, envelopes: 0 };

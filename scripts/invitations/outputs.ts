@@ -10,7 +10,7 @@ import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, sta
 import { basename, join, relative } from 'node:path';
 import { InputError } from '../../stacks/errors.js';
 import { readAddresses, type AddressField, type Encoding } from './addresses.js';
-import { codeLength, generateCodes, type CodeLength } from './codes.js';
+import { generateCodes, type CodeLength } from './codes.js';
 import { CARD, ENVELOPE_LAYOUTS, type EnvelopeLayout } from './layouts.js';
 import type { CardText, CodeSheet, EnvelopeSheet, EnvelopeText } from './pdf.js';
 import { shuffleInPlace } from './random.js';
@@ -149,7 +149,7 @@ export function batchLayout(sheets: readonly { batch: number; sheet: number; she
 
 export interface StoreInput {
   readonly addressFile: string; readonly map: Partial<Record<AddressField, string>>; readonly dropDuplicates?: boolean;
-  readonly codeCount: number; readonly guesses: number; readonly maxOdds: number; readonly batchSize: number; readonly layout: EnvelopeLayout;
+  readonly codeCount: number; readonly length: CodeLength; readonly batchSize: number; readonly layout: EnvelopeLayout;
   readonly out: string; readonly codesDir: string; readonly envelopesDir: string;
   readonly card: CodesStore['card']; readonly envelope: EnvelopesStore['envelope']; readonly validity: Validity;
 }
@@ -166,7 +166,7 @@ export function writeStores(input: StoreInput): PreparedStores {
     const count = (n: number) => n.toLocaleString('en-US');
     throw new InputError(`--codes ${count(input.codeCount)} is fewer than the ${count(addressCount)} addresses: every envelope needs a card; use --codes ${count(Math.ceil(addressCount * 1.05))} (5% spare for spoiled cards) or at least ${count(addressCount)}`);
   }
-  const length = codeLength({ count: input.codeCount, guesses: input.guesses, maxOdds: input.maxOdds });
+  const { length } = input;
 
   // Two independent shuffles: the n-th card and the n-th envelope have nothing in common.
   const codes = shuffleInPlace(generateCodes(input.codeCount, length.randomChars));
@@ -187,7 +187,6 @@ export function writeStores(input: StoreInput): PreparedStores {
   writeFileSync(join(input.out, PARTICIPANTS_CSV), participantsCsv(codes, input.validity));
   return {
     addresses: { count: addressCount, encoding: list.encoding, droppedDuplicates: list.droppedDuplicates },
-    length,
     codeSheets: codesStore.sheets.length,
     envelopeSheets: envelopesStore.sheets.length,
     codeBatches: batchLayout(codesStore.sheets),
@@ -197,7 +196,6 @@ export function writeStores(input: StoreInput): PreparedStores {
 
 export interface PreparedStores {
   readonly addresses: { readonly count: number; readonly encoding: Encoding; readonly droppedDuplicates: number };
-  readonly length: CodeLength;
   readonly codeSheets: number;
   readonly envelopeSheets: number;
   readonly codeBatches: { batch: number; sheets: number }[];
