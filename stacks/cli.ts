@@ -2,15 +2,9 @@
 // for flag mistakes), anything else exits 1. Commands set process.exitCode, never process.exit().
 import { ConfigError } from './config/load.js';
 import { OutputDirError, PolicyError, SuppressionError } from './synth.js';
+import { InputError, StepError, UsageError } from './errors.js';
 
-/** A flag mistake: printed with the command's usage. */
-export class UsageError extends Error {}
-
-/** Bad input that is not about flags (a missing secret, an unknown stack): printed as is. */
-export class InputError extends Error {}
-
-/** A step failed for a known reason; the message says what to do next. Exit status 1. */
-export class StepError extends Error {}
+export { InputError, StepError, UsageError };
 
 export async function runCommand(main: () => void | Promise<void>, usage: string): Promise<void> {
   try {

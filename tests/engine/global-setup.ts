@@ -10,6 +10,8 @@ export const TEST_REGISTRY = { host: 'registre.ville-test.fr', namespace: 'socle
 const TEST_PACKAGES = {
   openssl: 'openssl', curl: 'curl', chromium: 'chromium', nft: 'nftables', sftp: 'openssh-client',
   'ansible-playbook': 'ansible-core', 'ansible-lint': 'ansible-lint', yamllint: 'yamllint', shellcheck: 'shellcheck',
+  // PDF text and page rendering, for the invitation letters' tests.
+  pdftotext: 'poppler-utils',
 };
 
 export default async function setup(): Promise<void> {
