@@ -1,8 +1,6 @@
 // What every Socle command does with errors: bad input exits 2 with its message (and the usage
 // for flag mistakes), anything else exits 1. Commands set process.exitCode, never process.exit().
-import { ConfigError } from './config/load.js';
-import { OutputDirError, PolicyError, SuppressionError } from './synth.js';
-import { InputError, StepError, UsageError } from './errors.js';
+import { InputError, SocleError, StepError, UsageError } from './errors.js';
 
 export { InputError, StepError, UsageError };
 
@@ -13,12 +11,11 @@ export async function runCommand(main: () => void | Promise<void>, usage: string
     if (err instanceof UsageError) {
       console.error(`${err.message}\n\n${usage}`);
       process.exitCode = 2;
-    } else if (err instanceof ConfigError || err instanceof SuppressionError || err instanceof InputError || err instanceof OutputDirError) {
+    } else if (err instanceof SocleError) {
+      // Bad input (config, suppression, output directory, missing secret): 2; a failed step or
+      // policy errors: 1. The message says what to do next.
       console.error(err.message);
-      process.exitCode = 2;
-    } else if (err instanceof PolicyError || err instanceof StepError) {
-      console.error(err.message);
-      process.exitCode = 1;
+      process.exitCode = err.exitStatus;
     } else {
       console.error(err);
       process.exitCode = 1;

@@ -15,18 +15,9 @@ import {
   type NetworkProps, type SecretOptions, type VolumeProps,
 } from '../services/common/platform.js';
 
-/** Labels every engine object carries, so audits can enumerate them from the synthesized JSON. */
-export const LABEL = {
-  commune: 'fr.socle.commune',
-  host: 'fr.socle.host',
-  service: 'fr.socle.service',
-  role: 'fr.socle.role',
-  tier: 'fr.socle.tier',
-  dataCategory: 'fr.socle.data-category',
-  personalData: 'fr.socle.personal-data',
-  retention: 'fr.socle.retention',
-  backup: 'fr.socle.backup',
-} as const;
+import { LABEL } from './labels.js';
+
+export { LABEL };
 
 /** Where generated files land in a read-only container: a tmpfs filled by socle-files at start. */
 export const CONFIG_DIR = '/etc/socle';

@@ -1,3 +1,4 @@
+import { SocleError } from './errors.js';
 import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { App, Aspects } from 'cdktf';
@@ -7,7 +8,8 @@ import { buildCity, type CityBuildOptions, type CityStacks } from './city.js';
 import { SoclePack, findingsCsv, formatFindings, type Finding } from './policy/socle-pack.js';
 
 /** The policy pack found unsuppressed errors: nothing was written. Exit status 1. */
-export class PolicyError extends Error {
+export class PolicyError extends SocleError {
+  readonly exitStatus = 1;
   constructor(public readonly findings: readonly Finding[], writtenTo?: string) {
     const outcome = writtenTo ? `the output in ${writtenTo} must not be deployed` : 'nothing was written';
     super(`${formatFindings(findings)}\n${findings.length} policy error(s); ${outcome}. Fix them, or suppress each one with a written reason.`);
@@ -16,7 +18,8 @@ export class PolicyError extends Error {
 }
 
 /** The output directory holds something else than a previous synth: bad input, exit status 2. */
-export class OutputDirError extends Error {
+export class OutputDirError extends SocleError {
+  readonly exitStatus = 2;
   constructor(outdir: string) {
     super(`${outdir} exists and does not look like a Socle output (no manifest.json): refusing to replace it\n  fix: choose another --out, or remove it yourself if it is disposable`);
     this.name = 'OutputDirError';
@@ -24,7 +27,8 @@ export class OutputDirError extends Error {
 }
 
 /** A suppression in a city file points at nothing: bad input, exit status 2. */
-export class SuppressionError extends Error {
+export class SuppressionError extends SocleError {
+  readonly exitStatus = 2;
   constructor(message: string) {
     super(message);
     this.name = 'SuppressionError';

@@ -1,3 +1,4 @@
+import { SocleError } from '../errors.js';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
@@ -22,7 +23,8 @@ export interface ConfigIssue {
 }
 
 /** Bad input: every issue found, sorted by file and line. Callers exit with status 2. */
-export class ConfigError extends Error {
+export class ConfigError extends SocleError {
+  readonly exitStatus = 2;
   constructor(public readonly issues: readonly ConfigIssue[]) {
     super(formatIssues(issues));
     this.name = 'ConfigError';
