@@ -9,7 +9,7 @@ import { ensureEngine } from '../scripts/lib/engine.js';
 import { buildImages } from '../scripts/lib/images.js';
 import { UsageError, runCommand } from '../stacks/cli.js';
 import { StackRunner, waitHealthy } from '../tests/engine/runner.js';
-import { prepareTestCity, startSftpTarget } from '../tests/engine/test-city.js';
+import { prepareTestCity, settlePostgres, startSftpTarget } from '../tests/engine/test-city.js';
 import { TEST_REGISTRY } from '../tests/engine/global-setup.js';
 import { ROOT, tempDir } from '../tests/helpers.js';
 
@@ -75,6 +75,8 @@ async function main(): Promise<void> {
       await q`docker run --rm --network none --user 0 --mount ${`type=volume,src=${SLUG}-limesurvey-uploads,dst=/v`} --entrypoint bash ${IMAGE('base')} -c ${`mkdir -p /v/photos /v/textes && for i in $(seq ${randomFiles}); do head -c 5242880 /dev/urandom > /v/photos/$i.jpg; done && for i in $(seq ${textFiles}); do head -c 51200 /dev/urandom | od -An -x | tr -d ' \\n' | head -c 102400 > /v/textes/$i.txt; done`}`;
     });
 
+    // As on a quiet night: the servers' background work after the bulk load is over.
+    await timed('letting PostgreSQL settle (vacuum, checkpoint)', say, () => settlePostgres(`${SLUG}-consultation-db`, 'consultation'));
     const first = await timed('first backup (dumps + restic)', say, () => backup('run'));
     const incremental = await timed('backup with nothing changed', say, () => backup('run'));
     const reports = tempDir('socle-bench-drill-');

@@ -55,3 +55,19 @@ export async function startSftpTarget(options: { name: string; network: string; 
   await $({ quiet: true, nothrow: true })`docker rm --force --volumes ${options.name}`;
   await $({ quiet: true, env: { ...process.env, SOCLE_FILE_0: options.publicKey } })`docker run -d --name ${options.name} --network ${options.network} --network-alias ${options.alias} --read-only --tmpfs /tmp --tmpfs /run/sshd --tmpfs /etc/socle:mode=1777 --cap-drop ALL --mount type=volume,dst=/srv/restic --mount type=volume,dst=/etc/ssh/socle/keys -e SOCLE_FILE_0_PATH=/etc/socle/authorized_keys -e SOCLE_FILE_0 ${options.image}`;
 }
+
+/**
+ * Lets a PostgreSQL server reach the state of a quiet night: vacuum and statistics done, a
+ * checkpoint, then its WAL position still for 16 s (it logs a snapshot of running transactions up
+ * to 15 s after the last write). Backups keep the dump of a database whose position has not moved.
+ */
+export async function settlePostgres(container: string, database: string): Promise<void> {
+  const q = $({ quiet: true });
+  await q`docker exec ${container} psql -U postgres -d ${database} -q -c ${'VACUUM ANALYZE'} -c ${'CHECKPOINT'}`;
+  let [lsn, since] = ['', Date.now()];
+  while (Date.now() - since < 16_000) {
+    const now = (await q`docker exec ${container} psql -U postgres -Atc ${'SELECT pg_current_wal_insert_lsn()'}`).stdout.trim();
+    if (now !== lsn) [lsn, since] = [now, Date.now()];
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
