@@ -205,6 +205,21 @@ describe('npm run backup', () => {
   });
 });
 
+describe('the runner\'s daily schedule', () => {
+  it('runs the backup at the scheduled minute, then the restic check that is due', async () => {
+    const before = await snapshotIds('nas');
+    // A second daemon in the runner, scheduled for the next minute, stopped after its run.
+    const r = await qn`docker exec ${RUNNER} sh -c ${'SOCLE_BACKUP_SCHEDULE=$(date -d "+1 minute" +%H:%M) timeout 110 socle-backup daemon'}`;
+    expect(r.exitCode).toBe(124);
+    expect(r.stderr).toMatch(/waiting for \d\d:\d\d every day/);
+    expect(r.stderr).toMatch(/backup to nas done/);
+    expect(r.stderr).toMatch(/restic check of nas is due/);
+    expect(r.stderr).not.toMatch(/ERROR/);
+    expect((await snapshotIds('nas')).filter((id) => !before.includes(id))).toHaveLength(1);
+    expect((await q`docker exec ${RUNNER} ls /var/lib/socle-backup/state`).stdout).toMatch(/nas\.last-check/);
+  }, 180_000);
+});
+
 describe('backup faults', () => {
   it('an unreachable target: clear error, exit 1, the other target still backed up, existing snapshots intact', async () => {
     const before = { nas: await snapshotIds('nas'), site2: await snapshotIds('site2') };
