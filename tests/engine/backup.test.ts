@@ -109,8 +109,11 @@ describe('npm run backup', () => {
   it('keeps an unchanged database\'s dump, and dumps a changed one again', async () => {
     // The server's own background work (statistics after the bulk inserts, a checkpoint) is done
     // now, as it is on a quiet night; the run after it records what the next one compares with.
-    await settlePostgres(CONSULTATION_DB, 'consultation');
-    expect((await backup('run')).exitCode).toBe(0);
+    // Twice: pg_dump's own reads may prune dead rows left by that work, which moves the WAL once.
+    for (let night = 0; night < 2; night++) {
+      await settlePostgres(CONSULTATION_DB, 'consultation');
+      expect((await backup('run')).exitCode).toBe(0);
+    }
     const quiet = await backup('run');
     expect(quiet.exitCode, quiet.stderr).toBe(0);
     expect(quiet.stderr).toMatch(/limesurvey \(mariadb\) unchanged since its last dump: keeping it/);
