@@ -1,35 +1,52 @@
 #!/usr/bin/env -S node --import tsx
-// scripts/deploy.ts: synthesize a city, then plan (and apply) each host's stack with plain
-// terraform or OpenTofu. Secrets go from the city file's references to TF_VAR_* variables of the
-// terraform process only: never printed. The plan file holds them and is deleted after apply.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+// scripts/deploy.ts: synthesizes a city, then plans and applies (or destroys) each host's stack with
+// plain OpenTofu (default) or Terraform. See scripts/lib/deploy.ts for what each step does.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { spawnSync } from 'node:child_process';
 import { synthesize } from '../stacks/synth.js';
-import { InputError, StepError, UsageError, runCommand } from '../stacks/cli.js';
-import type { SecretBinding } from '../stacks/city.js';
+import { InputError, UsageError, runCommand } from '../stacks/cli.js';
+import { chooseEngine, deployStacks, type DeployAction, type StackTarget } from './lib/deploy.js';
+import { defaultToolsDir } from './lib/tools.js';
 
-const USAGE = `usage: npm run deploy -- --config FILE|DIR [--stack NAME]... [--apply] [--tofu] [--backup-key FILE] [--dry-run]
+export { resolveSecrets } from './lib/deploy.js';
+
+const USAGE = `usage: npm run deploy -- --config FILE|DIR [--stack NAME]... [--apply | --destroy] [--terraform] [--dry-run]
   --config FILE|DIR   city file, or a directory of city files
   --stack NAME        only this stack (repeatable); default: every stack of the config
   --apply             apply the plan (default: plan only, so a human reads it first)
-  --tofu              use OpenTofu (tofu) instead of terraform
+  --destroy           remove the stack's containers and networks; volumes marked prevent_destroy
+                      (personal data, keys) are kept on the host and listed
+  --replace NAME      recreate this container (repeatable), e.g. after rotating a secret it reads
+  --terraform         use Terraform instead of OpenTofu (Terraform cannot encrypt its state:
+                      needs --plaintext-state)
+  --plaintext-state   with --terraform: accept that state files hold the secrets in clear
+  --tools DIR         OpenTofu and the provider mirror (default: SOCLE_TOOLS_DIR, or
+                      ~/.cache/socle/tools, made by npm run provider-mirror); without one,
+                      tofu from PATH and providers from the registry
   --backup-key FILE   SSH private key of the backup runners (FILE.pub is the public key);
                       create it once with: ssh-keygen -t ed25519 -N '' -f FILE
   --out DIR           synthesis output (default: cdktf.out)
-  --dry-run           print the commands and where each secret comes from; run nothing
+  --dry-run           print the commands and where each secret comes from; run nothing and
+                      leave cdktf.out as it is
   -h, --help          this help
+State: one file per stack in the city file's state.directory, encrypted with state.passphrase.
+A deploy interrupted at any point is resumed by running the same command again.
 exit status: 0 ok, 1 a step failed, 2 bad input (flags, city file, missing secret)`;
 
-interface Args { config?: string; stack?: string[]; apply?: boolean; tofu?: boolean; 'backup-key'?: string; out?: string; 'dry-run'?: boolean; help?: boolean }
+interface Args {
+  config?: string; stack?: string[]; apply?: boolean; destroy?: boolean; replace?: string[]; terraform?: boolean;
+  'plaintext-state'?: boolean; tools?: string; 'backup-key'?: string; out?: string; 'dry-run'?: boolean; help?: boolean;
+}
 
 function parse(): Args {
   try {
     return parseArgs({
       args: process.argv.slice(2),
       options: {
-        config: { type: 'string' }, stack: { type: 'string', multiple: true }, apply: { type: 'boolean' }, tofu: { type: 'boolean' },
+        config: { type: 'string' }, stack: { type: 'string', multiple: true }, apply: { type: 'boolean' }, destroy: { type: 'boolean' },
+        replace: { type: 'string', multiple: true }, terraform: { type: 'boolean' }, 'plaintext-state': { type: 'boolean' }, tools: { type: 'string' },
         'backup-key': { type: 'string' }, out: { type: 'string' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true, allowPositionals: false,
@@ -39,79 +56,48 @@ function parse(): Args {
   }
 }
 
-/** TF_VAR_* values of one stack, or a list of what is missing and how to provide it. */
-export function resolveSecrets(bindings: readonly SecretBinding[], env: NodeJS.ProcessEnv, backupKey?: string): { vars: Record<string, string>; sources: Record<string, string>; missing: string[] } {
-  const vars: Record<string, string> = {};
-  const sources: Record<string, string> = {};
-  const missing: string[] = [];
-  for (const b of bindings) {
-    const ref = b.ref;
-    if ('env' in ref) {
-      sources[b.variable] = `environment variable ${ref.env}`;
-      if (env[ref.env]) vars[b.variable] = env[ref.env]!;
-      else missing.push(`${b.variable} (${b.description}): export ${ref.env}=... on the deploying machine`);
-    } else if ('file' in ref) {
-      sources[b.variable] = `file ${ref.file}`;
-      try {
-        vars[b.variable] = readFileSync(ref.file, 'utf8').replace(/\n$/, '');
-      } catch (err) {
-        missing.push(`${b.variable} (${b.description}): cannot read ${ref.file} (${(err as NodeJS.ErrnoException).code}); create it, readable by the deploying user only`);
-      }
-    } else {
-      const file = b.variable === 'backup_authorized_keys' && backupKey ? `${backupKey}.pub` : backupKey;
-      sources[b.variable] = file ? `file ${file}` : '--backup-key';
-      if (!file) missing.push(`${b.variable} (${b.description}): pass --backup-key FILE (ssh-keygen -t ed25519 -N '' -f FILE)`);
-      else if (!existsSync(file)) missing.push(`${b.variable} (${b.description}): ${file} does not exist; ssh-keygen -t ed25519 -N '' -f ${backupKey}`);
-      else vars[b.variable] = readFileSync(file, 'utf8');
-    }
-  }
-  return { vars, sources, missing };
-}
-
-function main(): void {
+async function main(): Promise<void> {
   const args = parse();
   if (args.help) {
     console.log(USAGE);
     return;
   }
   if (!args.config) throw new UsageError('--config FILE|DIR is required');
-  const outdir = args.out ?? 'cdktf.out';
-  const result = synthesize({ config: args.config, outdir });
-  const all = result.builds.flatMap((b) => [...b.stacks.values()].map((s) => ({ name: s.node.id, secrets: b.secrets.get(s.node.id) ?? [] })));
-  const unknown = (args.stack ?? []).filter((n) => !all.some((s) => s.name === n));
-  if (unknown.length) throw new InputError(`unknown stack(s): ${unknown.join(', ')}; this config has: ${all.map((s) => s.name).join(', ')}`);
-  const selected = args.stack ? all.filter((s) => args.stack!.includes(s.name)) : all;
-
-  // Resolve every secret of every selected stack before touching any host.
-  const resolved = selected.map((s) => ({ ...s, ...resolveSecrets(s.secrets, process.env, args['backup-key']) }));
-  const missing = resolved.flatMap((r) => r.missing.map((m) => `  ${r.name}: ${m}`));
-  if (missing.length) throw new InputError(`missing secrets, nothing was deployed:\n${missing.join('\n')}`);
-
-  const tf = args.tofu ? 'tofu' : 'terraform';
-  for (const [i, r] of resolved.entries()) {
-    const dir = join(outdir, 'stacks', r.name);
-    const steps: string[][] = [
-      [tf, `-chdir=${dir}`, 'init', '-input=false'],
-      [tf, `-chdir=${dir}`, 'plan', '-input=false', '-out=socle.tfplan'],
-      ...(args.apply ? [[tf, `-chdir=${dir}`, 'apply', '-input=false', 'socle.tfplan']] : []),
-    ];
-    // A plan file holds the sensitive variables in clear: it must not outlive the apply.
-    const planFile = join(dir, 'socle.tfplan');
-    console.log(`[${i + 1}/${resolved.length}] ${r.name}`);
-    for (const [v, source] of Object.entries(r.sources)) console.log(`  TF_VAR_${v} <- ${source}`);
-    for (const step of steps) {
-      console.log(`  ${args['dry-run'] ? '[dry-run] ' : ''}${step.join(' ')}`);
-      if (args['dry-run']) continue;
-      const env = { ...process.env, ...Object.fromEntries(Object.entries(r.vars).map(([k, v]) => [`TF_VAR_${k}`, v])) };
-      const run = spawnSync(step[0], step.slice(1), { stdio: 'inherit', env });
-      if (run.error) throw new StepError(`${step[0]} could not start (${run.error.message}): install Terraform or OpenTofu (--tofu) on the deploying machine`);
-      if (step[2] === 'apply') rmSync(planFile, { force: true });
-      if (run.status !== 0) {
-        throw new StepError(`${step.slice(0, 3).join(' ')} failed (exit ${run.status}) on ${r.name}; stacks after it were not touched. Fix the cause above and run again: terraform is idempotent.`);
-      }
+  if (args.apply && args.destroy) throw new UsageError('--apply and --destroy: choose one');
+  if (args.destroy && args.replace) throw new UsageError('--replace recreates containers, --destroy removes them: choose one');
+  const action: DeployAction = args.destroy ? 'destroy' : args.apply ? 'apply' : 'plan';
+  // A dry run synthesizes into a scratch directory: it says it runs nothing, so it changes nothing.
+  const scratch = args['dry-run'] ? mkdtempSync(join(tmpdir(), 'socle-dry-run-')) : undefined;
+  try {
+    const outdir = scratch ? join(scratch, 'cdktf.out') : args.out ?? 'cdktf.out';
+    const result = synthesize({ config: args.config, outdir });
+    const all: StackTarget[] = result.builds.flatMap((b, i) => [...b.stacks.values()].map((s) => ({
+      name: s.node.id, dir: join(result.outdir, 'stacks', s.node.id), city: result.cities[i], host: s.host, secrets: b.secrets.get(s.node.id) ?? [],
+    })));
+    const unknown = (args.stack ?? []).filter((n) => !all.some((s) => s.name === n));
+    if (unknown.length) throw new InputError(`unknown stack(s): ${unknown.join(', ')}; this config has: ${all.map((s) => s.name).join(', ')}`);
+    const selected = args.stack ? all.filter((s) => args.stack!.includes(s.name)) : all;
+    const engine = chooseEngine(args.terraform ? 'terraform' : 'tofu', args.tools ?? defaultToolsDir());
+    console.log(`engine: ${engine.binary}${engine.cliConfig ? `, providers from the mirror (${engine.cliConfig})` : ', providers from the registry (no mirror: npm run provider-mirror makes one)'}`);
+    const outcomes = await deployStacks(selected, {
+      action, engine, replace: args.replace, plaintextState: args['plaintext-state'], backupKey: args['backup-key'], dryRun: args['dry-run'],
+    });
+    if (args['dry-run']) {
+      console.log('dry run: nothing was run, cdktf.out was not touched');
+      return;
     }
+    const changed = outcomes.filter((o) => o.changes.length > 0).length;
+    if (action === 'plan') {
+      console.log(changed ? `planned: ${changed} stack(s) would change; review, then run again with --apply` : 'planned: no changes on any stack');
+    } else if (action === 'apply') {
+      console.log(`done: every selected stack is applied (${changed} changed)`);
+    } else {
+      const kept = outcomes.flatMap((o) => o.kept);
+      console.log(`destroyed; ${kept.length} volume(s) kept on their hosts with their data: ${kept.join(', ') || 'none'}`);
+    }
+  } finally {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
   }
-  console.log(args.apply ? 'done: every selected stack is applied' : 'planned; review, then run again with --apply (each socle.tfplan holds secrets in clear: keep it on city storage, it is deleted after apply)');
 }
 
 void runCommand(main, USAGE);

@@ -1,5 +1,6 @@
 import { Construct } from 'constructs';
-import { TerraformStack, TerraformVariable } from 'cdktf';
+import { LocalBackend, TerraformStack, TerraformVariable } from 'cdktf';
+import { join, resolve } from 'node:path';
 import { DockerProvider } from '@cdktf/provider-docker/lib/provider/index.js';
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { Image } from '@cdktf/provider-docker/lib/image/index.js';
@@ -16,6 +17,8 @@ import {
 } from '../services/common/platform.js';
 
 import { LABEL } from './labels.js';
+import { PROVIDER_PINS } from './deploy-tools.js';
+import { sshOptions, sshUrl } from './ssh.js';
 
 export { LABEL };
 
@@ -59,16 +62,20 @@ export class HostStack extends TerraformStack implements IPlatform {
     this.city = props.city;
     this.host = props.host;
     this.commune = props.city.commune.slug;
-    const { user, address, port } = props.host.ssh;
     const registry = props.city.registry;
     new DockerProvider(this, 'docker', {
-      host: `ssh://${user}@${address}:${port}`,
-      sshOpts: ['-o', 'BatchMode=yes'],
+      host: sshUrl(props.host.ssh),
+      sshOpts: sshOptions(props.host.ssh),
       registryAuth: registry.username
         ? [{ address: registry.host, username: registry.username, password: this.secretVariable('registry_password', `Password of ${registry.username} on ${registry.host}`) }]
         : undefined,
     });
     Platform.register(this, this);
+    // The state holds every generated password: it lives where the city file says (city storage),
+    // and the deploy encrypts it (OpenTofu state encryption, key from state.passphrase).
+    new LocalBackend(this, { path: join(resolve(props.city.state.directory ?? '.'), `terraform.${id}.tfstate`) });
+    // The providers the mirror holds, exactly (see stacks/deploy-tools.ts for why not the bindings').
+    for (const pin of PROVIDER_PINS) this.addOverride(`terraform.required_providers.${pin.name}.version`, pin.version);
   }
 
   public get volumes(): readonly IVolume[] {

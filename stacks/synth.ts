@@ -1,10 +1,11 @@
 import { SocleError } from './errors.js';
-import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { App, Aspects } from 'cdktf';
 import { loadCities } from './config/load.js';
 import type { CityConfig } from './config/types.js';
 import { buildCity, type CityBuildOptions, type CityStacks } from './city.js';
+import { LOCK_FILE } from './deploy-tools.js';
 import { SoclePack, findingsCsv, formatFindings, type Finding } from './policy/socle-pack.js';
 
 /** The policy pack found unsuppressed errors: nothing was written. Exit status 1. */
@@ -111,6 +112,8 @@ export function synthesize(options: SynthOptions): SynthResult {
       }
     }
     keepTerraformWorkdirs(outdir, staging);
+    // Every stack starts from the committed lock file: init takes exactly the pinned provider bytes.
+    for (const build of builds) for (const stack of build.stacks.values()) copyFileSync(LOCK_FILE, join(staging, 'stacks', stack.node.id, '.terraform.lock.hcl'));
     writeFileSync(join(staging, 'socle-cities.json'), JSON.stringify(cities.map((c, i) => ({ file: c.file, slug: c.commune.slug, stacks: [...builds[i].stacks.keys()].map((h) => `${c.commune.slug}-${h}`) })), null, 2) + '\n');
     if (existsSync(outdir)) rmSync(outdir, { recursive: true, force: true });
     renameSync(staging, outdir);

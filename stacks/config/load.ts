@@ -1,6 +1,7 @@
 import { SocleError } from '../errors.js';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { basename, join, relative } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { homedir } from 'node:os';
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
@@ -347,7 +348,7 @@ function portIssues(claims: readonly PortClaim[]): ConfigIssue[] {
   return issues;
 }
 
-function applyDefaults(raw: any): CityConfig {
+function applyDefaults(raw: any, cityFile: string): CityConfig {
   const data = structuredClone(raw);
   data.additionalDomains ??= [];
   data.images ??= {};
@@ -359,6 +360,7 @@ function applyDefaults(raw: any): CityConfig {
   data.services.backup.targets ??= [];
   data.services.consultation.env ??= {};
   data.tls ??= {};
+  data.state ??= {};
   validator(data);
   // ACME stays off unless asked for: by default the city's own certificate, one directory per commune.
   if (data.tls.mode === 'files') data.tls.files ??= { directory: `/etc/socle/tls/${data.commune.slug}` };
@@ -366,6 +368,10 @@ function applyDefaults(raw: any): CityConfig {
   const consultation = data.services.consultation;
   if (data.images.consultation) data.images[consultation.image ?? consultation.preset] ??= data.images.consultation;
   for (const h of data.hosts) h.privateAddress ??= h.ssh.address;
+  // Paths on the deploying machine are written relative to the city file.
+  const base = dirname(resolve(cityFile));
+  for (const h of data.hosts) for (const key of ['knownHosts', 'identityFile'] as const) if (h.ssh[key]) h.ssh[key] = resolve(base, h.ssh[key].replace(/^~(?=\/)/, homedir()));
+  if (data.state.directory) data.state.directory = resolve(base, data.state.directory);
   for (const name of PLACED_SERVICES) data.services[name].host ??= data.hosts[0].name;
   if (!data.services.backup.enabled) data.services.backup.targets = [];
   return data as CityConfig;
@@ -428,7 +434,8 @@ export function cityFiles(path: string): string[] {
  * communes). Throws ConfigError listing every issue of every file.
  */
 export function loadCities(path: string, cwd = process.cwd()): CityConfig[] {
-  const parsed = cityFiles(path).map((f) => parseCityFile(f, relative(cwd, f) || basename(f)));
+  const files = cityFiles(path);
+  const parsed = files.map((f) => parseCityFile(f, relative(cwd, f) || basename(f)));
   const issues = parsed.flatMap((p) => p.issues);
   const valid = parsed.filter((p) => p.issues.length === 0);
   // Across communes: unique slugs, and no two communes publishing the same port of one machine.
@@ -440,7 +447,7 @@ export function loadCities(path: string, cwd = process.cwd()): CityConfig[] {
   }
   issues.push(...portIssues(valid.flatMap((p) => portClaims(p.src, p.raw))));
   if (issues.length > 0) throw new ConfigError(sortIssues(issues));
-  return parsed.map((p) => ({ ...applyDefaults(p.raw), file: p.src.name }));
+  return parsed.map((p, i) => ({ ...applyDefaults(p.raw, resolve(cwd, files[i])), file: p.src.name }));
 }
 
 /** Reads one city file. */

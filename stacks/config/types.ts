@@ -6,7 +6,13 @@ export type SecretRef = { readonly env: string } | { readonly file: string };
 
 export interface HostConfig {
   readonly name: string;
-  readonly ssh: { readonly user: string; readonly address: string; readonly port: number };
+  readonly ssh: {
+    readonly user: string; readonly address: string; readonly port: number;
+    /** Absolute path of the known_hosts file the deploy pins this host's key with. */
+    readonly knownHosts?: string;
+    /** Absolute path of the deploy's private key. */
+    readonly identityFile?: string;
+  };
   /** Address other city hosts use to reach this one; defaults to the SSH address. */
   readonly privateAddress: string;
   readonly site: string;
@@ -58,6 +64,8 @@ export interface CityConfig {
       readonly store?: { readonly host: string; readonly port: number };
     };
   };
+  /** OpenTofu state: where it lives (absolute) and the key that encrypts it. */
+  readonly state: { readonly directory?: string; readonly passphrase: SecretRef };
   readonly policy: { readonly suppressions: ReadonlyArray<{ readonly id: string; readonly path: string; readonly reason: string }> };
 }
 

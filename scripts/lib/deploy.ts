@@ -1,0 +1,369 @@
+// Deploys synthesized stacks with plain OpenTofu (default) or Terraform, one stack per host:
+// init against the committed lock file, adopt what a killed apply left behind, plan, apply. State
+// and plans are encrypted (OpenTofu) with the city's passphrase; secrets travel as TF_VAR_* in the
+// engine's environment only. Used by `npm run deploy`, the engine tests and bench/deploy.
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import type { CityConfig, HostConfig, SecretRef } from '../../stacks/config/types.js';
+import type { SecretBinding } from '../../stacks/city.js';
+import { InputError, StepError } from '../../stacks/errors.js';
+import { LABEL } from '../../stacks/labels.js';
+import { sshCommand } from '../../stacks/ssh.js';
+import { defaultToolsDir, toolSet } from './tools.js';
+
+export type EngineName = 'tofu' | 'terraform';
+export type DeployAction = 'plan' | 'apply' | 'destroy';
+
+/** One host's stack, ready to deploy: where it was synthesized and the values of its secrets. */
+export interface StackTarget {
+  readonly name: string;
+  readonly dir: string;
+  readonly city: CityConfig;
+  readonly host: HostConfig;
+  readonly secrets: readonly SecretBinding[];
+}
+
+export interface EngineChoice {
+  readonly name: EngineName;
+  /** The binary to run. */
+  readonly binary: string;
+  /** CLI configuration selecting the provider mirror, when there is one. */
+  readonly cliConfig?: string;
+}
+
+/**
+ * OpenTofu from the tools directory (npm run provider-mirror) when it holds one, else from PATH;
+ * Terraform from PATH. The mirror's CLI configuration is used whichever engine runs.
+ */
+export function chooseEngine(name: EngineName, toolsDir = defaultToolsDir()): EngineChoice {
+  const tools = toolSet(toolsDir);
+  const cliConfig = existsSync(tools.cliConfig) ? tools.cliConfig : undefined;
+  if (name === 'tofu') return { name, binary: existsSync(tools.tofu) ? tools.tofu : 'tofu', cliConfig };
+  return { name, binary: 'terraform', cliConfig };
+}
+
+/** TF_VAR_* values of one stack, or a list of what is missing and how to provide it. */
+export function resolveSecrets(bindings: readonly SecretBinding[], env: NodeJS.ProcessEnv, backupKey?: string): { vars: Record<string, string>; sources: Record<string, string>; missing: string[] } {
+  const vars: Record<string, string> = {};
+  const sources: Record<string, string> = {};
+  const missing: string[] = [];
+  for (const b of bindings) {
+    const ref = b.ref;
+    if ('env' in ref || 'file' in ref) {
+      const got = readSecret(ref, env);
+      sources[b.variable] = got.source;
+      if (got.value !== undefined) vars[b.variable] = got.value;
+      else missing.push(`${b.variable} (${b.description}): ${got.fix}`);
+    } else {
+      const file = b.variable === 'backup_authorized_keys' && backupKey ? `${backupKey}.pub` : backupKey;
+      sources[b.variable] = file ? `file ${file}` : '--backup-key';
+      if (!file) missing.push(`${b.variable} (${b.description}): pass --backup-key FILE (ssh-keygen -t ed25519 -N '' -f FILE)`);
+      else if (!existsSync(file)) missing.push(`${b.variable} (${b.description}): ${file} does not exist; ssh-keygen -t ed25519 -N '' -f ${backupKey}`);
+      else vars[b.variable] = readFileSync(file, 'utf8');
+    }
+  }
+  return { vars, sources, missing };
+}
+
+/** The value behind a secret reference, or what to do to provide it. */
+export function readSecret(ref: SecretRef, env: NodeJS.ProcessEnv): { value?: string; source: string; fix: string } {
+  if ('env' in ref) {
+    const value = env[ref.env] || undefined;
+    return { value, source: `environment variable ${ref.env}`, fix: `export ${ref.env}=... on the deploying machine` };
+  }
+  try {
+    return { value: readFileSync(ref.file, 'utf8').replace(/\n$/, ''), source: `file ${ref.file}`, fix: '' };
+  } catch (err) {
+    return { source: `file ${ref.file}`, fix: `cannot read ${ref.file} (${(err as NodeJS.ErrnoException).code}); create it, readable by the deploying user only` };
+  }
+}
+
+/** HCL strings are templates: `${` and `%{` must be doubled to stay literal. */
+function hclString(value: string): string {
+  return JSON.stringify(value).replace(/\$\{/g, '$${').replace(/%\{/g, '%%{');
+}
+
+/**
+ * OpenTofu's encryption configuration (TF_ENCRYPTION): state and plan files encrypted with a key
+ * derived from the city's passphrase, enforced. `migrate` also reads a plaintext state once (a
+ * city that deployed before encryption) and writes it back encrypted.
+ */
+export function encryptionConfig(passphrase: string, migrate = false): string {
+  const fallback = migrate ? '\n  fallback {\n    method = method.unencrypted.migrate\n  }' : '';
+  return [
+    `key_provider "pbkdf2" "socle" {\n  passphrase = ${hclString(passphrase)}\n}`,
+    'method "aes_gcm" "socle" {\n  keys = key_provider.pbkdf2.socle\n}',
+    ...(migrate ? ['method "unencrypted" "migrate" {}'] : []),
+    `state {\n  method = method.aes_gcm.socle\n  enforced = ${!migrate}${fallback}\n}`,
+    'plan {\n  method = method.aes_gcm.socle\n  enforced = true\n}',
+  ].join('\n');
+}
+
+/** The local state file a stack declares (cdk.tf.json, terraform.backend.local.path). */
+export function statePath(stackDir: string): string {
+  const json = JSON.parse(readFileSync(join(stackDir, 'cdk.tf.json'), 'utf8'));
+  return json.terraform.backend.local.path;
+}
+
+/** A state file written before encryption was on: plain JSON. */
+function isPlaintextState(file: string): boolean {
+  if (!existsSync(file)) return false;
+  try {
+    const json = JSON.parse(readFileSync(file, 'utf8'));
+    return typeof json.terraform_version === 'string' && !('encrypted_data' in json);
+  } catch {
+    return false;
+  }
+}
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export type Output = (line: string) => void;
+
+/** Runs a command, streaming its lines to `out` (indented) while keeping them for the caller. */
+export function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv, out?: Output, input?: string): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const relay = (chunk: Buffer, keep: (s: string) => void) => {
+      const text = chunk.toString('utf8');
+      keep(text);
+      if (out) for (const line of text.split('\n')) if (line.trim()) out(`    ${line}`);
+    };
+    child.stdout.on('data', (c: Buffer) => relay(c, (s) => { stdout += s; }));
+    child.stderr.on('data', (c: Buffer) => relay(c, (s) => { stderr += s; }));
+    child.on('error', (err) => reject(err));
+    child.on('close', (code, signal) => resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** What a plan would do, read from `show -json` of the plan file (kept in memory only). */
+export interface PlannedChange {
+  readonly address: string;
+  readonly actions: readonly string[];
+  /** The Docker object's name, when it has one. */
+  readonly name?: string;
+}
+
+export interface StackOutcome {
+  readonly name: string;
+  readonly changes: readonly PlannedChange[];
+  /** Volumes left on the host by a destroy (prevent_destroy: personal data, secrets). */
+  readonly kept: readonly string[];
+  /** Containers a killed apply had created without recording them, removed before planning. */
+  readonly adopted: readonly string[];
+  readonly applied: boolean;
+  readonly seconds: Readonly<Record<string, number>>;
+}
+
+export interface DeployOptions {
+  readonly action: DeployAction;
+  readonly engine: EngineChoice;
+  /** Container names to recreate (tofu -replace). */
+  readonly replace?: readonly string[];
+  /** Terraform only: accept a state that holds the secrets in clear. */
+  readonly plaintextState?: boolean;
+  readonly backupKey?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly dryRun?: boolean;
+  readonly say?: Output;
+  /** Where the engine's own output goes (default: `say`). */
+  readonly engineOutput?: Output;
+}
+
+interface PreparedStack extends StackTarget {
+  readonly vars: Record<string, string>;
+  readonly sources: Record<string, string>;
+  readonly passphrase?: string;
+}
+
+/** Resolves every secret of every stack first: a missing one stops everything before any host is touched. */
+function prepare(targets: readonly StackTarget[], options: DeployOptions): PreparedStack[] {
+  const env = options.env ?? process.env;
+  const problems: string[] = [];
+  const prepared = targets.map((t) => {
+    const r = resolveSecrets(t.secrets, env, options.backupKey);
+    problems.push(...r.missing.map((m) => `  ${t.name}: ${m}`));
+    let passphrase: string | undefined;
+    if (options.engine.name === 'tofu') {
+      const got = readSecret(t.city.state.passphrase, env);
+      const ref = 'env' in t.city.state.passphrase ? `{ env: ${t.city.state.passphrase.env} }` : `{ file: ${t.city.state.passphrase.file} }`;
+      if (got.value === undefined) problems.push(`  ${t.name}: state passphrase (state.passphrase = ${ref} in ${t.city.file}): ${got.fix}`);
+      else if (got.value.length < 16) problems.push(`  ${t.name}: state passphrase from ${got.source} has ${got.value.length} characters; OpenTofu needs at least 16: generate one with openssl rand -base64 32`);
+      passphrase = got.value;
+    }
+    return { ...t, vars: r.vars, sources: r.sources, passphrase };
+  });
+  if (options.engine.name === 'terraform' && !options.plaintextState) {
+    problems.push('  Terraform cannot encrypt its state or plans, and they hold every generated password in clear: deploy with OpenTofu (the default),\n'
+      + '  or pass --plaintext-state to accept that the state files stay readable by whoever reads them');
+  }
+  if (problems.length) throw new InputError(`nothing was deployed:\n${problems.join('\n')}`);
+  return prepared;
+}
+
+/** Deploys every target in order; the first failure stops (stacks after it are not touched). */
+export async function deployStacks(targets: readonly StackTarget[], options: DeployOptions): Promise<StackOutcome[]> {
+  const say = options.say ?? ((line: string) => console.log(line));
+  const prepared = prepare(targets, options);
+  const outcomes: StackOutcome[] = [];
+  for (const [i, t] of prepared.entries()) {
+    say(`[${i + 1}/${prepared.length}] ${t.name} (${options.engine.name}, host ${t.host.name})`);
+    for (const [v, source] of Object.entries(t.sources)) say(`  TF_VAR_${v} <- ${source}`);
+    if (t.passphrase) say(`  state and plans encrypted (OpenTofu, key from ${'env' in t.city.state.passphrase ? `environment variable ${t.city.state.passphrase.env}` : `file ${t.city.state.passphrase.file}`}): ${statePath(t.dir)}`);
+    else say(`  state in clear (--plaintext-state): ${statePath(t.dir)}`);
+    outcomes.push(await deployOne(t, options, say));
+  }
+  return outcomes;
+}
+
+/** docker_container and docker_volume resources of a stack: address, Docker name, prevent_destroy. */
+function declared(dir: string): { containers: Map<string, string>; networks: Map<string, string>; keptVolumes: Map<string, string> } {
+  const json = JSON.parse(readFileSync(join(dir, 'cdk.tf.json'), 'utf8'));
+  const of = (type: string) => Object.entries<any>(json.resource?.[type] ?? {});
+  return {
+    containers: new Map(of('docker_container').map(([id, r]) => [`docker_container.${id}`, r.name])),
+    networks: new Map(of('docker_network').map(([id, r]) => [`docker_network.${id}`, r.name])),
+    keptVolumes: new Map(of('docker_volume').filter(([, r]) => r.lifecycle?.prevent_destroy).map(([id, r]) => [`docker_volume.${id}`, r.name])),
+  };
+}
+
+async function deployOne(t: PreparedStack, options: DeployOptions, say: Output): Promise<StackOutcome> {
+  const engine = options.engine;
+  const engineOut = options.engineOutput ?? say;
+  const migrate = engine.name === 'tofu' && isPlaintextState(statePath(t.dir));
+  const env: NodeJS.ProcessEnv = {
+    ...(options.env ?? process.env),
+    ...Object.fromEntries(Object.entries(t.vars).map(([k, v]) => [`TF_VAR_${k}`, v])),
+    TF_IN_AUTOMATION: '1', TF_INPUT: '0', CHECKPOINT_DISABLE: '1',
+    ...(engine.cliConfig ? { TF_CLI_CONFIG_FILE: engine.cliConfig } : {}),
+    ...(t.passphrase ? { TF_ENCRYPTION: encryptionConfig(t.passphrase, migrate) } : {}),
+  };
+  const chdir = `-chdir=${t.dir}`;
+  const seconds: Record<string, number> = {};
+  const planFile = 'socle.tfplan';
+  const tf = async (step: string, args: string[], allowed: number[] = [0]): Promise<RunResult> => {
+    const shown = `${engine.name} ${chdir} ${args.join(' ')}`;
+    say(`  ${options.dryRun ? '[dry-run] ' : ''}${shown}`);
+    if (options.dryRun) return { code: 0, stdout: '', stderr: '' };
+    const started = Date.now();
+    let r: RunResult;
+    try {
+      r = await run(engine.binary, [chdir, ...args], env, args[0] === 'show' || args[0] === 'state' ? undefined : engineOut);
+    } catch (err) {
+      throw new StepError(`${engine.binary} could not start (${(err as Error).message}): build the tools with npm run provider-mirror (OpenTofu), or install Terraform (--terraform)`);
+    }
+    seconds[step] = (seconds[step] ?? 0) + (Date.now() - started) / 1000;
+    if (!allowed.includes(r.code)) {
+      throw new StepError(`${shown.split(' ').slice(0, 3).join(' ')} failed (exit ${r.code}) on ${t.name}; stacks after it were not touched.\n${lastLines(r.stderr)}\n  fix the cause above and run the same command again: a deploy resumes where it stopped`);
+    }
+    return r;
+  };
+
+  if (migrate) say('  the state file is in clear (deployed before encryption): this run encrypts it');
+  await tf('init', ['init', '-input=false', '-lockfile=readonly', '-no-color']);
+  const wanted = declared(t.dir);
+  const adopted = options.dryRun ? [] : await adoptLeftovers(t, wanted, tf, say);
+
+  const kept: string[] = [];
+  if (options.action === 'destroy') {
+    // Volumes holding personal data or secrets outlive the stack: forget them, leave them on the host.
+    const inState = options.dryRun ? [...wanted.keptVolumes.keys()] : await stateList(tf);
+    for (const [address, name] of wanted.keptVolumes) {
+      if (!inState.includes(address)) continue;
+      await tf('forget', ['state', 'rm', '-no-color', address]);
+      kept.push(name);
+    }
+  }
+  const planArgs = ['plan', '-input=false', '-no-color', '-detailed-exitcode', `-out=${planFile}`,
+    ...(options.action === 'destroy' ? ['-destroy'] : []),
+    ...(options.replace ?? []).map((name) => `-replace=${addressOf(wanted.containers, name, t.name)}`)];
+  const plan = await tf('plan', planArgs, [0, 2]);
+  const changes = plan.code === 2 && !options.dryRun ? await readPlan(tf, planFile) : [];
+  const absPlan = join(t.dir, planFile);
+  try {
+    if (!options.dryRun) say(`  plan: ${summarize(changes)}`);
+    for (const c of changes) say(`    ${c.actions.join('/')} ${c.address}${c.name ? ` (${c.name})` : ''}`);
+    for (const name of kept) say(`  kept volume ${name} (prevent_destroy): still on the host with its data; docker volume rm ${name} there once it is no longer needed`);
+    const applying = options.action !== 'plan' && (changes.length > 0 || options.dryRun === true);
+    if (applying) await tf('apply', ['apply', '-input=false', '-no-color', planFile]);
+    return { name: t.name, changes, kept, adopted, applied: applying, seconds };
+  } finally {
+    // Even encrypted, a plan file is a copy of the secrets: it does not outlive the run.
+    rmSync(absPlan, { force: true });
+  }
+}
+
+function lastLines(text: string, n = 12): string {
+  return text.trim().split('\n').slice(-n).map((l) => `    ${l}`).join('\n');
+}
+
+function addressOf(containers: Map<string, string>, name: string, stack: string): string {
+  for (const [address, n] of containers) if (n === name || address === name) return address;
+  throw new InputError(`--replace ${name}: no container of that name in ${stack}; it has ${[...containers.values()].join(', ')}`);
+}
+
+type Tf = (step: string, args: string[], allowed?: number[]) => Promise<RunResult>;
+
+async function stateList(tf: Tf): Promise<string[]> {
+  const r = await tf('state', ['state', 'list', '-no-color'], [0, 1]);
+  return r.code === 0 ? r.stdout.split('\n').map((l) => l.trim()).filter(Boolean) : [];
+}
+
+async function readPlan(tf: Tf, planFile: string): Promise<PlannedChange[]> {
+  const r = await tf('plan', ['show', '-json', '-no-color', planFile]);
+  const plan = JSON.parse(r.stdout);
+  return (plan.resource_changes ?? [])
+    .filter((c: any) => !(c.change.actions.length === 1 && ['no-op', 'read'].includes(c.change.actions[0])))
+    .map((c: any) => ({ address: c.address, actions: c.change.actions, name: c.change.after?.name ?? c.change.before?.name }));
+}
+
+function summarize(changes: readonly PlannedChange[]): string {
+  if (changes.length === 0) return 'no changes: the host already matches the stack';
+  const count = (a: string) => changes.filter((c) => c.actions.includes(a)).length;
+  return `${count('create')} to create, ${changes.filter((c) => c.actions.length === 1 && c.actions[0] === 'update').length} to update in place, ${count('delete')} to delete`;
+}
+
+/**
+ * A killed apply can leave containers the engine created but the state never recorded: creating
+ * them again would fail on their names. Such leftovers (labelled with this commune and host, absent
+ * from the state) are removed before planning; their volumes are untouched and adopted again by
+ * name. Networks are imported into the state rather than removed (other containers may use them).
+ */
+async function adoptLeftovers(t: PreparedStack, wanted: ReturnType<typeof declared>, tf: Tf, say: Output): Promise<string[]> {
+  const inState = new Set(await stateList(tf));
+  const missing = [...wanted.containers].filter(([address]) => !inState.has(address));
+  const missingNets = [...wanted.networks].filter(([address]) => !inState.has(address));
+  if (missing.length === 0 && missingNets.length === 0) return [];
+  const onHost = await onHostDocker(t, ['ps', '--all', '--filter', `label=${LABEL.commune}=${t.city.commune.slug}`, '--filter', `label=${LABEL.host}=${t.host.name}`, '--format', '{{.Names}}']);
+  const leftovers = missing.map(([, name]) => name).filter((n) => onHost.split('\n').includes(n));
+  if (leftovers.length) {
+    say(`  leftovers of an interrupted deploy (on the host, not in the state): ${leftovers.join(', ')}; removing them (their volumes stay)`);
+    await onHostDocker(t, ['rm', '--force', ...leftovers]);
+  }
+  const networks = await onHostDocker(t, ['network', 'ls', '--filter', `label=${LABEL.commune}=${t.city.commune.slug}`, '--filter', `label=${LABEL.host}=${t.host.name}`, '--format', '{{.Name}} {{.ID}}']);
+  const ids = new Map(networks.split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]));
+  for (const [address, name] of missingNets) {
+    const id = ids.get(name);
+    if (!id) continue;
+    say(`  network ${name} exists on the host but not in the state: importing it`);
+    await tf('adopt', ['import', '-input=false', '-no-color', address, id]);
+  }
+  return leftovers;
+}
+
+/** Runs the docker CLI on the host over the same SSH connection settings as the provider. */
+async function onHostDocker(t: StackTarget, args: readonly string[]): Promise<string> {
+  const r = await run('ssh', sshCommand(t.host.ssh, ['docker', ...args]), process.env);
+  if (r.code !== 0) {
+    throw new StepError(`${t.name}: ssh ${t.host.ssh.user}@${t.host.ssh.address} docker ${args[0]} failed (exit ${r.code}):\n${lastLines(r.stderr)}\n  fix: check SSH access (key, known_hosts) and that ${t.host.ssh.user} may use Docker on ${t.host.name}`);
+  }
+  return r.stdout.trim();
+}
