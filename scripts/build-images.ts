@@ -2,9 +2,8 @@
 // scripts/build-images.ts: builds Socle's images from Debian (debootstrap base + one Dockerfile per
 // service), tagged for a city's registry; reuses unchanged images; optionally pushes them.
 import { parseArgs } from 'node:util';
-import { $ } from 'zx';
 import { loadCity } from '../stacks/config/load.js';
-import { BUILDABLE, buildImages, defaultMirror } from './lib/images.js';
+import { BUILDABLE, buildImages, defaultMirror, pushImages } from './lib/images.js';
 import { ensureEngine } from './lib/engine.js';
 import { UsageError, runCommand } from '../stacks/cli.js';
 
@@ -39,12 +38,7 @@ async function main(): Promise<void> {
   const built = await buildImages({ registry: city.registry, mirror: values.mirror, only: values.only, force: values.force, onProgress: (l) => console.error(l) });
   console.log(`\n${'image'.padEnd(52)}${'size MB'.padStart(9)}${'build s'.padStart(9)}`);
   for (const b of built) console.log(`${b.ref.padEnd(52)}${b.sizeMB.toFixed(0).padStart(9)}${b.seconds.toFixed(1).padStart(9)}${b.cached ? '  (cached)' : ''}`);
-  if (values.push) {
-    for (const [i, b] of built.entries()) {
-      console.error(`[${i + 1}/${built.length}] pushing ${b.ref}`);
-      await $({ quiet: true })`docker push ${b.ref}`;
-    }
-  }
+  if (values.push) await pushImages(built.map((b) => b.ref), (l) => console.error(l));
 }
 
 void runCommand(main, USAGE);

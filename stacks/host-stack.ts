@@ -1,4 +1,5 @@
 import { Construct } from 'constructs';
+import { createHash } from 'node:crypto';
 import { LocalBackend, TerraformStack, TerraformVariable } from 'cdktf';
 import { join, resolve } from 'node:path';
 import { DockerProvider } from '@cdktf/provider-docker/lib/provider/index.js';
@@ -12,7 +13,7 @@ import { Id } from '@cdktf/provider-random/lib/id/index.js';
 import type { CityConfig, HostConfig } from './config/types.js';
 import { imageReference } from '../services/common/images.js';
 import {
-  Platform, type ContainerSpec, type IContainer, type INetwork, type IPlatform, type IVolume,
+  Platform, type ContainerSpec, type EgressFlow, type IContainer, type INetwork, type IPlatform, type IVolume,
   type NetworkProps, type SecretOptions, type VolumeProps,
 } from '../services/common/platform.js';
 
@@ -38,6 +39,23 @@ function labelList(labels: Record<string, string>): Array<{ label: string; value
   return Object.entries(labels).map(([label, value]) => ({ label, value }));
 }
 
+const hex = (text: string, n: number) => createHash('sha256').update(text).digest('hex').slice(0, n);
+
+/**
+ * Every bridge of a commune starts with `sc` and 4 hex digits of its slug: the host firewall drops
+ * what leaves any bridge of that prefix unless a flow allows it, so a network added later is closed
+ * too, before the rules are rendered again. 12 characters (Linux allows 15).
+ */
+export function bridgePrefix(commune: string): string {
+  return `sc${hex(commune, 4)}`;
+}
+
+/** One allowed flow out of the host, as the firewall template takes it. */
+export interface EgressRule extends EgressFlow {
+  readonly network: string;
+  readonly bridge: string;
+}
+
 export interface HostStackProps {
   readonly city: CityConfig;
   readonly host: HostConfig;
@@ -55,6 +73,9 @@ export class HostStack extends TerraformStack implements IPlatform {
   private readonly networks = new Map<string, INetwork>();
   private readonly variables = new Map<string, TerraformVariable>();
   private readonly declaredVolumes: IVolume[] = [];
+  private readonly egressRules: EgressRule[] = [];
+  /** Engine names of the networks by bridge (INetwork.name is a reference in the output). */
+  private readonly networkNames = new Map<string, string>();
   private randomProvider?: RandomProvider;
 
   constructor(scope: Construct, id: string, props: HostStackProps) {
@@ -82,6 +103,18 @@ export class HostStack extends TerraformStack implements IPlatform {
     return this.declaredVolumes;
   }
 
+  /** What containers of this host may reach outside it; the firewall drops the rest. */
+  public get egress(): readonly EgressRule[] {
+    return this.egressRules;
+  }
+
+  public allowEgress(network: INetwork, flow: EgressFlow): void {
+    if (network.internal) throw new Error(`${this.node.id}: ${network.name} is internal and has no route out; an egress flow (${flow.reason}) needs an egress-tier network`);
+    if (flow.to !== 'any' && flow.port === undefined) throw new Error(`${this.node.id}: egress flow to ${flow.to} (${flow.reason}) needs a port; only 'any' may open every port`);
+    const rule = { network: this.networkNames.get(network.bridge) ?? network.bridge, bridge: network.bridge, protocol: 'tcp' as const, ...flow };
+    if (!this.egressRules.some((r) => JSON.stringify(r) === JSON.stringify(rule))) this.egressRules.push(rule);
+  }
+
   public qualify(...parts: string[]): string {
     return [this.commune, ...parts].join('-');
   }
@@ -90,13 +123,16 @@ export class HostStack extends TerraformStack implements IPlatform {
     const existing = this.networks.get(props.name);
     if (existing) return existing;
     const internal = props.internal ?? props.tier !== 'egress';
+    const bridge = `${bridgePrefix(this.commune)}${hex(this.qualify(props.name), 6)}`;
     const net = new Network(this, `network-${props.name}`, {
       name: this.qualify(props.name),
       driver: 'bridge',
       internal,
+      options: { 'com.docker.network.bridge.name': bridge },
       labels: labelList(this.labels({ [LABEL.tier]: props.tier })),
     });
-    const handle = { name: net.name, internal };
+    const handle = { name: net.name, internal, bridge };
+    this.networkNames.set(bridge, this.qualify(props.name));
     this.networks.set(props.name, handle);
     return handle;
   }

@@ -6,6 +6,7 @@ import { loadCities } from './config/load.js';
 import type { CityConfig } from './config/types.js';
 import { buildCity, type CityBuildOptions, type CityStacks } from './city.js';
 import { LOCK_FILE } from './deploy-tools.js';
+import { bridgePrefix, type HostStack } from './host-stack.js';
 import { SoclePack, findingsCsv, formatFindings, type Finding } from './policy/socle-pack.js';
 
 /** The policy pack found unsuppressed errors: nothing was written. Exit status 1. */
@@ -109,6 +110,8 @@ export function synthesize(options: SynthOptions): SynthResult {
         writeFileSync(join(staging, `policy-report.${name}.csv`), findingsCsv(report));
         // Which sensitive variable the deploy step fills from which reference (never a value).
         writeFileSync(join(staging, 'stacks', name, 'socle-secrets.json'), JSON.stringify(build.secrets.get(name) ?? [], null, 2) + '\n');
+        // The host firewall's flows for this commune, as the Ansible role takes them (-e @file).
+        writeFileSync(join(staging, 'stacks', name, 'ansible-vars.json'), JSON.stringify(firewallVars(stack), null, 2) + '\n');
       }
     }
     keepTerraformWorkdirs(outdir, staging);
@@ -137,4 +140,17 @@ function keepTerraformWorkdirs(previous: string, next: string): void {
       if (existsSync(from)) cpSync(from, join(next, 'stacks', name, entry), { recursive: true, verbatimSymlinks: true });
     }
   }
+}
+
+/** `docker_host__egress_communes` for one stack: the commune's bridges and the flows they may use. */
+export function firewallVars(stack: HostStack): { docker_host__egress_communes: unknown[] } {
+  const commune = stack.commune;
+  return {
+    docker_host__egress_communes: [{
+      commune,
+      table: `socle_egress_${commune.replace(/[^a-z0-9]/g, '_')}`,
+      bridge_prefix: bridgePrefix(commune),
+      flows: stack.egress.map((f) => ({ bridge: f.bridge, network: f.network, to: f.to, port: f.port ?? null, protocol: f.protocol ?? 'tcp', reason: f.reason })),
+    }],
+  };
 }

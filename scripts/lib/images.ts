@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { $ } from 'zx';
 import { IMAGE_CATALOG, imageReference, type RegistrySettings } from '../../services/common/images.js';
+import { StepError } from '../../stacks/errors.js';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 const RECIPE_LABEL = 'fr.socle.recipe';
@@ -127,4 +128,16 @@ export async function buildImages(options: BuildOptions): Promise<BuiltImage[]> 
     results.push(result);
   }
   return results;
+}
+
+/** Pushes images to their registry, in order, saying which; a refusal names the fix. */
+export async function pushImages(refs: readonly string[], say: (line: string) => void = () => undefined): Promise<void> {
+  for (const [i, ref] of refs.entries()) {
+    say(`[${i + 1}/${refs.length}] pushing ${ref}`);
+    const r = await $({ quiet: true, nothrow: true })`docker push ${ref}`;
+    if (r.exitCode !== 0) {
+      const registry = ref.split('/')[0];
+      throw new StepError(`docker push ${ref} failed:\n  ${r.stderr.trim().split('\n').slice(-3).join('\n  ')}\n  fix: check that ${registry} answers from this machine, then docker login ${registry} if it asks for credentials`);
+    }
+  }
 }

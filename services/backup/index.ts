@@ -45,6 +45,7 @@ export class BackupRunner extends Construct {
     const platform = Platform.of(this);
     if (props.targets.length === 0) throw new Error('backup runner needs at least one target; add services.backup.targets or a store to the city file');
     const egress = platform.network(this, { name: 'backup-egress', tier: 'egress' });
+    for (const t of props.targets) platform.allowEgress(egress, { to: t.host, port: t.port, reason: `backup target ${t.name} (SFTP)` });
     // restic's cache, and the last database dumps (kept so an unchanged database is not dumped again).
     const cache = platform.volume(this, { name: 'backup-cache', service: 'backup', category: 'personal', retention: 'the last database dumps, replaced at each run; cache rebuilt by restic', backup: false, preventDestroy: false });
     const retention = props.retention ?? { daily: 7, weekly: 5, monthly: 12 };

@@ -8,6 +8,23 @@ export interface INetwork {
   /** The network's name as the engine knows it (may be a token creating a dependency). */
   readonly name: string;
   readonly internal: boolean;
+  /** The Linux bridge behind it: the host firewall filters what leaves by this name. */
+  readonly bridge: string;
+}
+
+/**
+ * A destination containers of a network may reach outside the host: everything else is dropped by
+ * the host firewall (the Ansible role loads the rules Socle renders from these flows).
+ */
+export interface EgressFlow {
+  /** IPv4 address or DNS name, or `any` for software whose peers are the internet (Tor). */
+  readonly to: string;
+  /** @default every port (only with `any`) */
+  readonly port?: number;
+  /** @default 'tcp' */
+  readonly protocol?: 'tcp' | 'udp';
+  /** Who is there and why, in words, for the audit and the rule's comment. */
+  readonly reason: string;
 }
 
 export type NetworkTier =
@@ -138,6 +155,8 @@ export interface IPlatform {
   secretVariable(name: string, description: string): string;
   /** Every volume declared so far, for backups and audits. */
   readonly volumes: readonly IVolume[];
+  /** Lets containers of `network` reach one destination outside the host (see EgressFlow). */
+  allowEgress(network: INetwork, flow: EgressFlow): void;
 }
 
 const PLATFORM = Symbol.for('socle.platform');

@@ -58,6 +58,7 @@ export class ZimbraRelay extends Construct {
       healthcheck: { test: ['CMD', 'curl', '--fail', '--silent', '--output', '/dev/null', 'http://127.0.0.1:8079/healthz'], startPeriodSec: 10 },
       memoryMiB: 64,
     });
+    platform.allowEgress(egress, { to: props.address, port, reason: `the city's mail relay ${props.hostname}` });
     this.smtp = { host: props.hostname, port, security: props.security ?? 'starttls', user: props.user, password: props.password, from: props.from, network: mailNetwork };
   }
 }

@@ -26,6 +26,10 @@ export class OnionService extends Construct {
     const platform = Platform.of(this);
     const keys = platform.volume(this, { name: 'onion-keys', service: 'onion', category: 'secret', retention: 'as long as the onion addresses are published', expectContent: true });
     const proxy = props.proxyAlias ?? 'proxy';
+    // Tor's peers are relays anywhere on the internet: the one open flow, on a network of its own so
+    // that the proxy's network stays closed.
+    const torNetwork = platform.network(this, { name: 'onion-egress', tier: 'egress' });
+    platform.allowEgress(torNetwork, { to: 'any', reason: 'the Tor network (relays on the internet), for the onion service' });
     const torrc = Lazy.stringValue({
       produce: () => renderFile(import.meta.url, './templates/torrc.tmpl', {
         extra: (props.extraTorrc ?? []).join('\n'),
@@ -37,7 +41,8 @@ export class OnionService extends Construct {
       role: 'tor',
       image: 'tor',
       command: ['tor', '-f', '/etc/socle/torrc'],
-      networks: [{ network: props.network }],
+      // Its own route out first (the default route); the proxy's network only to reach the proxy.
+      networks: [{ network: torNetwork }, { network: props.network }],
       volumes: [{ volume: keys, path: '/var/lib/tor' }],
       uploads: [{ path: '/etc/socle/torrc', content: torrc }],
       user: 'debian-tor',

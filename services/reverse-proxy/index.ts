@@ -161,6 +161,10 @@ export class ReverseProxy extends Construct {
       throw new Error(`reverse proxy already routes ${route.hostname}; give ${route.service} its own hostname`);
     }
     this.routes.push(route);
+    // An app on another city host is reached at its private address: the one flow out of the
+    // proxy's network besides answers to citizens.
+    const crossHost = /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(route.upstream);
+    if (crossHost) Platform.of(this).allowEgress(this.publicNetwork, { to: crossHost[1], port: Number(crossHost[2]), reason: `${route.service} on another city host` });
   }
 
   private renderVirtualHosts(route: ProxyRoute): string {
