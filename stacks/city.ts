@@ -111,7 +111,7 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
     },
   });
   const onion = s.onion.enabled
-    ? new OnionService(proxyStack, 'onion', { network: proxy.publicNetwork, extraTorrc: options.extraTorrc })
+    ? new OnionService(proxyStack, 'onion', { network: proxy.publicNetwork, extraTorrc: [...(s.onion.offline ? ['DisableNetwork 1'] : []), ...(options.extraTorrc ?? [])] })
     : undefined;
 
   const relays = new Map<string, ZimbraRelay>();
@@ -146,7 +146,7 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
   if (s.limesurvey.enabled) {
     const l = s.limesurvey;
     const app = new LimeSurvey(stackFor(l.host), 'limesurvey', {
-      hostname: l.hostname, memoryMiB: l.memoryMiB,
+      hostname: l.hostname, memoryMiB: l.memoryMiB, image: l.image,
       smtp: smtpOn(l.host), exposure: exposure(l.host, l.upstreamPort), onionPort: onion ? ONION_PORTS.limesurvey : undefined,
     });
     apps.push({ host: l.host, route: app.route, databases: app.databases });

@@ -34,6 +34,17 @@ export const CONTAINER_DEFAULTS = {
   securityOpts: ['no-new-privileges:true'],
 } as const;
 
+/**
+ * Seconds as Go prints a duration (`60` → `1m0s`): the provider reads healthcheck durations back
+ * that way, so any other spelling is a change at every plan.
+ */
+export function goDuration(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  return h ? `${h}h${m}m${s}s` : m ? `${m}m${s}s` : `${s}s`;
+}
+
 /** Docker resources take labels as a list of { label, value }. */
 function labelList(labels: Record<string, string>): Array<{ label: string; value: string }> {
   return Object.entries(labels).map(([label, value]) => ({ label, value }));
@@ -196,16 +207,17 @@ export class HostStack extends TerraformStack implements IPlatform {
       tmpfs: Object.keys(tmpfs).length ? Object.fromEntries(Object.entries(tmpfs).map(([path, mib]) => [path, `rw,noexec,nosuid,size=${mib}m`])) : undefined,
       healthcheck: {
         test: [...hc.test],
-        interval: `${hc.intervalSec ?? 30}s`,
-        timeout: `${hc.timeoutSec ?? 5}s`,
+        interval: goDuration(hc.intervalSec ?? 30),
+        timeout: goDuration(hc.timeoutSec ?? 5),
         retries: hc.retries ?? 3,
-        startPeriod: `${hc.startPeriodSec ?? 30}s`,
+        startPeriod: goDuration(hc.startPeriodSec ?? 30),
       },
       memory: spec.memoryMiB,
       memorySwap: spec.memoryMiB,
       user: spec.user,
       readOnly,
-      capabilities: { drop: ['ALL'], add: spec.capAdd?.length ? [...spec.capAdd] : undefined },
+      // Docker reads capabilities back as CAP_*: written the same way, a plan shows no change.
+      capabilities: { drop: ['ALL'], add: spec.capAdd?.length ? spec.capAdd.map((c) => (c.startsWith('CAP_') ? c : `CAP_${c}`)) : undefined },
       securityOpts: [...CONTAINER_DEFAULTS.securityOpts],
       restart: CONTAINER_DEFAULTS.restart,
       init: true,

@@ -21,7 +21,12 @@ export function sshUrl(ssh: HostConfig['ssh']): string {
   return `ssh://${ssh.user}@${ssh.address}:${ssh.port}`;
 }
 
+/** POSIX shell quoting: ssh hands the remote command to the host's shell as one string. */
+export function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
 /** Arguments of `ssh` running one command on the host, with the same options as the provider. */
 export function sshCommand(ssh: HostConfig['ssh'], remote: readonly string[]): string[] {
-  return [...sshOptions(ssh), '-p', String(ssh.port), `${ssh.user}@${ssh.address}`, '--', ...remote];
+  return [...sshOptions(ssh), '-p', String(ssh.port), `${ssh.user}@${ssh.address}`, '--', remote.map(shellQuote).join(' ')];
 }

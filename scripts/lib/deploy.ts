@@ -2,7 +2,7 @@
 // init against the committed lock file, adopt what a killed apply left behind, plan, apply. State
 // and plans are encrypted (OpenTofu) with the city's passphrase; secrets travel as TF_VAR_* in the
 // engine's environment only. Used by `npm run deploy`, the engine tests and bench/deploy.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import type { CityConfig, HostConfig, SecretRef } from '../../stacks/config/types.js';
@@ -10,7 +10,8 @@ import type { SecretBinding } from '../../stacks/city.js';
 import { InputError, StepError } from '../../stacks/errors.js';
 import { LABEL } from '../../stacks/labels.js';
 import { sshCommand } from '../../stacks/ssh.js';
-import { defaultToolsDir, toolSet } from './tools.js';
+import { LOCK_FILE, defaultToolsDir, toolSet } from './tools.js';
+import { REGISTRY_HOSTS } from '../../stacks/deploy-tools.js';
 
 export type EngineName = 'tofu' | 'terraform';
 export type DeployAction = 'plan' | 'apply' | 'destroy';
@@ -268,6 +269,7 @@ async function deployOne(t: PreparedStack, options: DeployOptions, say: Output):
   };
 
   if (migrate) say('  the state file is in clear (deployed before encryption): this run encrypts it');
+  if (!options.dryRun) writeEngineLock(t.dir, engine.name);
   await tf('init', ['init', '-input=false', '-lockfile=readonly', '-no-color']);
   const wanted = declared(t.dir);
   const adopted = options.dryRun ? [] : await adoptLeftovers(t, wanted, tf, say);
@@ -299,6 +301,19 @@ async function deployOne(t: PreparedStack, options: DeployOptions, say: Output):
     // Even encrypted, a plan file is a copy of the secrets: it does not outlive the run.
     rmSync(absPlan, { force: true });
   }
+}
+
+/**
+ * The committed lock file pins the providers under both registry names; each engine resolves
+ * `kreuzwerker/docker` to its own registry and, with -lockfile=readonly, refuses a lock file that
+ * also names the other's. The stack gets the committed blocks of its engine, unchanged.
+ */
+export function writeEngineLock(dir: string, engine: EngineName): void {
+  const host = engine === 'tofu' ? REGISTRY_HOSTS[0] : REGISTRY_HOSTS[1];
+  const blocks = readFileSync(LOCK_FILE, 'utf8').match(/^provider "[^"]+" \{[\s\S]*?^\}\n/gm) ?? [];
+  const mine = blocks.filter((b) => b.startsWith(`provider "${host}/`));
+  if (mine.length === 0) throw new StepError(`${LOCK_FILE} pins no provider for ${host}: run npm run provider-mirror -- --relock`);
+  writeFileSync(join(dir, '.terraform.lock.hcl'), `# Socle: the ${engine} blocks of stacks/terraform.lock.hcl.\n\n${mine.join('\n')}`);
 }
 
 function lastLines(text: string, n = 12): string {

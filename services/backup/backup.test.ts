@@ -28,7 +28,7 @@ describe('BackupRunner', () => {
     });
     const runner = containerNamed(json, 'ville-exemple-backup-restic');
     expect(runner.user).toBe('0:0');
-    expect(runner.capabilities).toEqual({ drop: ['ALL'], add: ['DAC_READ_SEARCH'] });
+    expect(runner.capabilities).toEqual({ drop: ['ALL'], add: ['CAP_DAC_READ_SEARCH'] });
     expect(runner.security_opts).toContain('no-new-privileges:true');
     expect(runner.env).toEqual(expect.arrayContaining([
       'SOCLE_BACKUP_VOLUMES=onion-keys app-uploads', 'SOCLE_BACKUP_REQUIRED_VOLUMES=onion-keys',

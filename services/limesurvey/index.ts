@@ -11,6 +11,8 @@ export interface LimeSurveyProps extends WebAppProps {
   readonly hostname: string;
   /** @default 512 */
   readonly memoryMiB?: number;
+  /** An image the city packaged itself, under its registry namespace. @default Socle's (catalog `limesurvey`) */
+  readonly image?: string;
 }
 
 // LimeSurvey's survey runtime and admin use inline scripts and eval: own origin only, still.
@@ -39,7 +41,7 @@ export class LimeSurvey extends Construct implements IWebApp {
     const app = platform.container(this, 'Resource', {
       service,
       role: 'app',
-      image: 'limesurvey',
+      image: props.image ?? 'limesurvey',
       env: {
         // Read by the upstream entrypoint (database wait, install/upgrade) and by config.php via getenv().
         DB_TYPE: 'mysql', DB_HOST: c.host, DB_PORT: String(c.port), DB_NAME: c.database, DB_USERNAME: c.user, DB_PASSWORD: c.password,

@@ -53,9 +53,9 @@ export interface CityConfig {
       readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly preset: 'decidim' | 'consul'; readonly image?: string; readonly port?: number;
       readonly env: Readonly<Record<string, string>>; readonly memoryMiB: number; readonly workerMemoryMiB: number;
     };
-    readonly limesurvey: ServicePlacement & { readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly memoryMiB: number };
+    readonly limesurvey: ServicePlacement & { readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly image?: string; readonly memoryMiB: number };
     readonly matomo: ServicePlacement & { readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly archiveIntervalMinutes: number; readonly memoryMiB: number };
-    readonly onion: ServicePlacement & { readonly enabled: boolean };
+    readonly onion: ServicePlacement & { readonly enabled: boolean; readonly offline: boolean };
     readonly backup: {
       readonly enabled: boolean; readonly schedule: string; readonly checkEveryDays: number; readonly maxAgeHours: number;
       readonly retention: { readonly daily: number; readonly weekly: number; readonly monthly: number };

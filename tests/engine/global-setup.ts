@@ -1,14 +1,25 @@
-// Runs once before the suite: a Docker engine must answer (installed and started on a fresh Debian
-// machine when run as root) and Socle's images must exist for the test city's registry. Images are
-// rebuilt only when their recipe changed. Without root or Debian it stops with what to install.
+// Runs once before the suite and makes this machine the city host the engine tests deploy to:
+// the Docker engine (installed and started on a fresh Debian machine when run as root), OpenTofu
+// and the providers built from the Go module proxy (cached), an sshd and a registry on loopback,
+// Socle's images built from Debian and pushed with `npm run build-images -- --push`, the stand-in
+// app image, and the "outside" host in a network namespace. Without root or Debian it stops with
+// what to install; it never skips.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { $ } from 'zx';
 import { ensureEngine } from '../../scripts/lib/engine.js';
-import { buildImages } from '../../scripts/lib/images.js';
+import { buildTools, checkLock } from '../../scripts/lib/tools.js';
+import { imageReference } from '../../services/common/images.js';
+import { ROOT, TSX, tempDir } from '../helpers.js';
+import { BUILD_REGISTRY, ensureOutside, ensureRegistry, ensureSsh } from './test-host.js';
 
-export const TEST_REGISTRY = { host: 'registre.ville-test.fr', namespace: 'socle' };
+/** The registry name images are built and pushed under (the test cities pull them as localhost:15000). */
+export const TEST_REGISTRY = BUILD_REGISTRY;
 
-/** What the suite needs besides the engine: TLS and HTTP probes, a browser, the firewall, Ansible lint. */
+/** What the suite needs besides the engine, by the command that proves each installed. */
 const TEST_PACKAGES = {
-  openssl: 'openssl', curl: 'curl', chromium: 'chromium', nft: 'nftables', sftp: 'openssh-client',
+  openssl: 'openssl', curl: 'curl', chromium: 'chromium', nft: 'nftables', ssh: 'openssh-client', sshd: 'openssh-server',
+  'docker-registry': 'docker-registry', ip: 'iproute2',
   'ansible-playbook': 'ansible-core', 'ansible-lint': 'ansible-lint', yamllint: 'yamllint', shellcheck: 'shellcheck',
   // PDF text and page rendering, for the invitation letters' tests.
   pdftotext: 'poppler-utils',
@@ -17,6 +28,23 @@ const TEST_PACKAGES = {
 export default async function setup(): Promise<void> {
   const say = (line: string) => process.stderr.write(`[engine] ${line}\n`);
   await ensureEngine(say, TEST_PACKAGES);
-  const built = await buildImages({ registry: TEST_REGISTRY, onProgress: say });
-  say(`images ready: ${built.map((b) => `${b.key} ${b.sizeMB.toFixed(0)} MB${b.cached ? '' : ` (built in ${b.seconds.toFixed(0)} s)`}`).join(', ')}`);
+  const tools = await buildTools({ say });
+  const lock = await checkLock(tools.tools);
+  if (!lock.ok) throw new Error(`the providers built here do not match stacks/terraform.lock.hcl:\n${lock.differences.join('\n')}`);
+  const built = tools.steps.filter((s) => !s.cached);
+  say(`deploy tools ready${built.length ? `: cold build ${built.reduce((n, s) => n + s.seconds, 0).toFixed(0)} s (${built.map((s) => `${s.name} ${s.seconds.toFixed(0)} s`).join(', ')})` : ' (cached)'}`);
+  await ensureSsh();
+  await ensureRegistry();
+  await ensureOutside();
+  say(`test host: sshd 127.0.0.1:15022, registry ${BUILD_REGISTRY.host}, outside host 198.18.0.2 (network namespace)`);
+  // The images, built and pushed by the command a city uses.
+  const buildCity = join(tempDir(), 'registre.yaml');
+  writeFileSync(buildCity, (await $({ quiet: true })`cat ${join(ROOT, 'tests/fixtures/ville-test.yaml')}`).stdout.replace(/^registry: .*$/m, `registry: { host: "${BUILD_REGISTRY.host}", namespace: ${BUILD_REGISTRY.namespace} }`).replace('TLS_DIRECTORY', '/tmp'));
+  const images = await $({ nothrow: true, quiet: true })`${TSX} ${join(ROOT, 'scripts/build-images.ts')} --config ${buildCity} --push`;
+  if (images.exitCode !== 0) throw new Error(`npm run build-images -- --push failed:\n${images.stderr.slice(-3000)}`);
+  say(`images built and pushed:\n${images.stdout.trim()}`);
+  // The stand-in for app images that cannot exist here (see tests/fixtures/stand-in-app/Dockerfile).
+  const standIn = imageReference('stand-in-app', BUILD_REGISTRY, {});
+  await $({ quiet: true })`docker build --quiet --build-arg ${`BASE=${imageReference('nginx', BUILD_REGISTRY, {})}`} --tag ${standIn} ${join(ROOT, 'tests/fixtures/stand-in-app')}`;
+  await $({ quiet: true })`docker push ${standIn}`;
 }

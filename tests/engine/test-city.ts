@@ -1,10 +1,12 @@
 // The test city (tests/fixtures/ville-test.yaml) made ready for the local engine: a test CA and
-// certificate in a temporary TLS directory, then the real synth, Tor kept off the Tor network.
+// certificate in a temporary TLS directory, the test host's SSH settings, then the real synth (the
+// test cities keep Tor off the Tor network: services.onion.offline).
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
 import { synthesize } from '../../stacks/synth.js';
 import { ROOT, tempDir } from '../helpers.js';
+import { DEPLOY_KEY, KNOWN_HOSTS } from './test-host.js';
 
 export const TEST_SLUG = 'ville-test';
 
@@ -23,28 +25,52 @@ export async function makeCertificates(dir: string): Promise<void> {
   await q`chmod 0644 ${join(dir, 'privkey.pem')} ${join(dir, 'fullchain.pem')}`;
 }
 
+/** The values behind the test cities' secret references (environment variables of the deploy). */
+export const TEST_SECRETS = {
+  SOCLE_TEST_SMTP_PASSWORD: 'test-smtp-Sentinel-4c1d',
+  SOCLE_TEST_RESTIC_PASSWORD: 'test-restic-Sentinel-8e2a',
+  SOCLE_TEST_STATE_PASSPHRASE: 'test-state-passphrase-Sentinel-17f3',
+} as const;
+
+export interface TestCity {
+  /** The first stack's cdk.tf.json. */
+  readonly stack: Record<string, any>;
+  readonly stackName: string;
+  /** The city file written (placeholders filled). */
+  readonly config: string;
+  readonly outdir: string;
+  readonly stateDir: string;
+  readonly tls: string;
+  /** The backup SSH key pair (private key path; .pub beside it). */
+  readonly backupKey: string;
+  /** Values of the stack's sensitive variables, by variable name. */
+  readonly variables: Record<string, string>;
+}
+
 /**
- * Synthesizes a test city (default: tests/fixtures/ville-test.yaml, changed by `edit`) and returns its one stack's
- * cdk.tf.json, the city file written (with its TLS directory), the TLS directory, the backup SSH
- * key pair (private key path) and the values of the stack's sensitive variables.
+ * Writes a test city (default: tests/fixtures/ville-test.yaml, changed by `edit`) with its TLS
+ * directory, the test host's SSH settings and a state directory, and synthesizes it once (the
+ * deploy synthesizes again into the same output).
  */
-export async function prepareTestCity(fixture = 'ville-test', edit: (yaml: string) => string = (y) => y): Promise<{ stack: Record<string, any>; config: string; tls: string; backupKey: string; variables: Record<string, string> }> {
+export async function prepareTestCity(fixture = 'ville-test', edit: (yaml: string) => string = (y) => y): Promise<TestCity> {
   const tls = tempDir('socle-tls-');
   await makeCertificates(tls);
   const backupKey = join(tempDir(), 'backup');
   await $({ quiet: true })`ssh-keygen -q -t ed25519 -N ${''} -C socle-backup -f ${backupKey}`;
-  // The relay and the NAS behind smtp and restic are not reachable in tests.
   const variables = {
-    smtp_password: 'test-smtp', restic_password: 'test-restic',
+    smtp_password: TEST_SECRETS.SOCLE_TEST_SMTP_PASSWORD, restic_password: TEST_SECRETS.SOCLE_TEST_RESTIC_PASSWORD,
     backup_ssh_private_key: readFileSync(backupKey, 'utf8'), backup_authorized_keys: readFileSync(`${backupKey}.pub`, 'utf8'),
   };
+  const stateDir = tempDir('socle-state-');
   const config = join(tempDir(), `${fixture}.yaml`);
-  writeFileSync(config, edit(readFileSync(join(ROOT, `tests/fixtures/${fixture}.yaml`), 'utf8').replace('TLS_DIRECTORY', tls)));
+  const text = readFileSync(join(ROOT, `tests/fixtures/${fixture}.yaml`), 'utf8')
+    .replace('TLS_DIRECTORY', tls).replace('KNOWN_HOSTS', KNOWN_HOSTS).replace('DEPLOY_KEY', DEPLOY_KEY).replace('STATE_DIRECTORY', stateDir);
+  writeFileSync(config, edit(text));
   const outdir = join(tempDir(), 'cdktf.out');
-  synthesize({ config, outdir, extraTorrc: ['DisableNetwork 1'] });
-  const [stackDir] = readdirSync(join(outdir, 'stacks'));
-  const stack = JSON.parse(readFileSync(join(outdir, 'stacks', stackDir, 'cdk.tf.json'), 'utf8'));
-  return { stack, config, tls, backupKey, variables };
+  synthesize({ config, outdir });
+  const [stackName] = readdirSync(join(outdir, 'stacks'));
+  const stack = JSON.parse(readFileSync(join(outdir, 'stacks', stackName, 'cdk.tf.json'), 'utf8'));
+  return { stack, stackName, config, outdir, stateDir, tls, backupKey, variables };
 }
 
 /**

@@ -99,3 +99,54 @@ export async function ensureRegistry(): Promise<void> {
   daemon('/usr/bin/docker-registry', ['serve', config], join(TEST_HOST_DIR, 'registry.log'));
   await waitListening(REGISTRY_PORT, 'docker-registry', join(TEST_HOST_DIR, 'registry.log'));
 }
+
+/** The "outside" host: a network namespace this machine makes, reached through a veth pair. */
+export const OUTSIDE = { namespace: 'socle-outside', hostSide: 'socle-out0', address: '198.18.0.2', hostAddress: '198.18.0.1', ports: [80, 587, 2222] } as const;
+/** Every connection the outside host accepts is written here, one line each: `<port> <peer>`. */
+export const OUTSIDE_LOG = join(TEST_HOST_DIR, 'outside-connections.log');
+
+/**
+ * 198.18.0.2 (a benchmarking range, RFC 2544) in a namespace of this machine: the destination the
+ * tests use to show what a container can and cannot reach "outside". Nothing leaves the machine.
+ */
+export async function ensureOutside(): Promise<void> {
+  if ((await qn`ip netns exec ${OUTSIDE.namespace} true`).exitCode !== 0) {
+    await q`ip netns add ${OUTSIDE.namespace}`;
+    await q`ip link add ${OUTSIDE.hostSide} type veth peer name socle-out1`;
+    await q`ip link set socle-out1 netns ${OUTSIDE.namespace}`;
+    await q`ip addr add ${`${OUTSIDE.hostAddress}/30`} dev ${OUTSIDE.hostSide}`;
+    await q`ip link set ${OUTSIDE.hostSide} up`;
+    await q`ip netns exec ${OUTSIDE.namespace} ip addr add ${`${OUTSIDE.address}/30`} dev socle-out1`;
+    await q`ip netns exec ${OUTSIDE.namespace} ip link set socle-out1 up`;
+    await q`ip netns exec ${OUTSIDE.namespace} ip link set lo up`;
+  }
+  const probe = await qn`ip netns exec ${OUTSIDE.namespace} bash -c ${`exec 3<>/dev/tcp/${OUTSIDE.address}/${OUTSIDE.ports[0]}`}`;
+  if (probe.exitCode === 0) return;
+  const server = [
+    "const net = require('node:net'); const fs = require('node:fs');",
+    `for (const port of ${JSON.stringify(OUTSIDE.ports)}) net.createServer((s) => { fs.appendFileSync(${JSON.stringify(OUTSIDE_LOG)}, port + ' ' + s.remoteAddress + '\\n'); s.end(); }).listen(port, '0.0.0.0');`,
+  ].join('\n');
+  daemon('ip', ['netns', 'exec', OUTSIDE.namespace, process.execPath, '-e', server], join(TEST_HOST_DIR, 'outside.log'));
+  for (let i = 0; i < 50; i++) {
+    if ((await qn`ip netns exec ${OUTSIDE.namespace} bash -c ${`exec 3<>/dev/tcp/${OUTSIDE.address}/${OUTSIDE.ports[0]}`}`).exitCode === 0) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the outside host did not listen: see ${join(TEST_HOST_DIR, 'outside.log')}`);
+}
+
+/** Connections the outside host has seen, as `<port> <peer>` lines. */
+export function outsideConnections(): string[] {
+  return existsSync(OUTSIDE_LOG) ? readFileSync(OUTSIDE_LOG, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+/**
+ * Renders the Ansible role's host firewall template with the flows a synth wrote for one stack
+ * (through Ansible itself, as the role does), then loads it with nft. Returns the rendered file.
+ */
+export async function loadHostFirewall(varsFile: string, dest: string): Promise<string> {
+  const template = join(import.meta.dirname, '../../ansible/roles/docker_host/templates/etc/socle/host-firewall.nft.j2');
+  const env = { ...process.env, ANSIBLE_LOCAL_TEMP: join(TEST_HOST_DIR, 'ansible-tmp'), ANSIBLE_NOCOLOR: '1' };
+  await $({ quiet: true, env })`ansible localhost --connection local --inventory localhost, --module-name ansible.builtin.template --args ${`src=${template} dest=${dest} mode=0644`} --extra-vars ${`@${varsFile}`}`;
+  await q`nft -f ${dest}`;
+  return readFileSync(dest, 'utf8');
+}
