@@ -5,12 +5,10 @@
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { $ } from 'zx';
-import { ensureEngine } from '../scripts/lib/engine.js';
-import { buildImages } from '../scripts/lib/images.js';
 import { UsageError, runCommand } from '../stacks/cli.js';
-import { StackRunner, waitHealthy } from '../tests/engine/runner.js';
-import { prepareTestCity, settlePostgres, startSftpTarget } from '../tests/engine/test-city.js';
-import { TEST_REGISTRY } from '../tests/engine/global-setup.js';
+import { DeployedCity, waitHealthy } from '../tests/engine/deployed-city.js';
+import { settlePostgres, startSftpTarget } from '../tests/engine/test-city.js';
+import setup, { TEST_REGISTRY } from '../tests/engine/global-setup.js';
 import { ROOT, tempDir } from '../tests/helpers.js';
 
 const USAGE = `usage: npm run bench:backup [-- --size-mb N] [--keep]
@@ -18,7 +16,7 @@ const USAGE = `usage: npm run bench:backup [-- --size-mb N] [--keep]
                 (default 1000)
   --keep        leave the stack and the target running afterwards (to look around)
   -h, --help    this help
-Needs a Docker engine (started as root when missing) and Socle's images (built when missing).
+Needs root on Debian, as the engine tests (Docker engine, sshd and registry on loopback, images).
 Exit status: 0, or 2 on bad flags.`;
 
 // Targets from the issue, on 2 cores.
@@ -49,18 +47,15 @@ async function main(): Promise<void> {
   const sizeMB = Number(values['size-mb'] ?? 1000);
   if (!Number.isFinite(sizeMB) || sizeMB < 10) throw new UsageError(`--size-mb expects a number of MB (at least 10), got ${values['size-mb']}`);
   const say = (l: string) => process.stderr.write(`${l}\n`);
-  await ensureEngine(say);
-  await buildImages({ registry: TEST_REGISTRY, onProgress: say });
+  await setup();
 
   // One target: the figures are those of one copy (a city with two targets pays it twice).
-  const city = await prepareTestCity(SLUG, (yaml) => yaml.replace(/^ {6}- \{ name: site2.*\n/m, ''));
-  const runner = new StackRunner(city.stack, { variables: city.variables });
+  const deployed = await DeployedCity.up(SLUG, (yaml) => yaml.replace(/^ {6}- \{ name: site2.*\n/m, ''));
+  const city = deployed.city;
   const q = $({ quiet: true });
   const backup = (...args: string[]) => q`${join(ROOT, 'node_modules/.bin/tsx')} ${join(ROOT, 'scripts/backup.ts')} ${args} --config ${city.config} --docker-host unix:///var/run/docker.sock`;
-  await runner.down();
   try {
-    const report = await runner.up();
-    await waitHealthy(report.started, 300);
+    await waitHealthy(deployed.containers, 300);
     await startSftpTarget({ name: 'socle-bench-sftp-nas', network: `${SLUG}-backup-egress`, alias: 'nas.ville-sauvegarde.fr', publicKey: city.variables.backup_authorized_keys, image: IMAGE('sftp') });
 
     // 1 KB rows of hex text (compresses about 2x, like real text), then files: 60% random bytes
@@ -106,7 +101,7 @@ async function main(): Promise<void> {
   } finally {
     if (!values.keep) {
       await $({ quiet: true, nothrow: true })`docker rm --force --volumes socle-bench-sftp-nas`;
-      await runner.down();
+      await deployed.down();
     }
   }
 }

@@ -296,6 +296,7 @@ async function deployOne(t: PreparedStack, options: DeployOptions, say: Output):
     for (const name of kept) say(`  kept volume ${name} (prevent_destroy): still on the host with its data; docker volume rm ${name} there once it is no longer needed`);
     const applying = options.action !== 'plan' && (changes.length > 0 || options.dryRun === true);
     if (applying) await tf('apply', ['apply', '-input=false', '-no-color', planFile]);
+    if (!options.dryRun) say(`  done in ${Object.entries(seconds).map(([step, n]) => `${step} ${n.toFixed(1)} s`).join(', ')}`);
     return { name: t.name, changes, kept, adopted, applied: applying, seconds };
   } finally {
     // Even encrypted, a plan file is a copy of the secrets: it does not outlive the run.
