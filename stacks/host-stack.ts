@@ -45,6 +45,12 @@ export function goDuration(seconds: number): string {
   return h ? `${h}h${m}m${s}s` : m ? `${m}m${s}s` : `${s}s`;
 }
 
+/**
+ * The "external" resolver of containers that resolve the stack's names only: loopback, where
+ * nothing answers, so Docker's embedded DNS refuses other names instead of forwarding them.
+ */
+export const NO_EXTERNAL_RESOLVER = '127.0.0.1';
+
 /** Docker resources take labels as a list of { label, value }. */
 function labelList(labels: Record<string, string>): Array<{ label: string; value: string }> {
   return Object.entries(labels).map(([label, value]) => ({ label, value }));
@@ -226,6 +232,7 @@ export class HostStack extends TerraformStack implements IPlatform {
       logOpts: { 'max-size': CONTAINER_DEFAULTS.logMaxSize, 'max-file': CONTAINER_DEFAULTS.logMaxFiles },
       ports: spec.ports?.map((p) => ({ internal: p.internal, external: p.external, ip: p.ip, protocol: 'tcp' })),
       host: spec.extraHosts?.map((h) => ({ host: h.host, ip: h.ip })),
+      dns: spec.resolvesExternalNames ? undefined : [NO_EXTERNAL_RESOLVER],
       sysctls: spec.bindsLowPorts ? { 'net.ipv4.ip_unprivileged_port_start': '0' } : undefined,
       upload: uploads?.map((u) => ({ file: u.path, content: u.content, executable: u.executable ?? false })),
       labels: labelList(this.labels({ [LABEL.service]: spec.service, [LABEL.role]: spec.role })),

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadCities, loadCity } from '../stacks/config/load.js';
-import { EXAMPLE, TSX, exampleCity, run, tempDir, writeCity } from './helpers.js';
+import { EXAMPLE, ROOT, TSX, exampleCity, run, tempDir, writeCity } from './helpers.js';
 
 /** Line (1-based) of the first line of `text` containing `needle`. */
 function lineOf(text: string, needle: string): number {
@@ -167,13 +167,18 @@ describe('synth command on bad input', () => {
     expect(readFileSync(join(out, 'these.txt'), 'utf8')).toBe('a sysadmin\'s notes');
   });
 
-  it('keeps each stack\'s terraform working state across synths', () => {
+  it('keeps each stack\'s terraform working directory across synths, and gives it the committed lock file', () => {
     const out = join(tempDir(), 'cdktf.out');
     expect(run(TSX, ['main.ts', '--config', EXAMPLE, '--out', out, '--quiet']).status).toBe(0);
-    const lock = join(out, 'stacks/ville-exemple-serveur-1/.terraform.lock.hcl');
-    writeFileSync(lock, '# provider hashes verified by the city\n');
+    const stack = join(out, 'stacks/ville-exemple-serveur-1');
+    const lock = join(stack, '.terraform.lock.hcl');
+    expect(readFileSync(lock, 'utf8')).toBe(readFileSync(join(ROOT, 'stacks/terraform.lock.hcl'), 'utf8'));
+    mkdirSync(join(stack, '.terraform'));
+    writeFileSync(join(stack, '.terraform/marker'), 'init was here\n');
+    writeFileSync(lock, '# edited by hand\n');
     expect(run(TSX, ['main.ts', '--config', EXAMPLE, '--out', out, '--quiet']).status).toBe(0);
-    expect(readFileSync(lock, 'utf8')).toBe('# provider hashes verified by the city\n');
+    expect(readFileSync(join(stack, '.terraform/marker'), 'utf8')).toBe('init was here\n');
+    expect(readFileSync(lock, 'utf8')).toBe(readFileSync(join(ROOT, 'stacks/terraform.lock.hcl'), 'utf8'));
   });
 
   it('exits 2 on a missing file and on an unknown flag', () => {

@@ -270,7 +270,9 @@ async function deployOne(t: PreparedStack, options: DeployOptions, say: Output):
 
   if (migrate) say('  the state file is in clear (deployed before encryption): this run encrypts it');
   if (!options.dryRun) writeEngineLock(t.dir, engine.name);
-  await tf('init', ['init', '-input=false', '-lockfile=readonly', '-no-color']);
+  if (!options.dryRun) checkStateNotLeftBehind(t.dir, t.name);
+  // -reconfigure: the backend is a local file the city file names; a moved state is caught above.
+  await tf('init', ['init', '-input=false', '-lockfile=readonly', '-reconfigure', '-no-color']);
   const wanted = declared(t.dir);
   const adopted = options.dryRun ? [] : await adoptLeftovers(t, wanted, tf, say);
 
@@ -301,6 +303,26 @@ async function deployOne(t: PreparedStack, options: DeployOptions, say: Output):
   } finally {
     // Even encrypted, a plan file is a copy of the secrets: it does not outlive the run.
     rmSync(absPlan, { force: true });
+  }
+}
+
+/**
+ * The state file an earlier init used (.terraform/terraform.tfstate records it) still exists while
+ * the one the city file now names does not: state.directory changed and the state was not moved.
+ * Deploying would start from an empty state, so stop and say what to move.
+ */
+function checkStateNotLeftBehind(dir: string, stack: string): void {
+  const backend = join(dir, '.terraform/terraform.tfstate');
+  if (!existsSync(backend)) return;
+  let previous: string | undefined;
+  try {
+    previous = JSON.parse(readFileSync(backend, 'utf8')).backend?.config?.path;
+  } catch {
+    return;
+  }
+  const now = statePath(dir);
+  if (previous && previous !== now && existsSync(previous) && !existsSync(now)) {
+    throw new InputError(`${stack}: the state is at ${previous}, but the city file now puts it at ${now} (state.directory changed).\n  fix: move ${previous} to ${now} (keep it encrypted, on city storage), then run the deploy again; nothing was deployed`);
   }
 }
 

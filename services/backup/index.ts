@@ -89,6 +89,8 @@ export class BackupRunner extends Construct {
       // Root with one capability: reading any file (DAC_READ_SEARCH), not writing or chowning them.
       user: '0:0',
       capAdd: ['DAC_READ_SEARCH'],
+      // Targets given by DNS name are resolved by the host's resolver (the city's).
+      resolvesExternalNames: props.targets.some((t) => !/^\d+\.\d+\.\d+\.\d+$/.test(t.host)),
       // The daemon touches this heartbeat every minute while it waits (and before each run).
       healthcheck: { test: ['CMD-SHELL', 'test -n "$(find /tmp/socle-backup.alive -mmin -3 2>/dev/null)"'] },
       memoryMiB: props.memoryMiB ?? 512,

@@ -116,6 +116,13 @@ export interface ContainerSpec {
   readonly ports?: ReadonlyArray<{ readonly internal: number; readonly external: number; readonly ip: string }>;
   /** Static name resolution (`/etc/hosts`), for peers reached by address on the city network. */
   readonly extraHosts?: ReadonlyArray<{ readonly host: string; readonly ip: string }>;
+  /**
+   * Whether the container may resolve names outside the stack through the host's resolver (a
+   * backup target given by DNS name). Otherwise it resolves the stack's own names only: Docker's
+   * embedded DNS answers those, and a query for any other name goes to 127.0.0.1, where nothing
+   * answers, instead of being forwarded to a resolver outside the host. @default false
+   */
+  readonly resolvesExternalNames?: boolean;
   /** Lets a non-root process listen below 1024 (via a namespaced sysctl, not a capability). @default false */
   readonly bindsLowPorts?: boolean;
   /**

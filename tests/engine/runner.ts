@@ -19,7 +19,7 @@ const qn = $({ quiet: true, nothrow: true });
 const CONTAINER_ATTRIBUTES = new Set([
   '//', 'name', 'image', 'command', 'entrypoint', 'env', 'hostname', 'network_mode', 'networks_advanced', 'volumes', 'mounts',
   'tmpfs', 'healthcheck', 'memory', 'memory_swap', 'user', 'read_only', 'capabilities', 'security_opts', 'restart', 'init',
-  'must_run', 'log_driver', 'log_opts', 'ports', 'host', 'sysctls', 'upload', 'labels', 'depends_on',
+  'must_run', 'log_driver', 'log_opts', 'ports', 'host', 'sysctls', 'upload', 'labels', 'depends_on', 'dns',
 ]);
 
 export interface RunnerOptions {
@@ -129,6 +129,7 @@ export class StackRunner {
     if (c.memory) flags.push('--memory', `${c.memory}m`);
     if (c.memory_swap) flags.push('--memory-swap', `${c.memory_swap}m`);
     if (c.user) flags.push('--user', c.user);
+    for (const d of c.dns ?? []) flags.push('--dns', d);
     if (c.read_only) flags.push('--read-only');
     for (const cap of c.capabilities?.drop ?? []) flags.push('--cap-drop', cap);
     for (const cap of c.capabilities?.add ?? []) flags.push('--cap-add', cap);

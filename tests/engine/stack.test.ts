@@ -97,7 +97,11 @@ describe('the test city deployed with OpenTofu over SSH', () => {
     ].sort());
     // The cities name the registry localhost:15000; the build pushed under 127.0.0.1:15000, so these
     // images exist here only because the deploy pulled them.
-    for (const c of started) expect((await q`docker inspect --format {{.Config.Image}} ${c}`).stdout.trim()).toMatch(/^localhost:15000\/socle\//);
+    for (const c of started) {
+      const image = (await q`docker inspect --format {{.Image}} ${c}`).stdout.trim();
+      // A repository digest under that name is written by a pull, and only by a pull.
+      expect((await q`docker image inspect --format ${'{{json .RepoDigests}}'} ${image}`).stdout, c).toMatch(/"localhost:15000\/socle\/[^"@]+@sha256:[0-9a-f]{64}"/);
+    }
   });
 
   it('brings any container killed with SIGKILL back to healthy', async () => {
@@ -221,6 +225,11 @@ describe('isolation', () => {
     // /proc/net/route writes the gateway as little-endian hex.
     const hex = gateway.split('.').reverse().map((n) => Number(n).toString(16).padStart(2, '0')).join('').toUpperCase();
     expect(route?.split(/\s+/)[2]).toBe(hex);
+  });
+
+  it('resolves the stack\'s own names only: no container forwards a DNS query to a resolver outside the host', async () => {
+    for (const c of started) expect(JSON.parse((await q`docker inspect --format ${'{{json .HostConfig.Dns}}'} ${c}`).stdout), c).toEqual(['127.0.0.1']);
+    expect((await q`docker exec ${PROXY} getent hosts consultation-web`).stdout).toMatch(/^\d+\.\d+\.\d+\.\d+\s+consultation-web/);
   });
 
   it('keeps the databases out of the proxy\'s reach', async () => {
@@ -406,7 +415,8 @@ describe('the deploy engine (OpenTofu, the Docker provider, the state)', () => {
     const original = readFileSync(file, 'utf8');
     writeFileSync(file, original.replace(/directory: \S+,/, `directory: ${tempDir('socle-tf-state-')},`));
     try {
-      const r = await city.deploy(['--terraform', '--plaintext-state']);
+      // Its own output directory too: another engine's working directory is not its own.
+      const r = await city.deploy(['--terraform', '--plaintext-state', '--out', join(tempDir(), 'cdktf.out')]);
       expect(r.exitCode, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).toMatch(/Installed kreuzwerker\/docker v4\.6\.1-0\.20260916201441-96d331c98ff4/);
       expect(r.stdout).toMatch(/plan: \d+ to create/);
