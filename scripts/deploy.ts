@@ -4,9 +4,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { synthesize } from '../stacks/synth.js';
-import { InputError, UsageError, runCommand } from '../stacks/cli.js';
+import { InputError, UsageError, parseFlags, runCommand } from '../stacks/cli.js';
 import { chooseEngine, deployStacks, type DeployAction, type StackTarget } from './lib/deploy.js';
 import { defaultToolsDir } from './lib/tools.js';
 
@@ -41,19 +40,11 @@ interface Args {
 }
 
 function parse(): Args {
-  try {
-    return parseArgs({
-      args: process.argv.slice(2),
-      options: {
-        config: { type: 'string' }, stack: { type: 'string', multiple: true }, apply: { type: 'boolean' }, destroy: { type: 'boolean' },
-        replace: { type: 'string', multiple: true }, terraform: { type: 'boolean' }, 'plaintext-state': { type: 'boolean' }, tools: { type: 'string' },
-        'backup-key': { type: 'string' }, out: { type: 'string' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      },
-      strict: true, allowPositionals: false,
-    }).values as Args;
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  return parseFlags<Args>({
+    config: { type: 'string' }, stack: { type: 'string', multiple: true }, apply: { type: 'boolean' }, destroy: { type: 'boolean' },
+    replace: { type: 'string', multiple: true }, terraform: { type: 'boolean' }, 'plaintext-state': { type: 'boolean' }, tools: { type: 'string' },
+    'backup-key': { type: 'string' }, out: { type: 'string' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  });
 }
 
 async function main(): Promise<void> {

@@ -1,5 +1,6 @@
 // What every Socle command does with errors: bad input exits 2 with its message (and the usage
 // for flag mistakes), anything else exits 1. Commands set process.exitCode, never process.exit().
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InputError, SocleError, StepError, UsageError } from './errors.js';
 
 export { InputError, StepError, UsageError };
@@ -20,5 +21,14 @@ export async function runCommand(main: () => void | Promise<void>, usage: string
       console.error(err);
       process.exitCode = 1;
     }
+  }
+}
+
+/** The command's flags (no positionals), or a UsageError naming the bad one: exit 2 with the usage. */
+export function parseFlags<T>(options: NonNullable<ParseArgsConfig['options']>, args: readonly string[] = process.argv.slice(2)): T {
+  try {
+    return parseArgs({ args: [...args], options, strict: true, allowPositionals: false }).values as T;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
 }

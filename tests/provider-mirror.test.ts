@@ -64,5 +64,15 @@ describe('npm run provider-mirror', () => {
     expect(bad.stderr).toMatch(/usage: npm run provider-mirror/);
     const both = mirror(['--relock', '--dry-run']);
     expect(both.status).toBe(2);
+    const from = mirror(['--from', 'ftp']);
+    expect(from.status).toBe(2);
+    expect(from.stderr).toMatch(/--from ftp: expected build or registry/);
+  });
+
+  it('refuses to take from a registry a pin that is no registry release, and says to build it', () => {
+    const r = mirror(['--from', 'registry', '--dry-run']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--from registry: kreuzwerker\/docker 4\.6\.1-0\.20260916201441-96d331c98ff4 is no registry release/);
+    expect(r.stderr).toMatch(/fix: build it: npm run provider-mirror/);
   });
 });

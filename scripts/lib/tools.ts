@@ -50,6 +50,8 @@ export interface BuildOptions {
   /** Build again even when the stamp matches. */
   readonly force?: boolean;
   readonly say?: (line: string) => void;
+  /** Providers built from Go modules (default), or copied from their registry by `tofu providers mirror`. */
+  readonly providersFrom?: 'build' | 'registry';
 }
 
 const GO_ENV = { GOTOOLCHAIN: 'local', CGO_ENABLED: '0', GOFLAGS: '-mod=readonly' };
@@ -155,6 +157,11 @@ export async function buildTools(options: BuildOptions = {}): Promise<{ tools: T
   const steps: BuildStep[] = [];
   const total = PROVIDER_PINS.length + 1;
   steps.push(await goBuild(OPENTOFU, tools.tofu, options, `[1/${total}] tofu ${OPENTOFU.version}`));
+  if (options.providersFrom === 'registry') {
+    await mirrorFromRegistry(tools, options);
+    if (!options.dryRun) writeFileSync(tools.cliConfig, cliConfigText(tools.mirror));
+    return { tools, steps };
+  }
   for (const [i, pin] of PROVIDER_PINS.entries()) {
     const built = join(tools.dir, 'build', `terraform-provider-${pin.name}_v${pin.version}`);
     steps.push(await goBuild({ ...pin, versionFlags: `-X main.version=${pin.version}` }, built, options, `[${i + 2}/${total}] provider ${pin.source} ${pin.version}`));
@@ -173,6 +180,21 @@ export async function buildTools(options: BuildOptions = {}): Promise<{ tools: T
   if (!options.dryRun) writeFileSync(tools.cliConfig, cliConfigText(tools.mirror));
   say(`${options.dryRun ? '[dry-run] ' : ''}mirror ${tools.mirror}, CLI configuration ${tools.cliConfig}`);
   return { tools, steps };
+}
+
+/** `tofu providers mirror` of the pinned versions, from their registry (needs internet access). */
+async function mirrorFromRegistry(tools: ToolSet, options: BuildOptions): Promise<void> {
+  const say = options.say ?? (() => undefined);
+  say(`${options.dryRun ? '[dry-run] ' : ''}tofu providers mirror -platform=${PLATFORM} ${tools.mirror} (${PROVIDER_PINS.map((p) => `${p.source} ${p.version}`).join(', ')})`);
+  if (options.dryRun) return;
+  const work = mkdtempSync(join(tmpdir(), 'socle-registry-mirror-'));
+  try {
+    writeFileSync(join(work, 'main.tf.json'), lockConfig());
+    const r = await $({ quiet: true, nothrow: true, cwd: work, env: { ...process.env, CHECKPOINT_DISABLE: '1' } })`${tools.tofu} providers mirror -platform=${PLATFORM} ${tools.mirror}`;
+    if (r.exitCode !== 0) throw new StepError(`tofu providers mirror failed:\n${r.stderr.trim()}\n  fix: this needs the registries over the internet; without it, build the providers: --from build`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }
 
 /** A throwaway configuration requiring every pinned provider under both registry host names. */

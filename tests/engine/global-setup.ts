@@ -40,8 +40,9 @@ export default async function setup(): Promise<void> {
   // The images, built and pushed by the command a city uses.
   const buildCity = join(tempDir(), 'registre.yaml');
   writeFileSync(buildCity, (await $({ quiet: true })`cat ${join(ROOT, 'tests/fixtures/ville-test.yaml')}`).stdout.replace(/^registry: .*$/m, `registry: { host: "${BUILD_REGISTRY.host}", namespace: ${BUILD_REGISTRY.namespace} }`).replace('TLS_DIRECTORY', '/tmp'));
-  const images = await $({ nothrow: true, quiet: true })`${TSX} ${join(ROOT, 'scripts/build-images.ts')} --config ${buildCity} --push`;
-  if (images.exitCode !== 0) throw new Error(`npm run build-images -- --push failed:\n${images.stderr.slice(-3000)}`);
+  // Its progress (stderr) goes straight to the terminal: a cold build takes minutes.
+  const images = await $({ nothrow: true, quiet: true, stdio: ['ignore', 'pipe', 'inherit'] })`${TSX} ${join(ROOT, 'scripts/build-images.ts')} --config ${buildCity} --push`;
+  if (images.exitCode !== 0) throw new Error('npm run build-images -- --push failed: see its output above');
   say(`images built and pushed:\n${images.stdout.trim()}`);
   // The stand-in for app images that cannot exist here (see tests/fixtures/stand-in-app/Dockerfile).
   const standIn = imageReference('stand-in-app', BUILD_REGISTRY, {});
