@@ -233,6 +233,9 @@ export class HostStack extends TerraformStack implements IPlatform {
       ports: spec.ports?.map((p) => ({ internal: p.internal, external: p.external, ip: p.ip, protocol: 'tcp' })),
       host: spec.extraHosts?.map((h) => ({ host: h.host, ip: h.ip })),
       dns: spec.resolvesExternalNames ? undefined : [NO_EXTERNAL_RESOLVER],
+      // Docker's DNS waits seconds for that resolver before failing a name: the C library gives up
+      // after one second instead, so a stopped peer's name fails fast (a backup, a proxy route).
+      dnsOpts: spec.resolvesExternalNames ? undefined : ['timeout:1', 'attempts:1'],
       sysctls: spec.bindsLowPorts ? { 'net.ipv4.ip_unprivileged_port_start': '0' } : undefined,
       upload: uploads?.map((u) => ({ file: u.path, content: u.content, executable: u.executable ?? false })),
       labels: labelList(this.labels({ [LABEL.service]: spec.service, [LABEL.role]: spec.role })),

@@ -177,7 +177,7 @@ export class ReverseProxy extends Construct {
       csp: route.csp ?? STRICT_CSP,
       tlsDirectives: tls ? '    add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;' : '',
     });
-    const clearnet = vhost('443 ssl http2', route.hostname, true);
+    const clearnet = `${renderFile(import.meta.url, './templates/http-redirect.conf.tmpl', { hostname: route.hostname })}\n${vhost('443 ssl http2', route.hostname, true)}`;
     return route.onionPort ? `${clearnet}\n${vhost(String(route.onionPort), '_', false)}` : clearnet;
   }
 }

@@ -24,7 +24,11 @@ describe('ReverseProxy', () => {
     expect(conf).toContain('server_name a.ville-exemple.fr;');
     expect(conf).toContain('set $socle_upstream http://b-web:8080;');
     expect(conf).toContain('listen 8082;');
-    expect(conf).toContain('return 301 https://$host$request_uri;');
+    // Plain HTTP redirects the city's names, each to itself; any other Host gets nothing.
+    expect(conf).toContain('return 301 https://a.ville-exemple.fr$request_uri;');
+    expect(conf).toContain('return 301 https://b.ville-exemple.fr$request_uri;');
+    expect(conf).not.toContain('https://$host');
+    expect(conf).toMatch(/listen 80 default_server;\s+server_name _;\s+return 421;/);
   });
 
   it('escapes the legal notice', () => {

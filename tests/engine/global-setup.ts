@@ -11,7 +11,7 @@ import { ensureEngine } from '../../scripts/lib/engine.js';
 import { buildTools, checkLock } from '../../scripts/lib/tools.js';
 import { imageReference } from '../../services/common/images.js';
 import { ROOT, TSX, tempDir } from '../helpers.js';
-import { BUILD_REGISTRY, ensureOutside, ensureRegistry, ensureSsh } from './test-host.js';
+import { BUILD_REGISTRY, CITY_REGISTRY, ensureOutside, ensureRegistry, ensureSsh } from './test-host.js';
 
 /** The registry name images are built and pushed under (the test cities pull them as localhost:15000). */
 export const TEST_REGISTRY = BUILD_REGISTRY;
@@ -48,4 +48,7 @@ export default async function setup(): Promise<void> {
   const standIn = imageReference('stand-in-app', BUILD_REGISTRY, {});
   await $({ quiet: true })`docker build --quiet --build-arg ${`BASE=${imageReference('nginx', BUILD_REGISTRY, {})}`} --tag ${standIn} ${join(ROOT, 'tests/fixtures/stand-in-app')}`;
   await $({ quiet: true })`docker push ${standIn}`;
+  // The cities' name for the registry must have no local tag: each deploy pulls what it runs.
+  const cityTags = (await $({ quiet: true })`docker image ls --format ${'{{.Repository}}:{{.Tag}}'} ${`${CITY_REGISTRY.host}/*/*`}`).stdout.trim().split('\n').filter(Boolean);
+  if (cityTags.length) await $({ quiet: true, nothrow: true })`docker image rm ${cityTags}`;
 }

@@ -152,10 +152,13 @@ describe('the reverse proxy', () => {
     await waitHealthy([LIMESURVEY_APP], 120);
   }, 180_000);
 
-  it('redirects HTTP to HTTPS', async () => {
+  it('redirects HTTP to HTTPS for the city\'s names only, never to the host a request names', async () => {
     const r = await curl(['--resolve', 'enquetes.ville-test.fr:18080:127.0.0.1', '--dump-header', '-', '--output', '/dev/null', 'http://enquetes.ville-test.fr:18080/a?b=c']);
     expect(r.stdout).toMatch(/^HTTP\/1\.1 301/);
     expect(r.stdout).toMatch(/location: https:\/\/enquetes\.ville-test\.fr\/a\?b=c/i);
+    const evil = await curl(['--dump-header', '-', '--output', '/dev/null', '--header', 'Host: evil.example', 'http://127.0.0.1:18080/a']);
+    expect(evil.stdout).toMatch(/^HTTP\/1\.1 421/);
+    expect(evil.stdout.toLowerCase()).not.toMatch(/location:/);
   });
 
   it('refuses unknown host names', async () => {
@@ -229,6 +232,10 @@ describe('isolation', () => {
 
   it('resolves the stack\'s own names only: no container forwards a DNS query to a resolver outside the host', async () => {
     for (const c of started) expect(JSON.parse((await q`docker inspect --format ${'{{json .HostConfig.Dns}}'} ${c}`).stdout), c).toEqual(['127.0.0.1']);
+    // A name the stack does not have fails within seconds (and goes nowhere outside the host).
+    const t0 = Date.now();
+    expect((await qn`docker exec ${BACKUP} getent hosts consultation-web-stopped`).exitCode).not.toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5000);
     expect((await q`docker exec ${PROXY} getent hosts consultation-web`).stdout).toMatch(/^\d+\.\d+\.\d+\.\d+\s+consultation-web/);
   });
 
