@@ -18,6 +18,8 @@ const USAGE = `usage: npm run deploy -- --config FILE|DIR [--stack NAME]... [--a
   --destroy           remove the stack's containers and networks; volumes marked prevent_destroy
                       (personal data, keys) are kept on the host and listed
   --replace NAME      recreate this container (repeatable), e.g. after rotating a secret it reads
+  --adopt             the state is lost: take over the stack's containers and networks found on
+                      the host (containers recreated, volumes and their data kept)
   --terraform         use Terraform instead of OpenTofu (Terraform cannot encrypt its state:
                       needs --plaintext-state)
   --plaintext-state   with --terraform: accept that state files hold the secrets in clear
@@ -35,14 +37,14 @@ A deploy interrupted at any point is resumed by running the same command again.
 exit status: 0 ok, 1 a step failed, 2 bad input (flags, city file, missing secret)`;
 
 interface Args {
-  config?: string; stack?: string[]; apply?: boolean; destroy?: boolean; replace?: string[]; terraform?: boolean;
+  config?: string; stack?: string[]; apply?: boolean; destroy?: boolean; replace?: string[]; adopt?: boolean; terraform?: boolean;
   'plaintext-state'?: boolean; tools?: string; 'backup-key'?: string; out?: string; 'dry-run'?: boolean; help?: boolean;
 }
 
 function parse(): Args {
   return parseFlags<Args>({
     config: { type: 'string' }, stack: { type: 'string', multiple: true }, apply: { type: 'boolean' }, destroy: { type: 'boolean' },
-    replace: { type: 'string', multiple: true }, terraform: { type: 'boolean' }, 'plaintext-state': { type: 'boolean' }, tools: { type: 'string' },
+    replace: { type: 'string', multiple: true }, adopt: { type: 'boolean' }, terraform: { type: 'boolean' }, 'plaintext-state': { type: 'boolean' }, tools: { type: 'string' },
     'backup-key': { type: 'string' }, out: { type: 'string' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   });
 }
@@ -71,7 +73,7 @@ async function main(): Promise<void> {
     const engine = chooseEngine(args.terraform ? 'terraform' : 'tofu', args.tools ?? defaultToolsDir());
     console.log(`engine: ${engine.binary}${engine.cliConfig ? `, providers from the mirror (${engine.cliConfig})` : ', providers from the registry (no mirror: npm run provider-mirror makes one)'}`);
     const outcomes = await deployStacks(selected, {
-      action, engine, replace: args.replace, plaintextState: args['plaintext-state'], backupKey: args['backup-key'], dryRun: args['dry-run'],
+      action, engine, replace: args.replace, adopt: args.adopt, plaintextState: args['plaintext-state'], backupKey: args['backup-key'], dryRun: args['dry-run'],
     });
     if (args['dry-run']) {
       console.log('dry run: nothing was run, cdktf.out was not touched');

@@ -46,10 +46,21 @@ export function goDuration(seconds: number): string {
 }
 
 /**
- * The "external" resolver of containers that resolve the stack's names only: loopback, where
- * nothing answers, so Docker's embedded DNS refuses other names instead of forwarding them.
+ * The "external" resolver of containers that resolve the stack's names only: an address of the
+ * loopback range where nothing listens (not 127.0.0.1, where a host may run a caching resolver that
+ * forwards out), so Docker's embedded DNS fails other names instead of forwarding them. Docker
+ * 20.10 from Debian lacks the fix for CVE-2024-29018 (forwarding from internal networks through a
+ * loopback resolver of the host): this closes it for every container but those that must resolve
+ * outside names.
  */
-export const NO_EXTERNAL_RESOLVER = '127.0.0.1';
+export const NO_EXTERNAL_RESOLVER = '127.255.255.254';
+
+/**
+ * Seconds between two healthchecks. After a crash the process is back in a second, but Docker
+ * reports it healthy only at the next check: 10 s keeps recovery visible within 15 s. Every check
+ * Socle declares is one local request, a file test or a ping, so six a minute cost nothing.
+ */
+export const HEALTHCHECK_INTERVAL_SEC = 10;
 
 /** Docker resources take labels as a list of { label, value }. */
 function labelList(labels: Record<string, string>): Array<{ label: string; value: string }> {
@@ -213,7 +224,7 @@ export class HostStack extends TerraformStack implements IPlatform {
       tmpfs: Object.keys(tmpfs).length ? Object.fromEntries(Object.entries(tmpfs).map(([path, mib]) => [path, `rw,noexec,nosuid,size=${mib}m`])) : undefined,
       healthcheck: {
         test: [...hc.test],
-        interval: goDuration(hc.intervalSec ?? 30),
+        interval: goDuration(hc.intervalSec ?? HEALTHCHECK_INTERVAL_SEC),
         timeout: goDuration(hc.timeoutSec ?? 5),
         retries: hc.retries ?? 3,
         startPeriod: goDuration(hc.startPeriodSec ?? 30),

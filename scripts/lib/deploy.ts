@@ -169,6 +169,8 @@ export interface DeployOptions {
   readonly engine: EngineChoice;
   /** Container names to recreate (tofu -replace). */
   readonly replace?: readonly string[];
+  /** Take over containers and networks of the stack that run on the host while no state exists. */
+  readonly adopt?: boolean;
   /** Terraform only: accept a state that holds the secrets in clear. */
   readonly plaintextState?: boolean;
   readonly backupKey?: string;
@@ -274,7 +276,7 @@ async function deployOne(t: PreparedStack, options: DeployOptions, say: Output):
   // -reconfigure: the backend is a local file the city file names; a moved state is caught above.
   await tf('init', ['init', '-input=false', '-lockfile=readonly', '-reconfigure', '-no-color']);
   const wanted = declared(t.dir);
-  const adopted = options.dryRun ? [] : await adoptLeftovers(t, wanted, tf, say);
+  const adopted = options.dryRun ? [] : await adoptLeftovers(t, wanted, tf, say, options);
 
   const kept: string[] = [];
   if (options.action === 'destroy') {
@@ -371,28 +373,39 @@ function summarize(changes: readonly PlannedChange[]): string {
 
 /**
  * A killed apply can leave containers the engine created but the state never recorded: creating
- * them again would fail on their names. Such leftovers (labelled with this commune and host, absent
- * from the state) are removed before planning; their volumes are untouched and adopted again by
- * name. Networks are imported into the state rather than removed (other containers may use them).
+ * them again would fail on their names. Containers of this commune and host that the state does
+ * not know are removed before an apply (their volumes are untouched and adopted again by name), and
+ * networks are imported into the state (other containers may use them). Only when a state file
+ * exists: with none at all, they are the sign of a lost or moved state, and a plan says so while an
+ * apply refuses unless told to take them over (--adopt). A plan never removes anything.
  */
-async function adoptLeftovers(t: PreparedStack, wanted: ReturnType<typeof declared>, tf: Tf, say: Output): Promise<string[]> {
+async function adoptLeftovers(t: PreparedStack, wanted: ReturnType<typeof declared>, tf: Tf, say: Output, options: DeployOptions): Promise<string[]> {
   const inState = new Set(await stateList(tf));
   const missing = [...wanted.containers].filter(([address]) => !inState.has(address));
   const missingNets = [...wanted.networks].filter(([address]) => !inState.has(address));
   if (missing.length === 0 && missingNets.length === 0) return [];
   const onHost = await onHostDocker(t, ['ps', '--all', '--filter', `label=${LABEL.commune}=${t.city.commune.slug}`, '--filter', `label=${LABEL.host}=${t.host.name}`, '--format', '{{.Names}}']);
   const leftovers = missing.map(([, name]) => name).filter((n) => onHost.split('\n').includes(n));
-  if (leftovers.length) {
-    say(`  leftovers of an interrupted deploy (on the host, not in the state): ${leftovers.join(', ')}; removing them (their volumes stay)`);
-    await onHostDocker(t, ['rm', '--force', ...leftovers]);
-  }
   const networks = await onHostDocker(t, ['network', 'ls', '--filter', `label=${LABEL.commune}=${t.city.commune.slug}`, '--filter', `label=${LABEL.host}=${t.host.name}`, '--format', '{{.Name}} {{.ID}}']);
   const ids = new Map(networks.split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]));
-  for (const [address, name] of missingNets) {
-    const id = ids.get(name);
-    if (!id) continue;
+  const strayNets = missingNets.filter(([, name]) => ids.has(name));
+  if (leftovers.length === 0 && strayNets.length === 0) return [];
+  const noState = !existsSync(statePath(t.dir));
+  if (options.action === 'plan' || (noState && !options.adopt)) {
+    const what = `${leftovers.length} container(s) and ${strayNets.length} network(s) of this stack run on ${t.host.name} but are not in ${noState ? 'any state (there is no state file)' : 'the state'}: ${[...leftovers, ...strayNets.map(([, n]) => n)].join(', ')}`;
+    if (options.action === 'plan') {
+      say(`  note: ${what}; an apply ${noState ? 'would refuse them unless given --adopt' : 'removes the containers (an interrupted deploy left them) and imports the networks'}`);
+      return [];
+    }
+    throw new InputError(`${t.name}: ${what}.\n  fix: if the state was moved, put it back at ${statePath(t.dir)}; if it is lost, run again with --adopt: their containers are recreated, their volumes (the data) kept. Nothing was changed`);
+  }
+  if (leftovers.length) {
+    say(`  on the host but not in the state (${noState ? 'taken over: --adopt' : 'left by an interrupted deploy'}): ${leftovers.join(', ')}; removing them (their volumes stay)`);
+    await onHostDocker(t, ['rm', '--force', ...leftovers]);
+  }
+  for (const [address, name] of strayNets) {
     say(`  network ${name} exists on the host but not in the state: importing it`);
-    await tf('adopt', ['import', '-input=false', '-no-color', address, id]);
+    await tf('adopt', ['import', '-input=false', '-no-color', address, ids.get(name)!]);
   }
   return leftovers;
 }

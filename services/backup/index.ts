@@ -91,8 +91,9 @@ export class BackupRunner extends Construct {
       capAdd: ['DAC_READ_SEARCH'],
       // Targets given by DNS name are resolved by the host's resolver (the city's).
       resolvesExternalNames: props.targets.some((t) => !/^\d+\.\d+\.\d+\.\d+$/.test(t.host)),
-      // The daemon touches this heartbeat every minute while it waits (and before each run).
-      healthcheck: { test: ['CMD-SHELL', 'test -n "$(find /tmp/socle-backup.alive -mmin -3 2>/dev/null)"'] },
+      // The daemon touches this heartbeat every minute while it waits (and before each run); a run
+      // that could not back up everything leaves a mark on the volume until a good run removes it.
+      healthcheck: { test: ['CMD-SHELL', 'test -n "$(find /tmp/socle-backup.alive -mmin -3 2>/dev/null)" && ! test -e /var/lib/socle-backup/state/last-run.failed'] },
       memoryMiB: props.memoryMiB ?? 512,
     });
     suppress(runner.construct, [{ id: 'Socle-CT3', reason: 'the backup runner reads every file of the volumes it copies (DAC_READ_SEARCH), all mounted read-only; it keeps no other capability' }]);

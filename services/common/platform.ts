@@ -81,7 +81,7 @@ export interface IVolume {
 
 export interface HealthcheckSpec {
   readonly test: readonly string[];
-  /** @default 30 */ readonly intervalSec?: number;
+  /** @default 10 (HEALTHCHECK_INTERVAL_SEC) */ readonly intervalSec?: number;
   /** @default 5 */ readonly timeoutSec?: number;
   /** @default 3 */ readonly retries?: number;
   /** @default 30 */ readonly startPeriodSec?: number;

@@ -33,5 +33,21 @@ SQL
   touch "$MARKER"
   echo "socle-postgres: initialized" >&2
 fi
-unset POSTGRES_PASSWORD
+# The backup runner's account reads every table (pg_read_all_data) and can write nothing: made or
+# brought up to date at each start, once the server answers on its socket (in the background, and
+# reparented to the container's init, so the server never sees it as one of its own children).
+if [ -n "${POSTGRES_BACKUP_PASSWORD:-}" ]; then
+  backup_password=$POSTGRES_BACKUP_PASSWORD
+  ( (
+    i=0
+    until pg_isready --quiet --host=/run/postgresql; do i=$((i + 1)); [ $i -lt 120 ] || exit 1; sleep 1; done
+    psql --quiet --host=/run/postgresql --username=postgres --dbname=postgres --set=ON_ERROR_STOP=1 --set=password="$backup_password" <<'SQL' \
+      || echo "socle-postgres: could not set up the backup account socle_backup" >&2
+SELECT 'CREATE ROLE socle_backup' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'socle_backup') \gexec
+ALTER ROLE socle_backup WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD :'password';
+GRANT pg_read_all_data TO socle_backup;
+SQL
+  ) & )
+fi
+unset POSTGRES_PASSWORD POSTGRES_BACKUP_PASSWORD
 exec "$@"

@@ -10,14 +10,17 @@ export const POSTGRES: DatabaseEngine = {
   dataPath: '/var/lib/postgresql/data',
   user: 'postgres',
   tmpfs: { '/tmp': 64, '/run/postgresql': 8 },
-  // The app's role owns its database (not a superuser) and is the one pg_dump uses. Every TCP
-  // client authenticates with scram-sha-256 (services/postgres/entrypoint.sh).
-  env: (database, user, password) => ({
+  // The app's role owns its database (not a superuser); pg_dump runs as socle_backup, which can
+  // read every table and write nothing (pg_read_all_data). Every TCP client authenticates with
+  // scram-sha-256 (services/postgres/entrypoint.sh).
+  env: (database, user, password, dumpPassword) => ({
     POSTGRES_DB: database,
     POSTGRES_USER: user,
     POSTGRES_PASSWORD: password,
+    POSTGRES_BACKUP_PASSWORD: dumpPassword,
     PGDATA: '/var/lib/postgresql/data/pgdata',
   }),
+  dumpUser: 'socle_backup',
   healthcheck: (database) => ['CMD-SHELL', `pg_isready --host=127.0.0.1 --dbname=${database} --quiet`],
 };
 

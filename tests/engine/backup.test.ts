@@ -55,6 +55,17 @@ async function fingerprint(): Promise<{ answers: string; proposals: string; uplo
   };
 }
 
+/** Waits until a container's health is `wanted`. */
+async function waitStatus(container: string, wanted: string, seconds: number): Promise<void> {
+  let health = '';
+  for (let i = 0; i < seconds; i++) {
+    health = (await q`docker inspect --format {{.State.Health.Status}} ${container}`).stdout.trim();
+    if (health === wanted) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`${container} is ${health}, not ${wanted}, after ${seconds} s`);
+}
+
 /** IDs of the snapshots on a target, oldest first (retention keeps one per day: count is not enough). */
 async function snapshotIds(target: keyof typeof TARGETS): Promise<string[]> {
   const out = await q`docker exec ${RUNNER} socle-backup snapshots --json`;
@@ -284,6 +295,37 @@ describe('backup faults', () => {
     await waitHealthy([TOR], 60);
     expect((await q`docker exec ${TOR} cat /var/lib/tor/onion/limesurvey/hostname`).stdout).toBe(hostname);
   });
+
+  it('one app\'s database down: the rest is backed up, the missing one named, exit 1, the runner unhealthy until a good run', async () => {
+    const before = await snapshotIds('nas');
+    await q`docker stop ${CONSULTATION_DB}`;
+    try {
+      const t0 = Date.now();
+      const verify = await backup('verify');
+      expect(verify.exitCode).toBe(1);
+      expect(verify.stderr).toMatch(/a backup now would be recorded without a fresh dump of: consultation/);
+      // The stopped peer's name fails in seconds, not a resolver's timeout per lookup.
+      expect(Date.now() - t0).toBeLessThan(30_000);
+      const r = await backup('run');
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/dump of consultation \(postgres\) failed \(does consultation-db:5432 answer\?\): this run keeps its last good dump/);
+      expect(r.stderr).toMatch(/limesurvey \(mariadb\)/);
+      expect(r.stderr).toMatch(/backup to nas done/);
+      expect(r.stderr).toMatch(/backup recorded WITHOUT a fresh dump of: consultation \(snapshot tagged partial\)/);
+      const after = await snapshotIds('nas');
+      expect(after.length).toBe(before.length + 1);
+      const latest = JSON.parse((await q`docker exec ${RUNNER} socle-backup snapshots --json`).stdout.trim().split('\n')[0]).snapshots.at(-1);
+      expect(latest.tags).toEqual(expect.arrayContaining(['socle', 'partial']));
+      // A partial run is not a good backup: the runner turns unhealthy and status does not count it.
+      await waitStatus(RUNNER, 'unhealthy', 90);
+    } finally {
+      await q`docker start ${CONSULTATION_DB}`;
+    }
+    await waitHealthy([CONSULTATION_DB], 120);
+    const good = await backup('run');
+    expect(good.exitCode, good.stderr).toBe(0);
+    await waitHealthy([RUNNER], 90);
+  }, 400_000);
 
   it('an empty database dump: refused, nothing recorded', async () => {
     const before = await snapshotIds('nas');

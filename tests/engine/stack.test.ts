@@ -104,6 +104,19 @@ describe('the test city deployed with OpenTofu over SSH', () => {
     }
   });
 
+  it('shows a killed container healthy again within 15 s', async () => {
+    for (const victim of [PROXY, CONSULTATION_DB]) {
+      await q`kill -KILL ${(await q`docker inspect --format {{.State.Pid}} ${victim}`).stdout.trim()}`;
+      const t0 = Date.now();
+      // Docker shows the last health until the restarted process is checked: wait for a restart first.
+      while ((await q`docker inspect --format {{.State.Health.Status}} ${victim}`).stdout.trim() === 'healthy' && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 100));
+      await waitHealthy([victim], 60);
+      const seconds = (Date.now() - t0) / 1000;
+      console.log(`${victim}: healthy ${seconds.toFixed(1)} s after SIGKILL`);
+      expect(seconds).toBeLessThan(15);
+    }
+  }, 180_000);
+
   it('brings any container killed with SIGKILL back to healthy', async () => {
     const restarts = async (c: string) => Number((await q`docker inspect --format {{.RestartCount}} ${c}`).stdout);
     const before = Object.fromEntries(await Promise.all(started.map(async (c) => [c, await restarts(c)])));
@@ -231,7 +244,7 @@ describe('isolation', () => {
   });
 
   it('resolves the stack\'s own names only: no container forwards a DNS query to a resolver outside the host', async () => {
-    for (const c of started) expect(JSON.parse((await q`docker inspect --format ${'{{json .HostConfig.Dns}}'} ${c}`).stdout), c).toEqual(['127.0.0.1']);
+    for (const c of started) expect(JSON.parse((await q`docker inspect --format ${'{{json .HostConfig.Dns}}'} ${c}`).stdout), c).toEqual(['127.255.255.254']);
     // A name the stack does not have fails within seconds (and goes nowhere outside the host).
     const t0 = Date.now();
     expect((await qn`docker exec ${BACKUP} getent hosts consultation-web-stopped`).exitCode).not.toBe(0);
@@ -316,6 +329,18 @@ describe('the databases', () => {
     expect((await mariadb('socle_backup', dump)).exitCode).toBe(0);
     const write = await qn`docker run --rm --network ${name('limesurvey-data')} --entrypoint mariadb ${IMAGE('mariadb')} --host=limesurvey-db --user=socle_backup --password=${dump} --execute=${'CREATE TABLE t (i INT)'} limesurvey`;
     expect(write.stderr).toMatch(/command denied/);
+  }, 60_000);
+
+  it('PostgreSQL gives the backup runner an account that reads everything and writes nothing', async () => {
+    const dump = await envOf(CONSULTATION_DB, 'POSTGRES_BACKUP_PASSWORD');
+    const read = await psql('socle_backup', dump);
+    expect(read.exitCode, read.stderr).toBe(0);
+    const write = await qn`docker run --rm --network ${name('consultation-data')} --env ${`PGPASSWORD=${dump}`} --entrypoint psql ${IMAGE('postgres')} --host=consultation-db --username=socle_backup --dbname=consultation --command=${'CREATE TABLE t (i int)'}`;
+    expect(write.stderr).toMatch(/permission denied/);
+    // The app's owner password is not the runner's any more.
+    expect((await envOf(BACKUP, 'SOCLE_DB_0')).split(' ').at(-1)).toBe('socle_backup');
+    expect(await envOf(BACKUP, 'SOCLE_DB_0_PASSWORD')).toBe(dump);
+    expect(await envOf(BACKUP, 'SOCLE_DB_0_PASSWORD')).not.toBe(await envOf(CONSULTATION_DB, 'POSTGRES_PASSWORD'));
   }, 60_000);
 
   it('PostgreSQL accepts the app credentials and nothing else, with no trusted superuser', async () => {
@@ -432,6 +457,26 @@ describe('the deploy engine (OpenTofu, the Docker provider, the state)', () => {
     }
   }, 180_000);
   if (!hasTerraform()) console.warn('NOT RUN: the --terraform test needs a terraform binary on PATH; none here');
+
+  it('will not apply over running containers it has no state for (a lost or moved state), unless told to adopt them', async () => {
+    const ids = (await q`docker ps --quiet --no-trunc --filter label=fr.socle.commune=ville-test`).stdout.trim().split('\n').sort();
+    const file = city.city.config;
+    const original = readFileSync(file, 'utf8');
+    writeFileSync(file, original.replace(/directory: \S+,/, `directory: ${tempDir('socle-lost-state-')},`));
+    try {
+      const out = join(tempDir(), 'cdktf.out');
+      const plan = await deploy(['--out', out]);
+      expect(plan.exitCode, plan.stderr).toBe(0);
+      expect(plan.stdout).toMatch(/note: 12 container\(s\) and \d+ network\(s\) of this stack run on serveur-test but are not in any state \(there is no state file\)/);
+      const apply = await deploy(['--out', out, '--apply']);
+      expect(apply.exitCode).toBe(2);
+      expect(apply.stderr).toMatch(/fix: if the state was moved, put it back at \S+; if it is lost, run again with --adopt/);
+    } finally {
+      writeFileSync(file, original);
+    }
+    // Nothing was touched.
+    expect((await q`docker ps --quiet --no-trunc --filter label=fr.socle.commune=ville-test`).stdout.trim().split('\n').sort()).toEqual(ids);
+  }, 180_000);
 
   it('destroys the stack but keeps every volume marked prevent_destroy, and says so', async () => {
     const onion = (await q`docker exec ${TOR} cat /var/lib/tor/onion/limesurvey/hostname`).stdout.trim();
