@@ -21,6 +21,7 @@ const SIZE_LIMIT_MB: Record<string, number> = { base: 120, postgres: 450, mariad
 const OTHER_LIMIT_MB = 200;
 const HEALTHY_TARGET_S = 60;
 const IDLE_TARGET_MB = 600;
+const RECOVERY_TARGET_S = 15;
 // Naive sizes (debootstrap base + one apt-get install per image, no trimming), for the ratios.
 const NAIVE_MB: Record<string, number> = { base: 199, nginx: 299, tor: 295, redis: 295, backup: 308, mariadb: 688, postgres: 711 };
 
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
   await setup();
   let healthyS = 0;
   let stats: Array<{ name: string; mb: number }> = [];
+  const recovery: Array<{ name: string; seconds: number }> = [];
   const t0 = Date.now();
   const city = await DeployedCity.up('ville-test');
   const report = { started: city.containers };
@@ -64,6 +66,17 @@ async function main(): Promise<void> {
       const [name, usage] = l.split('\t');
       return { name, mb: toMB(usage.split('/')[0]) };
     });
+    // One container at a time: SIGKILL of its main process, then the time until Docker reports it healthy again.
+    for (const name of report.started) {
+      const q = $({ quiet: true });
+      const restarts = async () => Number((await q`docker inspect --format {{.RestartCount}} ${name}`).stdout);
+      const before = await restarts();
+      await q`kill -KILL ${(await q`docker inspect --format {{.State.Pid}} ${name}`).stdout.trim()}`;
+      const t0 = Date.now();
+      while ((await restarts()) === before && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 100));
+      await waitHealthy([name], 120);
+      recovery.push({ name, seconds: (Date.now() - t0) / 1000 });
+    }
   } finally {
     await city.down();
   }
@@ -81,6 +94,8 @@ async function main(): Promise<void> {
   const core = stats.filter((s) => /proxy-nginx|onion-tor|-db$|redis/.test(s.name)).reduce((n, s) => n + s.mb, 0);
   const all = stats.reduce((n, s) => n + s.mb, 0);
   console.log(`  proxy + Tor + databases + Redis: ${core.toFixed(0)} MiB (target ${IDLE_TARGET_MB}: ${core <= IDLE_TARGET_MB ? 'ok' : 'over'}); all ${stats.length} containers: ${all.toFixed(0)} MiB`);
+  console.log(`\nrecovery after SIGKILL, to healthy (target ${RECOVERY_TARGET_S} s)`);
+  for (const r of recovery) console.log(`  ${r.name.padEnd(36)}${r.seconds.toFixed(1).padStart(8)} s  ${r.seconds <= RECOVERY_TARGET_S ? 'ok' : 'over'}`);
 }
 
 void runCommand(main, USAGE);
