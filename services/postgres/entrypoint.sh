@@ -41,11 +41,12 @@ if [ -n "${POSTGRES_BACKUP_PASSWORD:-}" ]; then
   ( (
     i=0
     until pg_isready --quiet --host=/run/postgresql; do i=$((i + 1)); [ $i -lt 120 ] || exit 1; sleep 1; done
-    psql --quiet --host=/run/postgresql --username=postgres --dbname=postgres --set=ON_ERROR_STOP=1 --set=password="$backup_password" <<'SQL' \
+    psql --quiet --host=/run/postgresql --username=postgres --dbname=postgres --set=ON_ERROR_STOP=1 --set=password="$backup_password" --set=db="$POSTGRES_DB" <<'SQL' \
       || echo "socle-postgres: could not set up the backup account socle_backup" >&2
 SELECT 'CREATE ROLE socle_backup' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'socle_backup') \gexec
 ALTER ROLE socle_backup WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD :'password';
 GRANT pg_read_all_data TO socle_backup;
+GRANT CONNECT ON DATABASE :"db" TO socle_backup;
 SQL
   ) & )
 fi
