@@ -101,6 +101,8 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
     httpPort: s.proxy.httpPort,
     httpsPort: s.proxy.httpsPort,
     accessLogRetentionDays: s.proxy.accessLogRetentionDays,
+    accessLogMaxMiB: s.proxy.accessLogMaxMiB,
+    securityContact: city.commune.securityContact ?? `mailto:${city.commune.email}`,
     memoryMiB: s.proxy.memoryMiB,
     tls: city.tls.mode === 'acme' ? { mode: 'acme', ...city.tls.acme! } : { mode: 'files', directory: city.tls.files!.directory },
     legalNotice: {

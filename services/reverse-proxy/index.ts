@@ -45,6 +45,10 @@ export interface ReverseProxyProps {
   readonly httpsPort?: number;
   /** Days before an access log (IP addresses) is deleted. @default 90 */
   readonly accessLogRetentionDays?: number;
+  /** Most MiB the access logs may take; past it the oldest day goes first. @default 1024 */
+  readonly accessLogMaxMiB?: number;
+  /** `mailto:` or `https:` address served as /.well-known/security.txt (RFC 9116). @default mailto: the legal notice's email */
+  readonly securityContact?: string;
   /** @default 128 */
   readonly memoryMiB?: number;
   /** Where the certificate comes from. */
@@ -69,11 +73,12 @@ export class ReverseProxy extends Construct {
     super(scope, id);
     const platform = Platform.of(this);
     const retentionDays = props.accessLogRetentionDays ?? 90;
+    const maxMiB = props.accessLogMaxMiB ?? 1024;
     const bind = props.bindAddress ?? '0.0.0.0';
     this.frontendNetwork = platform.network(this, { name: 'frontend', tier: 'frontend' });
     this.publicNetwork = platform.network(this, { name: 'public', tier: 'egress' });
     this.accessLogs = platform.volume(this, {
-      name: 'proxy-logs', service: 'proxy', category: 'personal', retention: `${retentionDays} days`,
+      name: 'proxy-logs', service: 'proxy', category: 'personal', retention: `${retentionDays} days, at most ${maxMiB} MiB`,
       // Logs are evidence for incident response, not an archive: they are not copied to backups.
       backup: false, preventDestroy: false,
     });
@@ -120,6 +125,7 @@ export class ReverseProxy extends Construct {
       uploads: [
         { path: '/etc/socle/nginx.conf', content: nginxConf },
         { path: '/etc/socle/mentions-legales.html', content: renderLegalNotice(props.legalNotice, retentionDays) },
+        { path: '/etc/socle/security.txt', content: renderSecurityTxt(props.securityContact ?? `mailto:${props.legalNotice.email}`) },
       ],
       healthcheck: { test: ['CMD', 'curl', '--fail', '--silent', '--output', '/dev/null', 'http://127.0.0.1:8079/healthz'], startPeriodSec: 10 },
       memoryMiB: props.memoryMiB ?? 128,
@@ -130,7 +136,17 @@ export class ReverseProxy extends Construct {
       service: 'proxy',
       role: 'log-retention',
       image: 'base',
-      command: ['sh', '-c', `while :; do find /var/log/nginx -name 'access-*.log' -mtime +${retentionDays - 1} -delete; sleep 3600; done`],
+      // By age, then by size: the oldest day goes first; the day being written is emptied, not
+      // deleted (nginx keeps its file open, so deleting it would free nothing).
+      command: ['sh', '-c', [
+        'while :; do',
+        `find /var/log/nginx -name 'access-*.log' -mtime +${retentionDays - 1} -delete`,
+        `while [ "$(du -sm /var/log/nginx | cut -f1)" -gt ${maxMiB} ]; do`,
+        'oldest=$(ls -1tr /var/log/nginx/access-*.log 2>/dev/null | head -n 1); [ -n "$oldest" ] || break',
+        'if [ "$(ls -1 /var/log/nginx/access-*.log | wc -l)" -le 1 ]; then : > "$oldest"; break; fi',
+        'rm -f "$oldest"; done',
+        'sleep 30; done',
+      ].join('\n')],
       networkMode: 'none',
       volumes: [{ volume: this.accessLogs, path: '/var/log/nginx' }],
       user: 'www-data',
@@ -202,4 +218,17 @@ export function renderLegalNotice(n: LegalNotice, accessLogRetentionDays: number
     dpoEmail: e(n.dpo.email),
     dpoPostal: n.dpo.postalAddress ? `, ${e(n.dpo.postalAddress)}` : '',
   });
+}
+
+/**
+ * /.well-known/security.txt (RFC 9116): where to report a problem. It expires at the end of next
+ * year (the field is required): the first deploy of each year renews it.
+ */
+export function renderSecurityTxt(contact: string, now = new Date()): string {
+  return [
+    `Contact: ${contact}`,
+    `Expires: ${now.getUTCFullYear() + 1}-12-31T23:59:59.000Z`,
+    'Preferred-Languages: fr, en',
+    '',
+  ].join('\n');
 }

@@ -27,8 +27,21 @@ describe('ReverseProxy', () => {
     // Plain HTTP redirects the city's names, each to itself; any other Host gets nothing.
     expect(conf).toContain('return 301 https://a.ville-exemple.fr$request_uri;');
     expect(conf).toContain('return 301 https://b.ville-exemple.fr$request_uri;');
-    expect(conf).not.toContain('https://$host');
+    expect(conf).not.toContain('return 301 https://$host');
     expect(conf).toMatch(/listen 80 default_server;\s+server_name _;\s+return 421;/);
+  });
+
+  it('serves security.txt with the city\'s contact, and caps the access logs by size as well as age', () => {
+    const json = synthInHost((s) => {
+      const p = new ReverseProxy(s, 'proxy', { tls: files, legalNotice: notice, securityContact: 'mailto:securite@ville-exemple.fr', accessLogRetentionDays: 30, accessLogMaxMiB: 64 });
+      p.addRoute({ service: 'a', hostname: 'a.ville-exemple.fr', upstream: 'a-web:3000' });
+    });
+    const txt = fileOf(containerNamed(json, 'ville-exemple-proxy-nginx'), '/etc/socle/security.txt');
+    expect(txt).toMatch(/^Contact: mailto:securite@ville-exemple\.fr\nExpires: \d{4}-12-31T23:59:59\.000Z\nPreferred-Languages: fr, en\n$/);
+    expect(nginxConf(json)).toMatch(/location = \/\.well-known\/security\.txt \{[^}]*alias \/etc\/socle\/security\.txt;/);
+    const retention = containerNamed(json, 'ville-exemple-proxy-log-retention');
+    expect(retention.command.join(' ')).toContain('-mtime +29 -delete');
+    expect(retention.command.join(' ')).toContain('-gt 64 ]');
   });
 
   it('escapes the legal notice', () => {

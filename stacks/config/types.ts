@@ -34,6 +34,7 @@ export interface CityConfig {
     readonly address: { readonly street: string; readonly postcode: string; readonly city: string };
     readonly phone: string;
     readonly email: string;
+    readonly securityContact?: string;
     readonly publicationDirector: string;
     readonly dpo: { readonly name: string; readonly email: string; readonly postalAddress?: string };
   };
@@ -48,7 +49,7 @@ export interface CityConfig {
   };
   readonly tls: { readonly mode: 'files' | 'acme'; readonly files?: { readonly directory: string }; readonly acme?: { readonly directoryUrl: string; readonly email: string } };
   readonly services: {
-    readonly proxy: ServicePlacement & { readonly bindAddress: string; readonly httpPort: number; readonly httpsPort: number; readonly accessLogRetentionDays: number; readonly memoryMiB: number };
+    readonly proxy: ServicePlacement & { readonly bindAddress: string; readonly httpPort: number; readonly httpsPort: number; readonly accessLogRetentionDays: number; readonly accessLogMaxMiB: number; readonly memoryMiB: number };
     readonly consultation: ServicePlacement & {
       readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly preset: 'decidim' | 'consul'; readonly image?: string; readonly port?: number;
       readonly env: Readonly<Record<string, string>>; readonly memoryMiB: number; readonly workerMemoryMiB: number;

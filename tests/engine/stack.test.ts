@@ -175,6 +175,23 @@ describe('the reverse proxy', () => {
     expect(evil.stdout.toLowerCase()).not.toMatch(/location:/);
   });
 
+  it('serves the city\'s security.txt on every site, from the proxy', async () => {
+    for (const host of ['participer.ville-test.fr', 'enquetes.ville-test.fr']) {
+      const r = await curl(['--resolve', `${host}:18443:127.0.0.1`, `https://${host}:18443/.well-known/security.txt`]);
+      expect(r.stdout).toMatch(/^Contact: mailto:securite@ville-test\.fr\nExpires: \d{4}-12-31T/);
+    }
+  });
+
+  it('caps the access logs by size: past the city\'s cap the oldest day goes first', async () => {
+    const logs = name('proxy-logs');
+    // Two old days of 10 MiB each against a 16 MiB cap (tests/fixtures/ville-test.yaml).
+    await q`docker run --rm --network none --user 33 --mount ${`type=volume,src=${logs},dst=/v`} --entrypoint sh ${IMAGE('base')} -c ${'head -c 10485760 /dev/zero > /v/access-2000-01-01.log && touch -d "2 days ago" /v/access-2000-01-01.log && head -c 10485760 /dev/zero > /v/access-2000-01-02.log && touch -d "1 day ago" /v/access-2000-01-02.log'}`;
+    const list = async () => (await q`docker exec ${PROXY} ls /var/log/nginx`).stdout;
+    for (let i = 0; i < 45 && (await list()).includes('access-2000-01-01.log'); i++) await new Promise((r) => setTimeout(r, 1000));
+    expect(await list()).not.toContain('access-2000-01-01.log');
+    expect(await list()).toContain('access-2000-01-02.log');
+  }, 90_000);
+
   it('refuses unknown host names', async () => {
     const r = await https('inconnu.ville-test.fr', '/');
     expect(r.stdout).toMatch(/^HTTP\/2 421/);
