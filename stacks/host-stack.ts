@@ -32,6 +32,12 @@ export const CONTAINER_DEFAULTS = {
   logMaxSize: '10m',
   logMaxFiles: '3',
   securityOpts: ['no-new-privileges:true'],
+  /**
+   * RLIMIT_NPROC, the process (and thread) limit. The Docker provider has no pids_limit (a cgroup
+   * limit per container), so this is the ceiling: the kernel counts it per user across the host,
+   * which still keeps one fork bomb from taking the host's process table.
+   */
+  maxProcesses: 4096,
 } as const;
 
 /**
@@ -243,6 +249,7 @@ export class HostStack extends TerraformStack implements IPlatform {
       logOpts: { 'max-size': CONTAINER_DEFAULTS.logMaxSize, 'max-file': CONTAINER_DEFAULTS.logMaxFiles },
       ports: spec.ports?.map((p) => ({ internal: p.internal, external: p.external, ip: p.ip, protocol: 'tcp' })),
       host: spec.extraHosts?.map((h) => ({ host: h.host, ip: h.ip })),
+      ulimit: [{ name: 'nproc', soft: spec.maxProcesses ?? CONTAINER_DEFAULTS.maxProcesses, hard: spec.maxProcesses ?? CONTAINER_DEFAULTS.maxProcesses }],
       dns: spec.resolvesExternalNames ? undefined : [NO_EXTERNAL_RESOLVER],
       // Docker's DNS waits seconds for that resolver before failing a name: the C library gives up
       // after one second instead, so a stopped peer's name fails fast (a backup, a proxy route).

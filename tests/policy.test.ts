@@ -31,7 +31,7 @@ function plant(scope: Construct, overrides: Partial<ContainerConfig> = {}): Cont
   return new Container(scope, 'planted', {
     name: 'planted', image: `${city.registry.host}/${city.registry.namespace}/base:bookworm`, memory: 64,
     healthcheck: { test: ['CMD', 'true'] }, capabilities: { drop: ['ALL'] }, securityOpts: ['no-new-privileges:true'],
-    restart: 'unless-stopped', logOpts: { 'max-size': '10m' }, ...overrides,
+    restart: 'unless-stopped', logOpts: { 'max-size': '10m' }, ulimit: [{ name: 'nproc', soft: 256, hard: 256 }], ...overrides,
   });
 }
 
@@ -145,6 +145,24 @@ describe('Socle-CT1: containers have a healthcheck', () => {
     const s = hostStack();
     plant(s);
     expect(statusOf(s, 'Socle-CT1')).toEqual(['compliant']);
+  });
+});
+
+describe('Socle-CT4: containers have a process-count limit', () => {
+  it('Noncompliance: no ulimit nproc', () => {
+    const s = hostStack();
+    plant(s, { ulimit: undefined });
+    expect(statusOf(s, 'Socle-CT4')).toEqual(['non-compliant']);
+  });
+  it('Noncompliance: other limits only', () => {
+    const s = hostStack();
+    plant(s, { ulimit: [{ name: 'nofile', soft: 1024, hard: 1024 }] });
+    expect(statusOf(s, 'Socle-CT4')).toEqual(['non-compliant']);
+  });
+  it('Compliance: with one', () => {
+    const s = hostStack();
+    plant(s);
+    expect(statusOf(s, 'Socle-CT4')).toEqual(['compliant']);
   });
 });
 

@@ -107,6 +107,8 @@ export interface ContainerSpec {
   readonly tmpfs?: Readonly<Record<string, number>>;
   readonly healthcheck: HealthcheckSpec;
   readonly memoryMiB: number;
+  /** Process (and thread) limit, counted per user across the host. @default 4096 (CONTAINER_DEFAULTS.maxProcesses) */
+  readonly maxProcesses?: number;
   /** `uid:gid` or a user name of the image. @default the image's own USER */
   readonly user?: string;
   /** @default true: software that must write outside its volumes says so explicitly */

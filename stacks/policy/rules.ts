@@ -97,6 +97,13 @@ export const containerHasMemoryLimit: Rule = (r) => {
   return typeof r.attrs.memory === 'number' && r.attrs.memory > 0 ? COMPLIANT : violation('no memory limit');
 };
 
+/** Socle-CT4: every container has a process-count limit. */
+export const containerHasProcessLimit: Rule = (r) => {
+  if (r.type !== 'docker_container') return NOT_APPLICABLE;
+  const nproc = (r.attrs.ulimit ?? []).find((u: any) => u.name === 'nproc');
+  return nproc && nproc.hard > 0 && nproc.soft > 0 ? COMPLIANT : violation('no process-count limit (ulimit nproc)');
+};
+
 /** Socle-CT3: containers drop every capability, cannot gain privileges and are not privileged. */
 export const containerHardened: Rule = (r) => {
   if (r.type !== 'docker_container') return NOT_APPLICABLE;

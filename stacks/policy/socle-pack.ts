@@ -3,7 +3,7 @@ import { Annotations, DefaultTokenResolver, StringConcat, TerraformResource, Ter
 import type { IConstruct } from 'constructs';
 import { HostStack } from '../host-stack.js';
 import {
-  containerHardened, containerHasHealthcheck, containerHasMemoryLimit, imageFromCityRegistry, noSecretLiteral,
+  containerHardened, containerHasHealthcheck, containerHasMemoryLimit, containerHasProcessLimit, imageFromCityRegistry, noSecretLiteral,
   noThirdPartyHost, portsOnlyOnProxy, privateNetworksInternal, type ResourceView, type Rule,
 } from './rules.js';
 import { findSuppression } from './suppressions.js';
@@ -65,6 +65,12 @@ export const SOCLE_RULES: readonly RuleBinding[] = [
     info: 'The container misses part of the baseline hardening.',
     explanation: 'Every container drops all capabilities, cannot gain privileges, restarts on failure and keeps bounded logs.',
     fix: 'Declare the container through the platform (HostStack.container), which applies the baseline; add back only the capability the software needs with capAdd.',
+  },
+  {
+    id: 'Socle-CT4', level: 'error', rule: containerHasProcessLimit,
+    info: 'The container has no process-count limit.',
+    explanation: 'One fork bomb in one container would exhaust the host\'s process table and stop every service on it.',
+    fix: 'Declare the container through the platform (HostStack.container), which sets ulimit nproc; raise maxProcesses in the container spec if the software needs more.',
   },
   {
     id: 'Socle-SEC1', level: 'error', rule: noSecretLiteral,

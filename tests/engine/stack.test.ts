@@ -117,6 +117,11 @@ describe('the test city deployed with OpenTofu over SSH', () => {
     }
   }, 180_000);
 
+  it('gives every container a process-count ceiling', async () => {
+    for (const c of started) expect(JSON.parse((await q`docker inspect --format ${'{{json .HostConfig.Ulimits}}'} ${c}`).stdout), c).toEqual([{ Name: 'nproc', Soft: 4096, Hard: 4096 }]);
+    expect((await q`docker exec ${PROXY} bash -c ${'ulimit -u'}`).stdout.trim()).toBe('4096');
+  });
+
   it('brings any container killed with SIGKILL back to healthy', async () => {
     const restarts = async (c: string) => Number((await q`docker inspect --format {{.RestartCount}} ${c}`).stdout);
     const before = Object.fromEntries(await Promise.all(started.map(async (c) => [c, await restarts(c)])));
