@@ -43,10 +43,11 @@ describe('images built from Debian (built once by the suite\'s global setup)', (
 
 describe('scripts/build-images and scripts/mirror-images', () => {
   it('build-images reuses the cached images and prints name, size and time', () => {
-    const config = writeCity(readFileSync(join(ROOT, 'tests/fixtures/ville-test.yaml'), 'utf8').replace('TLS_DIRECTORY', '/etc/socle/tls'));
+    // The registry name the suite builds under (tests/engine/test-host.ts): its images exist.
+    const config = writeCity(readFileSync(join(ROOT, 'tests/fixtures/ville-test.yaml'), 'utf8').replace('TLS_DIRECTORY', '/etc/socle/tls').replace(/^registry: .*$/m, 'registry: { host: "127.0.0.1:15000", namespace: socle }'));
     const r = node('scripts/build-images.ts', ['--config', config, '--only', 'redis']);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/registre\.ville-test\.fr\/socle\/redis:bookworm\s+\d+\s+[\d.]+\s+\(cached\)/);
+    expect(r.stdout).toMatch(/127\.0\.0\.1:15000\/socle\/redis:bookworm\s+\d+\s+[\d.]+\s+\(cached\)/);
     expect(r.stderr).toMatch(/\[2\/2\] redis: up to date/);
   });
 

@@ -146,7 +146,9 @@ async function emptyDatabase(engine: Engine, db: DatabaseContainer): Promise<voi
     await engine.docker(['exec', db.name, 'mariadb', '-e', `DROP DATABASE IF EXISTS \`${db.database}\``]);
   } else {
     await engine.docker(['exec', db.name, 'psql', '-U', 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-q',
-      '-c', `DROP DATABASE IF EXISTS "${db.database}" WITH (FORCE)`, '-c', `CREATE DATABASE "${db.database}" OWNER "${db.owner}"`, '-c', `REVOKE ALL ON DATABASE "${db.database}" FROM PUBLIC`]);
+      '-c', `DROP DATABASE IF EXISTS "${db.database}" WITH (FORCE)`, '-c', `CREATE DATABASE "${db.database}" OWNER "${db.owner}"`, '-c', `REVOKE ALL ON DATABASE "${db.database}" FROM PUBLIC`,
+      // The backup runner's read-only account (services/postgres/entrypoint.sh) may connect again.
+      '-c', `DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'socle_backup') THEN GRANT CONNECT ON DATABASE "${db.database}" TO socle_backup; END IF; END $$`]);
   }
 }
 

@@ -1,7 +1,7 @@
 // Builds the deploy tools from the Go module proxy and lays the providers out as a filesystem
 // mirror with a CLI configuration, exactly what an air-gapped city needs. Builds are cached by pin
 // (a stamp beside each binary), so a second run costs a few file reads.
-import { copyFileSync, cpSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { $ } from 'zx';
@@ -113,13 +113,23 @@ async function goBuild(build: GoBuild, out: string, options: BuildOptions, label
     rmSync(out, { force: true });
     copyFileSync(`${out}.new`, out);
     rmSync(`${out}.new`);
-    writeFileSync(stamp, wanted);
+    writeAtomically(stamp, wanted);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
   const seconds = (Date.now() - started) / 1000;
   say(`${label}: built in ${seconds.toFixed(0)} s`);
   return { name: label, seconds, cached: false };
+}
+
+/**
+ * A new file renamed over the old one: a reader (a deploy running meanwhile) sees the old or the
+ * new content, never half of it, and a hard link to the old file (a copied tools directory) keeps
+ * the old content instead of being written through.
+ */
+function writeAtomically(file: string, content: string): void {
+  writeFileSync(`${file}.new`, content);
+  renameSync(`${file}.new`, file);
 }
 
 function safeJson(text: string): any {
@@ -159,7 +169,7 @@ export async function buildTools(options: BuildOptions = {}): Promise<{ tools: T
   steps.push(await goBuild(OPENTOFU, tools.tofu, options, `[1/${total}] tofu ${OPENTOFU.version}`));
   if (options.providersFrom === 'registry') {
     await mirrorFromRegistry(tools, options);
-    if (!options.dryRun) writeFileSync(tools.cliConfig, cliConfigText(tools.mirror));
+    if (!options.dryRun) writeAtomically(tools.cliConfig, cliConfigText(tools.mirror));
     return { tools, steps };
   }
   for (const [i, pin] of PROVIDER_PINS.entries()) {
@@ -177,7 +187,7 @@ export async function buildTools(options: BuildOptions = {}): Promise<{ tools: T
       linkSync(built, target);
     }
   }
-  if (!options.dryRun) writeFileSync(tools.cliConfig, cliConfigText(tools.mirror));
+  if (!options.dryRun) writeAtomically(tools.cliConfig, cliConfigText(tools.mirror));
   say(`${options.dryRun ? '[dry-run] ' : ''}mirror ${tools.mirror}, CLI configuration ${tools.cliConfig}`);
   return { tools, steps };
 }
