@@ -23,6 +23,10 @@ const USAGE = `usage: npm run deploy -- --config FILE|DIR [--stack NAME]... [--a
   --terraform         use Terraform instead of OpenTofu (Terraform cannot encrypt its state:
                       needs --plaintext-state)
   --plaintext-state   with --terraform: accept that state files hold the secrets in clear
+  --skip-firewall-check REASON
+                      apply although the host firewall rule (Ansible role docker_host) is not
+                      confirmed; the reason is printed. By default every host is probed first
+                      and an apply refuses a host whose containers can reach its own services
   --tools DIR         OpenTofu and the provider mirror (default: SOCLE_TOOLS_DIR, or
                       ~/.cache/socle/tools, made by npm run provider-mirror); without one,
                       tofu from PATH and providers from the registry
@@ -38,13 +42,13 @@ exit status: 0 ok, 1 a step failed, 2 bad input (flags, city file, missing secre
 
 interface Args {
   config?: string; stack?: string[]; apply?: boolean; destroy?: boolean; replace?: string[]; adopt?: boolean; terraform?: boolean;
-  'plaintext-state'?: boolean; tools?: string; 'backup-key'?: string; out?: string; 'dry-run'?: boolean; help?: boolean;
+  'plaintext-state'?: boolean; 'skip-firewall-check'?: string; tools?: string; 'backup-key'?: string; out?: string; 'dry-run'?: boolean; help?: boolean;
 }
 
 function parse(): Args {
   return parseFlags<Args>({
     config: { type: 'string' }, stack: { type: 'string', multiple: true }, apply: { type: 'boolean' }, destroy: { type: 'boolean' },
-    replace: { type: 'string', multiple: true }, adopt: { type: 'boolean' }, terraform: { type: 'boolean' }, 'plaintext-state': { type: 'boolean' }, tools: { type: 'string' },
+    replace: { type: 'string', multiple: true }, adopt: { type: 'boolean' }, terraform: { type: 'boolean' }, 'plaintext-state': { type: 'boolean' }, 'skip-firewall-check': { type: 'string' }, tools: { type: 'string' },
     'backup-key': { type: 'string' }, out: { type: 'string' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   });
 }
@@ -58,6 +62,7 @@ async function main(): Promise<void> {
   if (!args.config) throw new UsageError('--config FILE|DIR is required');
   if (args.apply && args.destroy) throw new UsageError('--apply and --destroy: choose one');
   if (args.destroy && args.replace) throw new UsageError('--replace recreates containers, --destroy removes them: choose one');
+  if (args['skip-firewall-check'] !== undefined && !args['skip-firewall-check'].trim()) throw new UsageError('--skip-firewall-check needs a reason, e.g. --skip-firewall-check "host firewall managed by the city\'s network team"');
   const action: DeployAction = args.destroy ? 'destroy' : args.apply ? 'apply' : 'plan';
   // A dry run synthesizes into a scratch directory: it says it runs nothing, so it changes nothing.
   const scratch = args['dry-run'] ? mkdtempSync(join(tmpdir(), 'socle-dry-run-')) : undefined;
@@ -74,6 +79,7 @@ async function main(): Promise<void> {
     console.log(`engine: ${engine.binary}${engine.cliConfig ? `, providers from the mirror (${engine.cliConfig})` : ', providers from the registry (no mirror: npm run provider-mirror makes one)'}`);
     const outcomes = await deployStacks(selected, {
       action, engine, replace: args.replace, adopt: args.adopt, plaintextState: args['plaintext-state'], backupKey: args['backup-key'], dryRun: args['dry-run'],
+      skipFirewallCheck: args['skip-firewall-check'],
     });
     if (args['dry-run']) {
       console.log('dry run: nothing was run, cdktf.out was not touched');

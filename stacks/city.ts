@@ -104,6 +104,7 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
     accessLogMaxMiB: s.proxy.accessLogMaxMiB,
     securityContact: city.commune.securityContact ?? `mailto:${city.commune.email}`,
     memoryMiB: s.proxy.memoryMiB,
+    onion: s.onion.enabled,
     tls: city.tls.mode === 'acme' ? { mode: 'acme', ...city.tls.acme! } : { mode: 'files', directory: city.tls.files!.directory },
     legalNotice: {
       communeName: city.commune.name, legalEntity: city.commune.legalEntity, siren: city.commune.siren,
@@ -113,7 +114,7 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
     },
   });
   const onion = s.onion.enabled
-    ? new OnionService(proxyStack, 'onion', { network: proxy.publicNetwork, extraTorrc: [...(s.onion.offline ? ['DisableNetwork 1'] : []), ...(options.extraTorrc ?? [])] })
+    ? new OnionService(proxyStack, 'onion', { network: proxy.publicNetwork, addresses: proxy.onionAddresses!, extraTorrc: [...(s.onion.offline ? ['DisableNetwork 1'] : []), ...(options.extraTorrc ?? [])] })
     : undefined;
 
   const relays = new Map<string, ZimbraRelay>();

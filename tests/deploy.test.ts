@@ -53,6 +53,14 @@ describe('scripts/deploy', () => {
     expect(r.stdout).not.toMatch(/tofu -chdir/);
   });
 
+  it('skips the host firewall check only with a reason, and prints it', () => {
+    const empty = deploy(['--config', MULTISITE, '--apply', '--skip-firewall-check', ' ', '--dry-run'], {});
+    expect(empty.status).toBe(2);
+    expect(empty.stderr).toMatch(/--skip-firewall-check needs a reason, e\.g\. --skip-firewall-check "/);
+    const help = deploy(['--help']);
+    expect(help.stdout).toMatch(/--skip-firewall-check REASON\n\s+apply although the host firewall rule \(Ansible role docker_host\) is not\n\s+confirmed/);
+  });
+
   it('refuses a state passphrase shorter than OpenTofu accepts', () => {
     const r = deploy(['--config', MULTISITE, '--backup-key', backupKey(), '--dry-run'], { SOCLE_SMTP_PASSWORD: 'x', SOCLE_RESTIC_PASSWORD: 'x', SOCLE_STATE_PASSPHRASE: 'short' });
     expect(r.status).toBe(2);

@@ -9,6 +9,7 @@ import type { CityConfig, HostConfig, SecretRef } from '../../stacks/config/type
 import type { SecretBinding } from '../../stacks/city.js';
 import { InputError, StepError } from '../../stacks/errors.js';
 import { LABEL } from '../../stacks/labels.js';
+import { firewallFix, probeHostFirewall } from './host-firewall.js';
 import { sshCommand } from '../../stacks/ssh.js';
 import { LOCK_FILE, defaultToolsDir, toolSet } from './tools.js';
 import { REGISTRY_HOSTS } from '../../stacks/deploy-tools.js';
@@ -176,6 +177,8 @@ export interface DeployOptions {
   readonly backupKey?: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly dryRun?: boolean;
+  /** Apply although the host firewall rule could not be confirmed (the reason is printed). @default check it */
+  readonly skipFirewallCheck?: string;
   readonly say?: Output;
   /** Where the engine's own output goes (default: `say`). */
   readonly engineOutput?: Output;
@@ -216,6 +219,7 @@ function prepare(targets: readonly StackTarget[], options: DeployOptions): Prepa
 export async function deployStacks(targets: readonly StackTarget[], options: DeployOptions): Promise<StackOutcome[]> {
   const say = options.say ?? ((line: string) => console.log(line));
   const prepared = prepare(targets, options);
+  if (options.action === 'apply' && !options.dryRun) await checkHostFirewalls(prepared, options, say);
   const outcomes: StackOutcome[] = [];
   for (const [i, t] of prepared.entries()) {
     say(`[${i + 1}/${prepared.length}] ${t.name} (${options.engine.name}, host ${t.host.name})`);
@@ -225,6 +229,31 @@ export async function deployStacks(targets: readonly StackTarget[], options: Dep
     outcomes.push(await deployOne(t, options, say));
   }
   return outcomes;
+}
+
+/**
+ * Every host must keep containers away from its own services (the Ansible role's rule) before
+ * anything is applied to it: checked on all hosts first, so a refusal leaves every host untouched.
+ * A plan changes nothing and is not held up by the probe.
+ */
+async function checkHostFirewalls(targets: readonly PreparedStack[], options: DeployOptions, say: Output): Promise<void> {
+  if (options.skipFirewallCheck !== undefined) {
+    say(`WARNING: the host firewall was not checked (--skip-firewall-check: ${options.skipFirewallCheck})`);
+    return;
+  }
+  const unprotected: string[] = [];
+  const seenHosts = new Set<string>();
+  for (const t of targets) {
+    if (seenHosts.has(t.host.name)) continue;
+    seenHosts.add(t.host.name);
+    const probe = await probeHostFirewall(t, options.env ?? process.env);
+    say(`  host firewall on ${t.host.name}: ${probe.active ? 'active' : 'NOT ACTIVE'} (${probe.seen})`);
+    if (!probe.active) unprotected.push(t.host.name);
+  }
+  if (unprotected.length === 0) return;
+  const what = `containers on ${unprotected.join(', ')} can reach the host's own services (sshd, ...): the host firewall rule (table inet socle_host) is not active`;
+  const fix = unprotected.map((h) => `  fix: ${firewallFix(h)}`).join('\n');
+  throw new StepError(`nothing was applied: ${what}.\n${fix}\n  then run the same command again`);
 }
 
 /** docker_container and docker_volume resources of a stack: address, Docker name, prevent_destroy. */

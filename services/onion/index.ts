@@ -1,11 +1,14 @@
 import { Construct } from 'constructs';
 import { Lazy } from 'cdktf';
-import { Platform, type INetwork } from '../common/platform.js';
+import { Platform, type INetwork, type IVolume } from '../common/platform.js';
+import { ONION_ADDRESSES_PATH } from '../reverse-proxy/index.js';
 import { renderFile } from '../common/template.js';
 
 export interface OnionServiceProps {
   /** The proxy's network with a route out: Tor needs it to reach the Tor network. */
   readonly network: INetwork;
+  /** The proxy's volume where Tor publishes each site's address (for its Onion-Location header). */
+  readonly addresses: IVolume;
   /** Alias of the proxy on that network. @default 'proxy' */
   readonly proxyAlias?: string;
   /** Extra torrc lines (tests use `DisableNetwork 1`). @default none */
@@ -40,10 +43,11 @@ export class OnionService extends Construct {
       service: 'onion',
       role: 'tor',
       image: 'tor',
-      command: ['tor', '-f', '/etc/socle/torrc'],
+      // Tor, and beside it the publisher of the addresses (never the keys) for the proxy.
+      command: ['socle-tor'],
       // Its own route out first (the default route); the proxy's network only to reach the proxy.
       networks: [{ network: torNetwork }, { network: props.network }],
-      volumes: [{ volume: keys, path: '/var/lib/tor' }],
+      volumes: [{ volume: keys, path: '/var/lib/tor' }, { volume: props.addresses, path: ONION_ADDRESSES_PATH }],
       uploads: [{ path: '/etc/socle/torrc', content: torrc }],
       user: 'debian-tor',
       tmpfs: { '/tmp': 16 },

@@ -23,6 +23,16 @@ export interface ProxyRoute {
 
 export const STRICT_CSP = ownOriginCsp();
 
+/** Where the proxy reads, and the onion service writes, one `<service> http://<address>.onion;` map file per site. */
+export const ONION_ADDRESSES_PATH = '/var/lib/socle/onion-addresses';
+
+// A site's onion origin, then its Onion-Location value; empty (no header sent) until Tor has
+// published the address. The map files are read at start and at each reload (socle-nginx).
+const ONION_LOCATION_MAPS = [
+  `  map $socle_site $socle_onion_origin { default ""; include ${ONION_ADDRESSES_PATH}/*.map; }`,
+  '  map $socle_onion_origin $socle_onion_location { "" ""; default $socle_onion_origin$request_uri; }',
+].join('\n');
+
 export interface LegalNotice {
   readonly communeName: string;
   readonly legalEntity: string;
@@ -49,6 +59,11 @@ export interface ReverseProxyProps {
   readonly accessLogMaxMiB?: number;
   /** `mailto:` or `https:` address served as /.well-known/security.txt (RFC 9116). @default mailto: the legal notice's email */
   readonly securityContact?: string;
+  /**
+   * Tor also serves the routes that have an `onionPort`: the proxy mounts the addresses Tor publishes
+   * and announces them on the clearnet names (`Onion-Location`). @default false
+   */
+  readonly onion?: boolean;
   /** @default 128 */
   readonly memoryMiB?: number;
   /** Where the certificate comes from. */
@@ -67,6 +82,8 @@ export class ReverseProxy extends Construct {
   /** The proxy's own network with a route out (published ports, ACME, Tor). */
   public readonly publicNetwork: INetwork;
   public readonly accessLogs: IVolume;
+  /** Where the onion service publishes its addresses (`onion: true` only); mount it at {@link ONION_ADDRESSES_PATH}. */
+  public readonly onionAddresses?: IVolume;
   private readonly routes: ProxyRoute[] = [];
 
   constructor(scope: Construct, id: string, props: ReverseProxyProps) {
@@ -82,6 +99,13 @@ export class ReverseProxy extends Construct {
       // Logs are evidence for incident response, not an archive: they are not copied to backups.
       backup: false, preventDestroy: false,
     });
+    this.onionAddresses = props.onion
+      ? platform.volume(this, {
+        name: 'onion-addresses', service: 'proxy', category: 'operational', retention: 'as long as the onion service runs',
+        // Public addresses, written again by Tor from its keys (which are backed up) at every start.
+        backup: false, preventDestroy: false,
+      })
+      : undefined;
     const acmeWebroot = props.tls.mode === 'acme'
       ? platform.volume(this, { name: 'acme-webroot', service: 'proxy', category: 'cache', retention: 'until the challenge is answered' })
       : undefined;
@@ -95,6 +119,8 @@ export class ReverseProxy extends Construct {
         certificate: '/etc/nginx/tls/fullchain.pem',
         certificateKey: '/etc/nginx/tls/privkey.pem',
         virtualHosts: this.routes.map((r) => this.renderVirtualHosts(r)).join('\n'),
+        // Only with a site that sets $socle_site: nginx refuses a map over a variable nothing defines.
+        onionMaps: this.onionAddresses && this.routes.some((r) => r.onionPort) ? ONION_LOCATION_MAPS : '',
       }),
     });
 
@@ -102,7 +128,7 @@ export class ReverseProxy extends Construct {
       service: 'proxy',
       role: 'nginx',
       image: 'nginx',
-      command: ['nginx', '-c', '/etc/socle/nginx.conf', '-g', 'daemon off;'],
+      command: this.onionAddresses ? ['socle-nginx', '--reload-when-changed', ONION_ADDRESSES_PATH] : ['socle-nginx'],
       networks: [
         { network: this.publicNetwork, aliases: ['proxy'] },
         { network: this.frontendNetwork, aliases: ['proxy'] },
@@ -114,6 +140,7 @@ export class ReverseProxy extends Construct {
       bindsLowPorts: true,
       volumes: [
         { volume: this.accessLogs, path: '/var/log/nginx' },
+        ...(this.onionAddresses ? [{ volume: this.onionAddresses, path: ONION_ADDRESSES_PATH, readOnly: true }] : []),
         ...(acmeWebroot ? [{ volume: acmeWebroot, path: '/var/www/acme', readOnly: true }] : []),
         ...(certificates ? [{ volume: certificates, path: '/etc/nginx/tls', readOnly: true }] : []),
       ],
@@ -192,6 +219,9 @@ export class ReverseProxy extends Construct {
       serverName,
       csp: route.csp ?? STRICT_CSP,
       tlsDirectives: tls ? '    add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;' : '',
+      // Tor Browser offers the onion address to a visitor of the clearnet name (once Tor has published it).
+      onionDirectives: tls && route.onionPort && this.onionAddresses
+        ? `    set $socle_site ${route.service};\n    add_header Onion-Location $socle_onion_location always;` : '',
     });
     const clearnet = `${renderFile(import.meta.url, './templates/http-redirect.conf.tmpl', { hostname: route.hostname })}\n${vhost('443 ssl http2', route.hostname, true)}`;
     return route.onionPort ? `${clearnet}\n${vhost(String(route.onionPort), '_', false)}` : clearnet;

@@ -31,6 +31,26 @@ describe('ReverseProxy', () => {
     expect(conf).toMatch(/listen 80 default_server;\s+server_name _;\s+return 421;/);
   });
 
+  it('announces the onion address on the clearnet names of onion sites only, from the addresses Tor publishes', () => {
+    const json = synthInHost((s) => {
+      const p = new ReverseProxy(s, 'proxy', { tls: files, legalNotice: notice, onion: true });
+      p.addRoute({ service: 'a', hostname: 'a.ville-exemple.fr', upstream: 'a-web:3000' });
+      p.addRoute({ service: 'b', hostname: 'b.ville-exemple.fr', upstream: 'b-web:8080', onionPort: 8082 });
+    });
+    const conf = nginxConf(json);
+    expect(conf).toContain('include /var/lib/socle/onion-addresses/*.map;');
+    const server = (marker: string) => conf.split(/\n  # /).find((block) => block.includes(marker))!;
+    expect(server('listen 443 ssl http2;\n    server_name b.ville-exemple.fr;')).toContain('set $socle_site b;\n    add_header Onion-Location $socle_onion_location always;');
+    expect(server('server_name a.ville-exemple.fr;')).not.toContain('Onion-Location');
+    expect(server('listen 8082;')).not.toContain('Onion-Location');
+    const nginx = containerNamed(json, 'ville-exemple-proxy-nginx');
+    expect(nginx.command).toEqual(['socle-nginx', '--reload-when-changed', '/var/lib/socle/onion-addresses']);
+    expect(nginx.volumes).toContainEqual(expect.objectContaining({ volume_name: expect.stringContaining('volume-onion-addresses'), container_path: '/var/lib/socle/onion-addresses', read_only: true }));
+    // Without Tor, nothing of it.
+    const clearnetOnly = nginxConf(synthInHost((s) => new ReverseProxy(s, 'proxy', { tls: files, legalNotice: notice }).addRoute({ service: 'b', hostname: 'b.ville-exemple.fr', upstream: 'b-web:8080', onionPort: 8082 })));
+    expect(clearnetOnly).not.toContain('onion');
+  });
+
   it('serves security.txt with the city\'s contact, and caps the access logs by size as well as age', () => {
     const json = synthInHost((s) => {
       const p = new ReverseProxy(s, 'proxy', { tls: files, legalNotice: notice, securityContact: 'mailto:securite@ville-exemple.fr', accessLogRetentionDays: 30, accessLogMaxMiB: 64 });

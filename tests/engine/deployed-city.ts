@@ -5,6 +5,15 @@ import { join } from 'node:path';
 import { $ } from 'zx';
 import { ROOT, TSX } from '../helpers.js';
 import { prepareTestCity, TEST_SECRETS, type TestCity } from './test-city.js';
+import { loadHostFirewall } from './test-host.js';
+
+export interface DeployedCityOptions {
+  /**
+   * Load the host firewall the Ansible role renders for this city before the first deploy, as a
+   * prepared host has it (default); or deploy with --skip-firewall-check and this reason.
+   */
+  readonly skipFirewallCheck?: string;
+}
 
 const qn = $({ quiet: true, nothrow: true });
 
@@ -16,13 +25,14 @@ export interface DeployRun {
 }
 
 export class DeployedCity {
-  private constructor(public readonly city: TestCity) {}
+  private constructor(public readonly city: TestCity, private readonly options: DeployedCityOptions) {}
 
   /** Writes the test city and applies it; throws with the deploy's output when it fails. */
-  static async up(fixture = 'ville-test', edit?: (yaml: string) => string): Promise<DeployedCity> {
+  static async up(fixture = 'ville-test', edit?: (yaml: string) => string, options: DeployedCityOptions = {}): Promise<DeployedCity> {
     const city = await prepareTestCity(fixture, edit);
-    const deployed = new DeployedCity(city);
+    const deployed = new DeployedCity(city, options);
     await deployed.removeEverything();
+    if (options.skipFirewallCheck === undefined) await deployed.loadFirewall();
     const r = await deployed.deploy(['--apply']);
     if (r.exitCode !== 0) throw new Error(`deploy --apply failed (exit ${r.exitCode}):\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
     return deployed;
@@ -33,10 +43,16 @@ export class DeployedCity {
     return Object.values<any>(this.city.stack.resource.docker_container ?? {}).map((c) => c.name).sort();
   }
 
+  /** The host firewall (Ansible's template, rendered with the flows this city's synth wrote) loaded with nft. Returns the rules. */
+  loadFirewall(): Promise<string> {
+    return loadHostFirewall(join(this.city.outdir, 'stacks', this.city.stackName, 'ansible-vars.json'), join(this.city.outdir, 'host-firewall.nft'));
+  }
+
   /** `npm run deploy -- --config <city> ARGS`, with the city's secrets (overridable) in its environment. */
   async deploy(args: readonly string[], env: Record<string, string> = {}): Promise<DeployRun> {
     const started = Date.now();
-    const r = await $({ quiet: true, nothrow: true, env: { ...process.env, ...TEST_SECRETS, ...env } })`${TSX} ${join(ROOT, 'scripts/deploy.ts')} --config ${this.city.config} --out ${this.city.outdir} --backup-key ${this.city.backupKey} ${args}`;
+    const skip = this.options.skipFirewallCheck !== undefined && args.includes('--apply') ? ['--skip-firewall-check', this.options.skipFirewallCheck] : [];
+    const r = await $({ quiet: true, nothrow: true, env: { ...process.env, ...TEST_SECRETS, ...env } })`${TSX} ${join(ROOT, 'scripts/deploy.ts')} --config ${this.city.config} --out ${this.city.outdir} --backup-key ${this.city.backupKey} ${args} ${skip}`;
     return { exitCode: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr, seconds: (Date.now() - started) / 1000 };
   }
 

@@ -12,7 +12,7 @@ import { $ } from 'zx';
 import { DeployedCity, waitHealthy } from './deployed-city.js';
 import { TEST_SECRETS } from './test-city.js';
 import { TEST_REGISTRY } from './global-setup.js';
-import { OUTSIDE, loadHostFirewall, outsideConnections } from './test-host.js';
+import { OUTSIDE, outsideConnections } from './test-host.js';
 import { ROOT, TSX, tempDir } from '../helpers.js';
 
 const q = $({ quiet: true });
@@ -56,7 +56,7 @@ async function ipOn(container: string, network: string): Promise<string> {
 
 /** The host firewall, rendered by Ansible from the flows the synth wrote for this stack, loaded. */
 function loadFirewall(): Promise<string> {
-  return loadHostFirewall(join(city.city.outdir, 'stacks', city.city.stackName, 'ansible-vars.json'), join(tempDir(), 'host-firewall.nft'));
+  return city.loadFirewall();
 }
 
 /** Whether `from` can open a TCP connection to host:port within 3 seconds. */
@@ -323,6 +323,28 @@ describe('the onion service (Tor with DisableNetwork 1)', () => {
     expect(r.stdout).toBe('200');
   });
 
+  it('announces each site\'s onion address on its clearnet name (Onion-Location), and only there', async () => {
+    const onion = await hostname();
+    // Tor publishes the address on the proxy's volume; the proxy reloads within its 5-second watch.
+    const deadline = Date.now() + 30_000;
+    let headers = '';
+    while (Date.now() < deadline) {
+      headers = (await https('enquetes.ville-test.fr', '/a/b?c=d')).stdout;
+      if (/^onion-location:/im.test(headers)) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(headers).toMatch(new RegExp(`^onion-location: http://${onion.replace('.', '\\.')}/a/b\\?c=d\r?$`, 'im'));
+    // Each site its own address; the onion site itself (plain HTTP inside Tor) announces nothing.
+    const consultation = (await q`docker exec ${TOR} cat /var/lib/tor/onion/consultation/hostname`).stdout.trim();
+    expect((await https('participer.ville-test.fr', '/')).stdout).toMatch(new RegExp(`^onion-location: http://${consultation.replace('.', '\\.')}/\r?$`, 'im'));
+    const insideTor = await qn`docker exec ${PROXY} curl --silent --dump-header - --output /dev/null --header ${`Host: ${onion}`} http://127.0.0.1:8082/`;
+    expect(insideTor.stdout).toMatch(/^HTTP\/1\.1 /);
+    expect(insideTor.stdout).not.toMatch(/onion-location/i);
+    // The proxy holds the addresses, never the keys.
+    expect((await qn`docker exec ${PROXY} ls -R /var/lib/socle/onion-addresses /var/lib/tor`).stdout).not.toMatch(/secret_key|hs_ed25519/);
+    expect((await qn`docker exec ${PROXY} ls /var/lib/tor/onion`).exitCode).not.toBe(0);
+  });
+
   it('keeps the address when the container is recreated (keys on a volume)', async () => {
     const before = await hostname();
     deployLogs.push((await city.recreate(TOR)).stdout);
@@ -427,6 +449,42 @@ describe('the deploy engine (OpenTofu, the Docker provider, the state)', () => {
       expect(apply.exitCode, apply.stderr).toBe(0);
       expect((await q`docker inspect --format {{.HostConfig.Memory}} ${LIMESURVEY_APP}`).stdout.trim()).toBe(String(640 * 2 ** 20));
       expect((await deploy([])).stdout).toContain('plan: no changes');
+    } finally {
+      writeFileSync(file, original);
+    }
+    expect((await deploy(['--apply'])).exitCode).toBe(0);
+  }, 300_000);
+
+  it('refuses to apply to a host whose firewall rule is not active, changing nothing, and applies once Ansible\'s rule is loaded', async () => {
+    const file = city.city.config;
+    const original = readFileSync(file, 'utf8');
+    const state = join(city.city.stateDir, `terraform.${city.city.stackName}.tfstate`);
+    const stateBefore = readFileSync(state);
+    // A pending change, so that a refusal that still applied would show.
+    writeFileSync(file, original.replace('limesurvey: { hostname: enquetes.ville-test.fr, image: stand-in-app }', 'limesurvey: { hostname: enquetes.ville-test.fr, image: stand-in-app, memoryMiB: 600 }'));
+    const memory = async () => (await q`docker inspect --format {{.HostConfig.Memory}} ${LIMESURVEY_APP}`).stdout.trim();
+    const memoryBefore = await memory();
+    try {
+      await q`nft delete table inet socle_host`;
+      const refused = await deploy(['--apply']);
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stdout).toMatch(/host firewall on serveur-test: NOT ACTIVE \(the host itself refused a container's connection to [\d.]+:\d+ \(a Socle bridge's address on the host\)/);
+      expect(refused.stderr).toMatch(/nothing was applied: containers on serveur-test can reach the host's own services \(sshd, \.\.\.\): the host firewall rule \(table inet socle_host\) is not active\.\n  fix: prepare the host with the Ansible role: ansible-playbook -i INVENTORY ansible\/site\.yml --limit serveur-test --tags docker_host_firewall/);
+      expect(refused.stderr).not.toMatch(/\n\s+at /); // no stack trace
+      expect(refused.stdout).not.toMatch(/tofu -chdir/);
+      expect(readFileSync(state).equals(stateBefore)).toBe(true);
+      expect(await memory()).toBe(memoryBefore);
+    } finally {
+      await loadFirewall();
+    }
+    try {
+      const applied = await deploy(['--apply']);
+      expect(applied.exitCode, applied.stderr).toBe(0);
+      expect(applied.stdout).toMatch(/host firewall on serveur-test: active \(a container's connection to [\d.]+:\d+ \(a Socle bridge's address on the host\) was dropped\)/);
+      expect(await memory()).toBe(String(600 * 2 ** 20));
+      // The probe leaves nothing behind.
+      expect((await q`docker network ls --format {{.Name}}`).stdout).not.toMatch(/firewall-probe/);
+      expect((await q`docker ps --all --format {{.Image}}`).stdout).not.toMatch(/timeout/);
     } finally {
       writeFileSync(file, original);
     }

@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { appendFileSync, copyFileSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { ROOT, run, tempDir } from './helpers.js';
-import { defaultToolsDir, mirrorPath, toolSet } from '../scripts/lib/tools.js';
-import { PROVIDER_PINS, REGISTRY_HOSTS } from '../stacks/deploy-tools.js';
+import { ROOT, run, tempDir } from '../helpers.js';
+import { defaultToolsDir, mirrorPath, toolSet } from '../../scripts/lib/tools.js';
+import { PROVIDER_PINS, REGISTRY_HOSTS } from '../../stacks/deploy-tools.js';
 
 const mirror = (args: string[]) => run(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/provider-mirror.ts'), ...args]);
 

@@ -5,10 +5,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { EXAMPLE, ROOT, synthToDisk, tempDir } from './helpers.js';
-import { defaultToolsDir, toolSet } from '../scripts/lib/tools.js';
-import { writeEngineLock } from '../scripts/lib/deploy.js';
-import { PROVIDER_PINS } from '../stacks/deploy-tools.js';
+import { EXAMPLE, ROOT, synthToDisk, tempDir } from '../helpers.js';
+import { defaultToolsDir, toolSet } from '../../scripts/lib/tools.js';
+import { writeEngineLock } from '../../scripts/lib/deploy.js';
+import { PROVIDER_PINS } from '../../stacks/deploy-tools.js';
 
 interface Block { attributes?: Record<string, unknown>; block_types?: Record<string, { block: Block }> }
 let schemas: Record<string, Block> = {};

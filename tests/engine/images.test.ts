@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
-import { EXAMPLE, ROOT, exampleCity, run, tempDir, writeCity } from './helpers.js';
-import { BUILDABLE, recipeHash } from '../scripts/lib/images.js';
-import { TEST_REGISTRY } from './engine/global-setup.js';
+import { EXAMPLE, ROOT, exampleCity, run, tempDir, writeCity } from '../helpers.js';
+import { BUILDABLE, recipeHash } from '../../scripts/lib/images.js';
+import { TEST_REGISTRY } from './global-setup.js';
 
 const node = (script: string, args: string[]) => run(process.execPath, ['--import', 'tsx', script, ...args]);
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, run, tempDir } from './helpers.js';
+import { ROOT, run, tempDir } from '../helpers.js';
 
 const ANSIBLE = join(ROOT, 'ansible');
 
@@ -24,4 +24,22 @@ describe('Ansible host preparation (ansible/)', () => {
     expect(r.stdout).toMatch(/localhost\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0/);
     expect(r.stdout).toContain('"log-driver": "json-file"');
   }, 180_000);
+
+  it('loads the host firewall at boot with a unit systemd accepts, before Docker, which requires it', () => {
+    const dir = tempDir();
+    const unit = join(dir, 'socle-host-firewall.service');
+    const template = join(ANSIBLE, 'roles/docker_host/templates/etc/systemd/system/socle-host-firewall.service.j2');
+    const r = run('ansible', ['localhost', '--connection', 'local', '--inventory', 'localhost,', '--module-name', 'ansible.builtin.template', '--args', `src=${template} dest=${unit} mode=0644`],
+      { ANSIBLE_LOCAL_TEMP: tempDir(), HOME: tempDir(), ANSIBLE_NOCOLOR: '1' }, ANSIBLE);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const text = readFileSync(unit, 'utf8');
+    expect(text).toMatch(/^Before=network-pre\.target docker\.service$/m);
+    expect(text).toMatch(/^RequiredBy=docker\.service$/m);
+    expect(text).toMatch(/^ExecStart=\/usr\/sbin\/nft -f \/etc\/socle\/host-firewall\.nft$/m);
+    // Nothing in it flushes the ruleset (Docker's own rules live beside Socle's tables).
+    expect(text).not.toMatch(/flush/);
+    const verify = run('systemd-analyze', ['verify', '--man=no', unit], {}, dir);
+    expect(verify.status, verify.stdout + verify.stderr).toBe(0);
+    expect((verify.stdout + verify.stderr).trim()).toBe('');
+  }, 60_000);
 });
