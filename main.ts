@@ -3,7 +3,7 @@
 // the file and the policy pack. Also the app `cdktf synth` runs (see cdktf.json).
 import { parseArgs } from 'node:util';
 import { synthesize } from './stacks/synth.js';
-import { UsageError, runCommand } from './stacks/cli.js';
+import { UsageError, runCommand } from './core/cli.js';
 import { readSummary, formatSummary } from './stacks/summary.js';
 
 export const DEFAULT_CONFIG = 'examples/ville-exemple.yaml';

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { $ } from 'zx';
-import { UsageError, runCommand } from '../stacks/cli.js';
+import { UsageError, runCommand } from '../core/cli.js';
 import { DeployedCity, waitHealthy } from '../tests/engine/deployed-city.js';
 import { settlePostgres, startSftpTarget } from '../tests/engine/test-city.js';
 import setup, { TEST_REGISTRY } from '../tests/engine/global-setup.js';

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { UsageError, runCommand } from '../stacks/cli.js';
+import { UsageError, runCommand } from '../core/cli.js';
 import { buildTools } from '../scripts/lib/tools.js';
 import setup from '../tests/engine/global-setup.js';
 import { DeployedCity, waitHealthy } from '../tests/engine/deployed-city.js';

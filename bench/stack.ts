@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { $ } from 'zx';
 import { ensureEngine } from '../scripts/lib/engine.js';
 import { buildImages } from '../scripts/lib/images.js';
-import { UsageError, runCommand } from '../stacks/cli.js';
+import { UsageError, runCommand } from '../core/cli.js';
 import { DeployedCity, waitHealthy } from '../tests/engine/deployed-city.js';
 import setup, { TEST_REGISTRY } from '../tests/engine/global-setup.js';
 

@@ -1,7 +1,7 @@
 // Synthesis benchmark: wall time and peak RSS of `main.ts` (in-process synth) on the example city,
 // a 30-host city and directories of 10/50/100 communes, compared with the `cdktf synth` CLI.
 // It reports; it does not test: exit status 0 whatever the figures, 2 on bad flags.
-import { UsageError, runCommand } from '../stacks/cli.js';
+import { UsageError, runCommand } from '../core/cli.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

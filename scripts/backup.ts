@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadCity } from '../stacks/config/load.js';
 import type { CityConfig, HostConfig } from '../stacks/config/types.js';
-import { InputError, StepError, UsageError, runCommand } from '../stacks/cli.js';
+import { InputError, StepError, UsageError, runCommand } from '../core/cli.js';
 import { Engine, drill, drillMarkdown, errorLines, findRunner, inRunner, restore, type Runner } from './lib/backup.js';
 
 const USAGE = `usage: npm run backup -- COMMAND --config FILE [--host NAME] [options]

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadCity } from '../stacks/config/load.js';
 import { BUILDABLE, buildImages, defaultMirror, pushImages } from './lib/images.js';
 import { ensureEngine } from './lib/engine.js';
-import { UsageError, runCommand } from '../stacks/cli.js';
+import { UsageError, runCommand } from '../core/cli.js';
 
 const USAGE = `usage: npm run build-images -- --config FILE [--only NAME]... [--push] [--force] [--mirror URL]
   --config FILE   city file: images are tagged <registry.host>/<registry.namespace>/<name>

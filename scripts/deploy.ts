@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { synthesize } from '../stacks/synth.js';
-import { InputError, UsageError, parseFlags, runCommand } from '../stacks/cli.js';
+import { InputError, UsageError, parseFlags, runCommand } from '../core/cli.js';
 import { chooseEngine, deployStacks, type DeployAction, type StackTarget } from './lib/deploy.js';
 import { defaultToolsDir } from './lib/tools.js';
 

@@ -7,7 +7,7 @@ import { $ } from 'zx';
 import { loadCity } from '../stacks/config/load.js';
 import type { CityConfig } from '../stacks/config/types.js';
 import { IMAGE_CATALOG, imageReference } from '../services/common/images.js';
-import { StepError, UsageError, runCommand } from '../stacks/cli.js';
+import { StepError, UsageError, runCommand } from '../core/cli.js';
 
 const MIRRORED = Object.entries(IMAGE_CATALOG).filter(([, e]) => e.origin === 'mirrored').map(([k]) => k);
 

@@ -5,7 +5,7 @@
 // an air-gapped city and point SOCLE_TOOLS_DIR (or deploy --tools) at it.
 import { writeFileSync } from 'node:fs';
 import { OPENTOFU, PROVIDER_PINS } from '../stacks/deploy-tools.js';
-import { InputError, StepError, UsageError, parseFlags, runCommand } from '../stacks/cli.js';
+import { InputError, StepError, UsageError, parseFlags, runCommand } from '../core/cli.js';
 import { LOCK_FILE, buildTools, checkLock, computeLock, defaultToolsDir } from './lib/tools.js';
 
 const USAGE = `usage: npm run provider-mirror -- [--dir DIR] [--from build|registry] [--relock] [--force] [--dry-run]

@@ -17,7 +17,7 @@ import {
   type NetworkProps, type SecretOptions, type VolumeProps,
 } from '../services/common/platform.js';
 
-import { LABEL } from './labels.js';
+import { LABEL } from '../core/labels.js';
 import { PROVIDER_PINS } from './deploy-tools.js';
 import { sshOptions, sshUrl } from './ssh.js';
 

@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { LABEL } from './labels.js';
+import { LABEL } from '../core/labels.js';
 
 /**
  * A readable inventory built from the synthesized JSON itself (not from the code that wrote it),

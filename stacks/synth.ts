@@ -1,4 +1,4 @@
-import { SocleError } from './errors.js';
+import { SocleError } from '../core/errors.js';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { App, Aspects } from 'cdktf';

@@ -9,7 +9,7 @@ import { Network } from '@cdktf/provider-docker/lib/network/index.js';
 import { loadCity } from '../stacks/config/load.js';
 import { HostStack, LABEL } from '../stacks/host-stack.js';
 import { SOCLE_RULES, SoclePack, type Finding } from '../stacks/policy/socle-pack.js';
-import { suppress } from '../stacks/policy/suppressions.js';
+import { suppress } from '../core/suppressions.js';
 import { buildApp } from '../stacks/synth.js';
 import type { ContainerSpec } from '../services/common/platform.js';
 import { CDKTF, EXAMPLE, TSX, exampleCity, run, tempDir, writeCity } from './helpers.js';

@@ -3,8 +3,8 @@
 // drills, throwaway containers made from the runner's own image and settings. Nothing here holds
 // a secret: the runner's environment is handed to those containers by name, never on a command line.
 import { $, type ProcessOutput } from 'zx';
-import { LABEL } from '../../stacks/labels.js';
-import { InputError, StepError } from '../../stacks/errors.js';
+import { LABEL } from '../../core/labels.js';
+import { InputError, StepError } from '../../core/errors.js';
 
 type Json = Record<string, any>;
 

@@ -10,9 +10,9 @@
 // The probe's network is internal (no route out): it sends nothing beyond the host.
 import { bridgePrefix } from '../../stacks/host-stack.js';
 import { imageReference } from '../../services/common/images.js';
-import { LABEL } from '../../stacks/labels.js';
+import { LABEL } from '../../core/labels.js';
 import { sshCommand } from '../../stacks/ssh.js';
-import { StepError } from '../../stacks/errors.js';
+import { StepError } from '../../core/errors.js';
 import { readSecret, run, type StackTarget } from './deploy.js';
 
 /** Seconds the probe waits for an answer (on the host itself, an answer takes well under a millisecond); the rule drops, so a protected host always takes this long. */

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { $ } from 'zx';
 import { IMAGE_CATALOG, imageReference, type RegistrySettings } from '../../services/common/images.js';
-import { StepError } from '../../stacks/errors.js';
+import { StepError } from '../../core/errors.js';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 const RECIPE_LABEL = 'fr.socle.recipe';

@@ -8,7 +8,7 @@ import { $ } from 'zx';
 import { LOCK_FILE, OPENTOFU, PLATFORM, PROVIDER_PINS, REGISTRY_HOSTS, type GoBuild, type ProviderPin } from '../../stacks/deploy-tools.js';
 
 export { LOCK_FILE };
-import { StepError } from '../../stacks/errors.js';
+import { StepError } from '../../core/errors.js';
 
 
 /** Where the tools live on this machine: SOCLE_TOOLS_DIR, or ~/.cache/socle/tools. */

@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { Platform } from '../common/platform.js';
-import { suppress } from '../../stacks/policy/suppressions.js';
+import { suppress } from '../../core/suppressions.js';
 
 export interface BackupStoreProps {
   /** Private address of the storage host: the only address the SFTP port binds to. */

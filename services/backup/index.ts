@@ -1,7 +1,7 @@
 import { Construct } from 'constructs';
 import { Platform, type IVolume } from '../common/platform.js';
 import type { DatabaseConnection } from '../common/database.js';
-import { suppress } from '../../stacks/policy/suppressions.js';
+import { suppress } from '../../core/suppressions.js';
 
 export interface BackupTarget {
   readonly name: string;

@@ -1,5 +1,5 @@
 import type { IConstruct } from 'constructs';
-import { suppress } from '../../stacks/policy/suppressions.js';
+import { suppress } from '../../core/suppressions.js';
 import type { ContainerSpec, INetwork, IPlatform } from './platform.js';
 import type { DatabaseConnection } from './database.js';
 import type { SmtpSettings } from '../mail-relay/index.js';

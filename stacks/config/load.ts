@@ -1,4 +1,4 @@
-import { SocleError } from '../errors.js';
+import { SocleError } from '../../core/errors.js';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { homedir } from 'node:os';

@@ -3,7 +3,7 @@
  * wording or severity; the pack (socle-pack.ts) binds each to an id, a level and a fix.
  */
 import { thirdPartiesIn } from './third-parties.js';
-import { LABEL } from '../labels.js';
+import { LABEL } from '../../core/labels.js';
 
 export type Compliance =
   | { readonly status: 'compliant' }

@@ -6,7 +6,7 @@ import {
   containerHardened, containerHasHealthcheck, containerHasMemoryLimit, containerHasProcessLimit, imageFromCityRegistry, noSecretLiteral,
   noThirdPartyHost, portsOnlyOnProxy, privateNetworksInternal, type ResourceView, type Rule,
 } from './rules.js';
-import { findSuppression } from './suppressions.js';
+import { findSuppression } from '../../core/suppressions.js';
 
 export type RuleLevel = 'error' | 'warning';
 

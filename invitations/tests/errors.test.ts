@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from '../helpers.js';
+import { tempDir } from '../../tests/helpers.js';
 import { FIXTURES, SURVEY, invitations, ok } from './cli-helpers.js';
 
 describe('invitations: bad input exits 2 with a clear message', () => {

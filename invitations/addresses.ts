@@ -4,7 +4,7 @@
 // message ever quotes a name or an address, only line numbers and column names.
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { InputError } from '../../stacks/errors.js';
+import { InputError } from '../core/errors.js';
 
 export const ADDRESS_FIELDS = ['name', 'address1', 'address2', 'postcode', 'city'] as const;
 export type AddressField = (typeof ADDRESS_FIELDS)[number];

@@ -5,8 +5,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { formatCode, generateCodes } from '../../scripts/invitations/codes.js';
-import { ROOT, tempDir } from '../helpers.js';
+import { formatCode, generateCodes } from '../codes.js';
+import { ROOT, run, tempDir } from '../../tests/helpers.js';
 import {
   FIXTURES, ONION, SURVEY, addressCsv, filesUnder, inkRatio, invitations, ok, pageContents, participantTokens, pdfText, renderPage, spearman,
 } from './cli-helpers.js';
@@ -222,5 +222,19 @@ describe('invitations generate, other inputs', () => {
     });
     expect(runs[0].order).not.toBe(runs[1].order);
     expect(runs[0].codes.filter((c) => runs[1].codes.includes(c))).toEqual([]);
+  });
+});
+
+describe('invitations on its own (invitations/main.ts, without Socle\'s city file)', () => {
+  const standalone = (args: string[]) => run(process.execPath, ['--import', 'tsx', join(ROOT, 'invitations/main.ts'), ...args]);
+
+  it('runs with --survey-url, and says that --config needs Socle', () => {
+    expect(standalone(['--help']).stdout).toMatch(/generate\s+codes, code cards, envelopes/);
+    const out = join(tempDir(), 'courrier');
+    const made = standalone(['generate', '--addresses', join(FIXTURES, 'adresses.csv'), '--codes', '30', '--out', out, ...SURVEY, '--quiet']);
+    expect(made.status, made.stderr).toBe(0);
+    const city = standalone(['generate', '--addresses', join(FIXTURES, 'adresses.csv'), '--codes', '30', '--out', join(tempDir(), 'c'), '--config', 'ville.yaml']);
+    expect(city.status).toBe(2);
+    expect(city.stderr).toMatch(/--config is Socle's: run npm run invitations in a Socle checkout, or give --survey-url and --title/);
   });
 });

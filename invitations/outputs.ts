@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { InputError } from '../../stacks/errors.js';
+import { InputError } from '../core/errors.js';
 import { readAddresses, type AddressField, type Encoding } from './addresses.js';
 import { generateCodes, type CodeLength } from './codes.js';
 import { CARD, ENVELOPE_LAYOUTS, type EnvelopeLayout } from './layouts.js';

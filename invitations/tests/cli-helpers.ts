@@ -4,10 +4,10 @@ import { expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, run, tempDir } from '../helpers.js';
+import { ROOT, run, tempDir } from '../../tests/helpers.js';
 
 export const CLI = join(ROOT, 'scripts/invitations.ts');
-export const FIXTURES = join(ROOT, 'tests/fixtures/invitations');
+export const FIXTURES = join(import.meta.dirname, 'fixtures');
 export const SURVEY = ['--survey-url', 'https://enquetes.ville-exemple.fr/index.php/123456'];
 export const ONION = 'abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz2345.onion';
 /** Where the rendered pages are left for a human to look at. */

@@ -2,7 +2,7 @@
 // sheet is drawn by exactly the code that drew the original. Generate draws the two sides at once,
 // each in its own worker thread (two cores, two documents); each worker reads only its side's folder.
 import { Worker } from 'node:worker_threads';
-import { InputError } from '../../stacks/errors.js';
+import { InputError } from '../core/errors.js';
 import { readCodesStore, readEnvelopesStore, type Side, type StoreInput } from './outputs.js';
 import type { SheetPosition } from './pdf.js';
 

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { randomInt } from 'node:crypto';
 import {
   ALPHABET, MAX_CODE_LENGTH, canonicalCode, checkCharacter, codeLength, formatCode, generateCodes, hitProbability, isValidCode,
-} from '../../scripts/invitations/codes.js';
-import { shuffleInPlace, type RandomIndex } from '../../scripts/invitations/random.js';
+} from '../codes.js';
+import { shuffleInPlace, type RandomIndex } from '../random.js';
 import { P_THRESHOLD, uniformityPValue } from './statistics.js';
 
 const LOOK_ALIKES = ['0', 'O', '1', 'I', 'L', 'U', 'Z'];

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InputError } from '../../stacks/errors.js';
-import { decodeCsv, parseFieldMap, readAddresses } from '../../scripts/invitations/addresses.js';
-import { ROOT, tempDir } from '../helpers.js';
+import { InputError } from '../../core/errors.js';
+import { decodeCsv, parseFieldMap, readAddresses } from '../addresses.js';
+import { ROOT, tempDir } from '../../tests/helpers.js';
 
-const FIXTURES = join(ROOT, 'tests/fixtures/invitations');
+const FIXTURES = join(import.meta.dirname, 'fixtures');
 const fixture = (name: string) => join(FIXTURES, name);
 
 function csv(text: string | Buffer, name = 'adresses.csv'): string {

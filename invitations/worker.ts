@@ -1,7 +1,7 @@
 // Worker thread entry (see runWorker in render.ts): prepares the stores, or draws one side and
 // reports the last sheet of each batch for the progress line.
 import { parentPort, workerData } from 'node:worker_threads';
-import { InputError } from '../../stacks/errors.js';
+import { InputError } from '../core/errors.js';
 import { writeStores } from './outputs.js';
 import { renderStoredSheets, type WorkerJob, type WorkerMessage } from './render.js';
 
