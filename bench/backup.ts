@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { $ } from 'zx';
 import { UsageError, runCommand } from '../core/cli.js';
-import { DeployedCity, waitHealthy } from '../tests/engine/deployed-city.js';
+import { DeployedCity, waitAllHealthy } from '../tests/engine/deployed-city.js';
 import { settlePostgres, startSftpTarget } from '../tests/engine/test-city.js';
 import setup, { TEST_REGISTRY } from '../tests/engine/global-setup.js';
 import { ROOT, tempDir } from '../tests/helpers.js';
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   const q = $({ quiet: true });
   const backup = (...args: string[]) => q`${join(ROOT, 'node_modules/.bin/tsx')} ${join(ROOT, 'scripts/backup.ts')} ${args} --config ${city.config} --docker-host unix:///var/run/docker.sock`;
   try {
-    await waitHealthy(deployed.containers, 300);
+    await waitAllHealthy(deployed.containers, 300);
     await startSftpTarget({ name: 'socle-bench-sftp-nas', network: `${SLUG}-backup-egress`, alias: 'nas.ville-sauvegarde.fr', publicKey: city.variables.backup_authorized_keys, image: IMAGE('sftp') });
 
     // 1 KB rows of hex text (compresses about 2x, like real text), then files: 60% random bytes

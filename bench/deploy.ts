@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { UsageError, runCommand } from '../core/cli.js';
 import { buildTools } from '../scripts/lib/tools.js';
 import setup from '../tests/engine/global-setup.js';
-import { DeployedCity, waitHealthy } from '../tests/engine/deployed-city.js';
+import { DeployedCity, waitAllHealthy } from '../tests/engine/deployed-city.js';
 
 const USAGE = `usage: npm run bench:deploy [-- --cold-tools]
   --cold-tools   also build OpenTofu and the providers from scratch (empty Go build cache and
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const city = await DeployedCity.up('ville-test');
   const applied = (Date.now() - t0) / 1000;
-  await waitHealthy(city.containers, 300);
+  await waitAllHealthy(city.containers, 300);
   const healthy = (Date.now() - t0) / 1000;
   try {
     const plan = await city.deploy([]);
@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     writeFileSync(file, original.replace('image: stand-in-app }\n  matomo', 'image: stand-in-app, memoryMiB: 640 }\n  matomo'));
     const t1 = Date.now();
     const change = await city.deploy(['--apply']);
-    await waitHealthy(city.containers, 300);
+    await waitAllHealthy(city.containers, 300);
     const changed = (Date.now() - t1) / 1000;
     writeFileSync(file, original);
     rows.push(['tofu init (providers from the mirror)', init, '']);

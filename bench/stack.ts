@@ -4,10 +4,10 @@
 // It reports; it does not test: exit status 0 whatever the figures, 2 on bad flags.
 import { parseArgs } from 'node:util';
 import { $ } from 'zx';
-import { ensureEngine } from '../scripts/lib/engine.js';
+import { ensureEngine } from '../scripts/lib/docker-engine.js';
 import { buildImages } from '../scripts/lib/images.js';
 import { UsageError, runCommand } from '../core/cli.js';
-import { DeployedCity, waitHealthy } from '../tests/engine/deployed-city.js';
+import { DeployedCity, waitAllHealthy } from '../tests/engine/deployed-city.js';
 import setup, { TEST_REGISTRY } from '../tests/engine/global-setup.js';
 
 const USAGE = `usage: npm run bench:stack [-- --cached] [--idle-seconds N]
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   const city = await DeployedCity.up('ville-test');
   const report = { started: city.containers };
   try {
-    await waitHealthy(report.started, 300);
+    await waitAllHealthy(report.started, 300);
     healthyS = (Date.now() - t0) / 1000;
     say(`idling ${idle} s before measuring memory`);
     await new Promise((r) => setTimeout(r, idle * 1000));
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       await q`kill -KILL ${(await q`docker inspect --format {{.State.Pid}} ${name}`).stdout.trim()}`;
       const t0 = Date.now();
       while ((await restarts()) === before && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 100));
-      await waitHealthy([name], 120);
+      await waitAllHealthy([name], 120);
       recovery.push({ name, seconds: (Date.now() - t0) / 1000 });
     }
   } finally {

@@ -18,7 +18,12 @@ export async function runCommand(main: () => void | Promise<void>, usage: string
       console.error(err.message);
       process.exitCode = err.exitStatus;
     } else {
-      console.error(err);
+      // Not one of Socle's known failures: the message, and the stack trace only when asked for
+      // (an operator needs what happened and what to do, not Node's internals).
+      const message = err instanceof Error ? err.message : String(err);
+      console.error(`error: ${message}`);
+      if (process.env.SOCLE_DEBUG) console.error(err instanceof Error ? err.stack : err);
+      else console.error('this is not an error Socle knows how to explain: run again with SOCLE_DEBUG=1 for the details, and report it with that output');
       process.exitCode = 1;
     }
   }

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { loadCity } from '../stacks/config/load.js';
 import { BUILDABLE, buildImages, defaultMirror, pushImages } from './lib/images.js';
-import { ensureEngine } from './lib/engine.js';
+import { ensureEngine } from './lib/docker-engine.js';
 import { UsageError, runCommand } from '../core/cli.js';
 
 const USAGE = `usage: npm run build-images -- --config FILE [--only NAME]... [--push] [--force] [--mirror URL]

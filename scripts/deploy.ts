@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { synthesize } from '../stacks/synth.js';
 import { InputError, UsageError, parseFlags, runCommand } from '../core/cli.js';
-import { chooseEngine, deployStacks, type DeployAction, type StackTarget } from './lib/deploy.js';
+import { chooseDeployTool, deployStacks, type DeployAction, type StackTarget } from './lib/deploy.js';
 import { defaultToolsDir } from './lib/tools.js';
 
 export { resolveSecrets } from './lib/deploy.js';
@@ -75,10 +75,10 @@ async function main(): Promise<void> {
     const unknown = (args.stack ?? []).filter((n) => !all.some((s) => s.name === n));
     if (unknown.length) throw new InputError(`unknown stack(s): ${unknown.join(', ')}; this config has: ${all.map((s) => s.name).join(', ')}`);
     const selected = args.stack ? all.filter((s) => args.stack!.includes(s.name)) : all;
-    const engine = chooseEngine(args.terraform ? 'terraform' : 'tofu', args.tools ?? defaultToolsDir());
-    console.log(`engine: ${engine.binary}${engine.cliConfig ? `, providers from the mirror (${engine.cliConfig})` : ', providers from the registry (no mirror: npm run provider-mirror makes one)'}`);
+    const tool = chooseDeployTool(args.terraform ? 'terraform' : 'tofu', args.tools ?? defaultToolsDir());
+    console.log(`deploy tool: ${tool.binary}${tool.cliConfig ? `, providers from the mirror (${tool.cliConfig})` : ', providers from the registry (no mirror: npm run provider-mirror makes one)'}`);
     const outcomes = await deployStacks(selected, {
-      action, engine, replace: args.replace, adopt: args.adopt, plaintextState: args['plaintext-state'], backupKey: args['backup-key'], dryRun: args['dry-run'],
+      action, tool, replace: args.replace, adopt: args.adopt, plaintextState: args['plaintext-state'], backupKey: args['backup-key'], dryRun: args['dry-run'],
       skipFirewallCheck: args['skip-firewall-check'],
     });
     if (args['dry-run']) {

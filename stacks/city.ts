@@ -2,18 +2,47 @@ import type { Construct } from 'constructs';
 import type { CityConfig, HostConfig, SecretRef } from './config/types.js';
 import { HostStack } from './host-stack.js';
 import { ReverseProxy } from '../services/reverse-proxy/index.js';
-import { ZimbraRelay } from '../services/mail-relay/index.js';
+import { MailGateway } from '../services/mail-gateway/index.js';
 import { Consultation } from '../services/consultation/index.js';
 import { LimeSurvey } from '../services/limesurvey/index.js';
 import { Matomo } from '../services/matomo/index.js';
 import { OnionService } from '../services/onion/index.js';
 import { BackupRunner, type BackupTarget } from '../services/backup/index.js';
 import { BackupStore } from '../services/backup-store/index.js';
-import type { FrontendExposure, IWebApp } from '../services/common/frontend.js';
+import type { FrontendExposure, IWebApp, WebAppProps } from '../services/common/frontend.js';
 import type { DatabaseConnection } from '../services/common/database.js';
 
-/** Proxy ports the onion service forwards to, one per site (plain HTTP inside Tor). */
-export const ONION_PORTS = { consultation: 8081, limesurvey: 8082, matomo: 8083 } as const;
+type Services = CityConfig['services'];
+type WebAppName = 'consultation' | 'limesurvey' | 'matomo';
+
+/** What every web app gets from the city: its name, mail, how the proxy reaches it, its onion port. */
+type WebAppCommon = WebAppProps & { readonly hostname: string };
+
+/**
+ * The web apps a city file can enable, one row each: the proxy routes them, Tor serves them on
+ * their onion port, the backups take their databases. Adding an app is adding a row.
+ */
+const WEB_APPS: { readonly [K in WebAppName]: {
+  /** Proxy port the onion service forwards to (plain HTTP inside Tor). */
+  readonly onionPort: number;
+  readonly build: (stack: HostStack, common: WebAppCommon, settings: Services[K]) => IWebApp;
+} } = {
+  consultation: {
+    onionPort: 8081,
+    build: (stack, common, c) => new Consultation(stack, 'consultation', {
+      ...common, preset: c.preset, image: c.image, port: c.port, env: c.env, memoryMiB: c.memoryMiB, workerMemoryMiB: c.workerMemoryMiB,
+    }),
+  },
+  limesurvey: {
+    onionPort: 8082,
+    build: (stack, common, l) => new LimeSurvey(stack, 'limesurvey', { ...common, memoryMiB: l.memoryMiB, image: l.image }),
+  },
+  matomo: {
+    onionPort: 8083,
+    build: (stack, common, m) => new Matomo(stack, 'matomo', { ...common, archiveIntervalMinutes: m.archiveIntervalMinutes, memoryMiB: m.memoryMiB }),
+  },
+};
+const WEB_APP_NAMES = Object.keys(WEB_APPS) as WebAppName[];
 
 /** Human names of the services, for the legal notice. */
 const SERVICE_LABELS: Record<string, string> = {
@@ -52,9 +81,7 @@ function placements(city: CityConfig): Map<string, string[]> {
   const byHost = new Map<string, string[]>(city.hosts.map((h) => [h.name, []]));
   const add = (host: string, name: string) => byHost.get(host)!.push(name);
   add(s.proxy.host, 'proxy');
-  if (s.consultation.enabled) add(s.consultation.host, `consultation (${s.consultation.hostname})`);
-  if (s.limesurvey.enabled) add(s.limesurvey.host, `limesurvey (${s.limesurvey.hostname})`);
-  if (s.matomo.enabled) add(s.matomo.host, `matomo (${s.matomo.hostname})`);
+  for (const name of WEB_APP_NAMES) if (s[name].enabled) add(s[name].host, `${name} (${s[name].hostname})`);
   if (s.onion.enabled) add(s.onion.host, 'onion');
   if (s.backup.enabled && s.backup.store) add(s.backup.store.host, 'backup-store');
   return byHost;
@@ -117,19 +144,20 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
     ? new OnionService(proxyStack, 'onion', { network: proxy.publicNetwork, addresses: proxy.onionAddresses!, extraTorrc: [...(s.onion.offline ? ['DisableNetwork 1'] : []), ...(options.extraTorrc ?? [])] })
     : undefined;
 
-  const relays = new Map<string, ZimbraRelay>();
+  const gateways = new Map<string, MailGateway>();
   const smtpOn = (hostName: string) => {
-    let relay = relays.get(hostName);
-    if (!relay) {
+    // One gateway per host that has apps sending mail.
+    let gateway = gateways.get(hostName);
+    if (!gateway) {
       const stack = stackFor(hostName);
-      relay = new ZimbraRelay(stack, 'mail', {
+      gateway = new MailGateway(stack, 'mail', {
         hostname: city.mail.relay.host, address: city.mail.relay.address, port: city.mail.relay.port,
         security: city.mail.relay.security, user: city.mail.relay.user, from: city.mail.from,
         password: secret(stack, 'smtp_password', city.mail.relay.password, `password of ${city.mail.relay.user} on ${city.mail.relay.host}`),
       });
-      relays.set(hostName, relay);
+      gateways.set(hostName, gateway);
     }
-    return relay.smtp;
+    return gateway.smtp;
   };
   const exposure = (hostName: string, upstreamPort: number): FrontendExposure => hostName === s.proxy.host
     ? { kind: 'network', network: proxy.frontendNetwork }
@@ -137,30 +165,17 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
 
   const databases = new Map<string, DatabaseConnection[]>();
   const apps: Array<{ host: string } & IWebApp> = [];
-  if (s.consultation.enabled) {
-    const c = s.consultation;
-    const app = new Consultation(stackFor(c.host), 'consultation', {
-      hostname: c.hostname, preset: c.preset, image: c.image, port: c.port, env: c.env,
-      memoryMiB: c.memoryMiB, workerMemoryMiB: c.workerMemoryMiB,
-      smtp: smtpOn(c.host), exposure: exposure(c.host, c.upstreamPort), onionPort: onion ? ONION_PORTS.consultation : undefined,
-    });
-    apps.push({ host: c.host, route: app.route, databases: app.databases });
-  }
-  if (s.limesurvey.enabled) {
-    const l = s.limesurvey;
-    const app = new LimeSurvey(stackFor(l.host), 'limesurvey', {
-      hostname: l.hostname, memoryMiB: l.memoryMiB, image: l.image,
-      smtp: smtpOn(l.host), exposure: exposure(l.host, l.upstreamPort), onionPort: onion ? ONION_PORTS.limesurvey : undefined,
-    });
-    apps.push({ host: l.host, route: app.route, databases: app.databases });
-  }
-  if (s.matomo.enabled) {
-    const m = s.matomo;
-    const app = new Matomo(stackFor(m.host), 'matomo', {
-      hostname: m.hostname, archiveIntervalMinutes: m.archiveIntervalMinutes, memoryMiB: m.memoryMiB,
-      smtp: smtpOn(m.host), exposure: exposure(m.host, m.upstreamPort), onionPort: onion ? ONION_PORTS.matomo : undefined,
-    });
-    apps.push({ host: m.host, route: app.route, databases: app.databases });
+  for (const name of WEB_APP_NAMES) {
+    const settings = s[name];
+    if (!settings.enabled) continue;
+    const common: WebAppCommon = {
+      hostname: settings.hostname, smtp: smtpOn(settings.host), exposure: exposure(settings.host, settings.upstreamPort),
+      onionPort: onion ? WEB_APPS[name].onionPort : undefined,
+    };
+    // Each row's build takes its own settings type; the name ties the two together.
+    const build = WEB_APPS[name].build as (stack: HostStack, common: WebAppCommon, settings: Services[WebAppName]) => IWebApp;
+    const app = build(stackFor(settings.host), common, settings);
+    apps.push({ host: settings.host, route: app.route, databases: app.databases });
   }
   for (const app of apps) {
     proxy.addRoute(app.route);

@@ -102,7 +102,7 @@ export interface HostStackProps {
 export class HostStack extends TerraformStack implements IPlatform {
   public readonly city: CityConfig;
   public readonly host: HostConfig;
-  public readonly commune: string;
+  public readonly communeSlug: string;
   private readonly images = new Map<string, Image>();
   private readonly networks = new Map<string, INetwork>();
   private readonly variables = new Map<string, TerraformVariable>();
@@ -116,7 +116,7 @@ export class HostStack extends TerraformStack implements IPlatform {
     super(scope, id);
     this.city = props.city;
     this.host = props.host;
-    this.commune = props.city.commune.slug;
+    this.communeSlug = props.city.commune.slug;
     const registry = props.city.registry;
     new DockerProvider(this, 'docker', {
       host: sshUrl(props.host.ssh),
@@ -150,14 +150,14 @@ export class HostStack extends TerraformStack implements IPlatform {
   }
 
   public qualify(...parts: string[]): string {
-    return [this.commune, ...parts].join('-');
+    return [this.communeSlug, ...parts].join('-');
   }
 
   public network(scope: Construct, props: NetworkProps): INetwork {
     const existing = this.networks.get(props.name);
     if (existing) return existing;
     const internal = props.internal ?? props.tier !== 'egress';
-    const bridge = `${bridgePrefix(this.commune)}${hex(this.qualify(props.name), 6)}`;
+    const bridge = `${bridgePrefix(this.communeSlug)}${hex(this.qualify(props.name), 6)}`;
     const net = new Network(this, `network-${props.name}`, {
       name: this.qualify(props.name),
       driver: 'bridge',
@@ -291,6 +291,6 @@ export class HostStack extends TerraformStack implements IPlatform {
   }
 
   private labels(extra: Record<string, string>): Record<string, string> {
-    return { [LABEL.commune]: this.commune, [LABEL.host]: this.host.name, ...extra };
+    return { [LABEL.commune]: this.communeSlug, [LABEL.host]: this.host.name, ...extra };
   }
 }

@@ -144,7 +144,7 @@ function keepTerraformWorkdirs(previous: string, next: string): void {
 
 /** `docker_host__egress_communes` for one stack: the commune's bridges and the flows they may use. */
 export function firewallVars(stack: HostStack): { docker_host__egress_communes: unknown[] } {
-  const commune = stack.commune;
+  const commune = stack.communeSlug;
   return {
     docker_host__egress_communes: [{
       commune,

@@ -14,7 +14,7 @@ import { sshCommand } from '../../stacks/ssh.js';
 import { LOCK_FILE, defaultToolsDir, toolSet } from './tools.js';
 import { REGISTRY_HOSTS } from '../../stacks/deploy-tools.js';
 
-export type EngineName = 'tofu' | 'terraform';
+export type DeployToolName = 'tofu' | 'terraform';
 export type DeployAction = 'plan' | 'apply' | 'destroy';
 
 /** One host's stack, ready to deploy: where it was synthesized and the values of its secrets. */
@@ -26,8 +26,8 @@ export interface StackTarget {
   readonly secrets: readonly SecretBinding[];
 }
 
-export interface EngineChoice {
-  readonly name: EngineName;
+export interface DeployTool {
+  readonly name: DeployToolName;
   /** The binary to run. */
   readonly binary: string;
   /** CLI configuration selecting the provider mirror, when there is one. */
@@ -38,7 +38,7 @@ export interface EngineChoice {
  * OpenTofu from the tools directory (npm run provider-mirror) when it holds one, else from PATH;
  * Terraform from PATH. The mirror's CLI configuration is used whichever engine runs.
  */
-export function chooseEngine(name: EngineName, toolsDir = defaultToolsDir()): EngineChoice {
+export function chooseDeployTool(name: DeployToolName, toolsDir = defaultToolsDir()): DeployTool {
   const tools = toolSet(toolsDir);
   const cliConfig = existsSync(tools.cliConfig) ? tools.cliConfig : undefined;
   if (name === 'tofu') return { name, binary: existsSync(tools.tofu) ? tools.tofu : 'tofu', cliConfig };
@@ -167,7 +167,8 @@ export interface StackOutcome {
 
 export interface DeployOptions {
   readonly action: DeployAction;
-  readonly engine: EngineChoice;
+  /** OpenTofu (default) or Terraform, and where its providers come from. */
+  readonly tool: DeployTool;
   /** Container names to recreate (tofu -replace). */
   readonly replace?: readonly string[];
   /** Take over containers and networks of the stack that run on the host while no state exists. */
@@ -181,7 +182,7 @@ export interface DeployOptions {
   readonly skipFirewallCheck?: string;
   readonly say?: Output;
   /** Where the engine's own output goes (default: `say`). */
-  readonly engineOutput?: Output;
+  readonly toolOutput?: Output;
 }
 
 interface PreparedStack extends StackTarget {
@@ -198,7 +199,7 @@ function prepare(targets: readonly StackTarget[], options: DeployOptions): Prepa
     const r = resolveSecrets(t.secrets, env, options.backupKey);
     problems.push(...r.missing.map((m) => `  ${t.name}: ${m}`));
     let passphrase: string | undefined;
-    if (options.engine.name === 'tofu') {
+    if (options.tool.name === 'tofu') {
       const got = readSecret(t.city.state.passphrase, env);
       const ref = 'env' in t.city.state.passphrase ? `{ env: ${t.city.state.passphrase.env} }` : `{ file: ${t.city.state.passphrase.file} }`;
       if (got.value === undefined) problems.push(`  ${t.name}: state passphrase (state.passphrase = ${ref} in ${t.city.file}): ${got.fix}`);
@@ -207,7 +208,7 @@ function prepare(targets: readonly StackTarget[], options: DeployOptions): Prepa
     }
     return { ...t, vars: r.vars, sources: r.sources, passphrase };
   });
-  if (options.engine.name === 'terraform' && !options.plaintextState) {
+  if (options.tool.name === 'terraform' && !options.plaintextState) {
     problems.push('  Terraform cannot encrypt its state or plans, and they hold every generated password in clear: deploy with OpenTofu (the default),\n'
       + '  or pass --plaintext-state to accept that the state files stay readable by whoever reads them');
   }
@@ -222,7 +223,7 @@ export async function deployStacks(targets: readonly StackTarget[], options: Dep
   if (options.action === 'apply' && !options.dryRun) await checkHostFirewalls(prepared, options, say);
   const outcomes: StackOutcome[] = [];
   for (const [i, t] of prepared.entries()) {
-    say(`[${i + 1}/${prepared.length}] ${t.name} (${options.engine.name}, host ${t.host.name})`);
+    say(`[${i + 1}/${prepared.length}] ${t.name} (${options.tool.name}, host ${t.host.name})`);
     for (const [v, source] of Object.entries(t.sources)) say(`  TF_VAR_${v} <- ${source}`);
     if (t.passphrase) say(`  state and plans encrypted (OpenTofu, key from ${'env' in t.city.state.passphrase ? `environment variable ${t.city.state.passphrase.env}` : `file ${t.city.state.passphrase.file}`}): ${statePath(t.dir)}`);
     else say(`  state in clear (--plaintext-state): ${statePath(t.dir)}`);
@@ -268,29 +269,29 @@ function declared(dir: string): { containers: Map<string, string>; networks: Map
 }
 
 async function deployOne(t: PreparedStack, options: DeployOptions, say: Output): Promise<StackOutcome> {
-  const engine = options.engine;
-  const engineOut = options.engineOutput ?? say;
-  const migrate = engine.name === 'tofu' && isPlaintextState(statePath(t.dir));
+  const tool = options.tool;
+  const toolOut = options.toolOutput ?? say;
+  const migrate = tool.name === 'tofu' && isPlaintextState(statePath(t.dir));
   const env: NodeJS.ProcessEnv = {
     ...(options.env ?? process.env),
     ...Object.fromEntries(Object.entries(t.vars).map(([k, v]) => [`TF_VAR_${k}`, v])),
     TF_IN_AUTOMATION: '1', TF_INPUT: '0', CHECKPOINT_DISABLE: '1',
-    ...(engine.cliConfig ? { TF_CLI_CONFIG_FILE: engine.cliConfig } : {}),
+    ...(tool.cliConfig ? { TF_CLI_CONFIG_FILE: tool.cliConfig } : {}),
     ...(t.passphrase ? { TF_ENCRYPTION: encryptionConfig(t.passphrase, migrate) } : {}),
   };
   const chdir = `-chdir=${t.dir}`;
   const seconds: Record<string, number> = {};
   const planFile = 'socle.tfplan';
   const tf = async (step: string, args: string[], allowed: number[] = [0]): Promise<RunResult> => {
-    const shown = `${engine.name} ${chdir} ${args.join(' ')}`;
+    const shown = `${tool.name} ${chdir} ${args.join(' ')}`;
     say(`  ${options.dryRun ? '[dry-run] ' : ''}${shown}`);
     if (options.dryRun) return { code: 0, stdout: '', stderr: '' };
     const started = Date.now();
     let r: RunResult;
     try {
-      r = await run(engine.binary, [chdir, ...args], env, args[0] === 'show' || args[0] === 'state' ? undefined : engineOut);
+      r = await run(tool.binary, [chdir, ...args], env, args[0] === 'show' || args[0] === 'state' ? undefined : toolOut);
     } catch (err) {
-      throw new StepError(`${engine.binary} could not start (${(err as Error).message}): build the tools with npm run provider-mirror (OpenTofu), or install Terraform (--terraform)`);
+      throw new StepError(`${tool.binary} could not start (${(err as Error).message}): build the tools with npm run provider-mirror (OpenTofu), or install Terraform (--terraform)`);
     }
     seconds[step] = (seconds[step] ?? 0) + (Date.now() - started) / 1000;
     if (!allowed.includes(r.code)) {
@@ -300,7 +301,7 @@ async function deployOne(t: PreparedStack, options: DeployOptions, say: Output):
   };
 
   if (migrate) say('  the state file is in clear (deployed before encryption): this run encrypts it');
-  if (!options.dryRun) writeEngineLock(t.dir, engine.name);
+  if (!options.dryRun) writeDeployToolLock(t.dir, tool.name);
   if (!options.dryRun) checkStateNotLeftBehind(t.dir, t.name);
   // -reconfigure: the backend is a local file the city file names; a moved state is caught above.
   await tf('init', ['init', '-input=false', '-lockfile=readonly', '-reconfigure', '-no-color']);
@@ -362,12 +363,12 @@ function checkStateNotLeftBehind(dir: string, stack: string): void {
  * `kreuzwerker/docker` to its own registry and, with -lockfile=readonly, refuses a lock file that
  * also names the other's. The stack gets the committed blocks of its engine, unchanged.
  */
-export function writeEngineLock(dir: string, engine: EngineName): void {
-  const host = engine === 'tofu' ? REGISTRY_HOSTS[0] : REGISTRY_HOSTS[1];
+export function writeDeployToolLock(dir: string, tool: DeployToolName): void {
+  const host = tool === 'tofu' ? REGISTRY_HOSTS[0] : REGISTRY_HOSTS[1];
   const blocks = readFileSync(LOCK_FILE, 'utf8').match(/^provider "[^"]+" \{[\s\S]*?^\}\n/gm) ?? [];
   const mine = blocks.filter((b) => b.startsWith(`provider "${host}/`));
   if (mine.length === 0) throw new StepError(`${LOCK_FILE} pins no provider for ${host}: run npm run provider-mirror -- --relock`);
-  writeFileSync(join(dir, '.terraform.lock.hcl'), `# Socle: the ${engine} blocks of stacks/terraform.lock.hcl.\n\n${mine.join('\n')}`);
+  writeFileSync(join(dir, '.terraform.lock.hcl'), `# Socle: the ${tool} blocks of stacks/terraform.lock.hcl.\n\n${mine.join('\n')}`);
 }
 
 function lastLines(text: string, n = 12): string {

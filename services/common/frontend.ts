@@ -2,7 +2,7 @@ import type { IConstruct } from 'constructs';
 import { suppress } from '../../core/suppressions.js';
 import type { ContainerSpec, INetwork, IPlatform } from './platform.js';
 import type { DatabaseConnection } from './database.js';
-import type { SmtpSettings } from '../mail-relay/index.js';
+import type { SmtpSettings } from '../mail-gateway/index.js';
 import type { ProxyRoute } from '../reverse-proxy/index.js';
 
 /**

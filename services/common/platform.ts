@@ -152,7 +152,8 @@ export interface SecretOptions {
 
 /** The placement target services declare against. */
 export interface IPlatform {
-  readonly commune: string;
+  /** The commune's slug (`ville-exemple`), the prefix of every name. */
+  readonly communeSlug: string;
   /** `<slug>-<parts...>`: engine-level names never collide between communes sharing a host. */
   qualify(...parts: string[]): string;
   network(scope: Construct, props: NetworkProps): INetwork;

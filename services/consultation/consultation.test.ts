@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { Consultation, type ConsultationProps } from './index.js';
-import { ZimbraRelay } from '../mail-relay/index.js';
+import { MailGateway } from '../mail-gateway/index.js';
 import type { HostStack } from '../../stacks/host-stack.js';
 import { containerNamed, resources, synthInHost } from '../../tests/helpers.js';
 
 function props(s: HostStack, extra: Partial<ConsultationProps> = {}): ConsultationProps {
-  const smtp = new ZimbraRelay(s, 'mail', { hostname: 'zimbra.ville-exemple.fr', address: '10.0.0.25', user: 'u@ville-exemple.fr', from: 'ne-pas-repondre@ville-exemple.fr', password: s.secretVariable('smtp_password', 'x') }).smtp;
+  const smtp = new MailGateway(s, 'mail', { hostname: 'zimbra.ville-exemple.fr', address: '10.0.0.25', user: 'u@ville-exemple.fr', from: 'ne-pas-repondre@ville-exemple.fr', password: s.secretVariable('smtp_password', 'x') }).smtp;
   return { hostname: 'participer.ville-exemple.fr', smtp, exposure: { kind: 'network', network: s.network(s, { name: 'frontend', tier: 'frontend' }) }, ...extra };
 }
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { LimeSurvey } from './index.js';
-import { ZimbraRelay } from '../mail-relay/index.js';
+import { MailGateway } from '../mail-gateway/index.js';
 import type { HostStack } from '../../stacks/host-stack.js';
 import { fileOf, containerNamed, synthInHost } from '../../tests/helpers.js';
 
-const smtpOf = (s: HostStack) => new ZimbraRelay(s, 'mail', { hostname: 'zimbra.ville-exemple.fr', address: '10.0.0.25', user: 'u@ville-exemple.fr', from: 'ne-pas-repondre@ville-exemple.fr', password: s.secretVariable('smtp_password', 'x') }).smtp;
+const smtpOf = (s: HostStack) => new MailGateway(s, 'mail', { hostname: 'zimbra.ville-exemple.fr', address: '10.0.0.25', user: 'u@ville-exemple.fr', from: 'ne-pas-repondre@ville-exemple.fr', password: s.secretVariable('smtp_password', 'x') }).smtp;
 const frontend = (s: HostStack) => ({ kind: 'network' as const, network: s.network(s, { name: 'frontend', tier: 'frontend' }) });
 
 describe('LimeSurvey', () => {

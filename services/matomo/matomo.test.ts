@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { Matomo } from './index.js';
-import { ZimbraRelay } from '../mail-relay/index.js';
+import { MailGateway } from '../mail-gateway/index.js';
 import { containerNamed, synthInHost } from '../../tests/helpers.js';
 
 describe('Matomo', () => {
   it('runs without phone-home, with its archiving job on the data network only', () => {
     const json = synthInHost((s) => new Matomo(s, 'matomo', {
       hostname: 'statistiques.ville-exemple.fr', archiveIntervalMinutes: 30,
-      smtp: new ZimbraRelay(s, 'mail', { hostname: 'zimbra.ville-exemple.fr', address: '10.0.0.25', user: 'u', from: 'n@ville-exemple.fr', password: 'x' }).smtp,
+      smtp: new MailGateway(s, 'mail', { hostname: 'zimbra.ville-exemple.fr', address: '10.0.0.25', user: 'u', from: 'n@ville-exemple.fr', password: 'x' }).smtp,
       exposure: { kind: 'network', network: s.network(s, { name: 'frontend', tier: 'frontend' }) },
     }));
     const app = containerNamed(json, 'ville-exemple-matomo-app');

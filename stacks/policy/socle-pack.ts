@@ -174,7 +174,7 @@ export class SoclePack implements IAspect {
         this.findings.push({ ...base, status: 'compliant' });
         continue;
       }
-      const commune = TerraformStack.of(node) instanceof HostStack ? (TerraformStack.of(node) as HostStack).commune : undefined;
+      const commune = TerraformStack.of(node) instanceof HostStack ? (TerraformStack.of(node) as HostStack).communeSlug : undefined;
       const suppression = findSuppression(node, binding.id) ?? this.configSuppression(commune, node.node.path, binding.id);
       if (suppression) {
         this.findings.push({ ...base, status: 'suppressed', details: result.details, reason: suppression.reason });

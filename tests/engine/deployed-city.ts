@@ -95,7 +95,7 @@ export class DeployedCity {
 }
 
 /** Waits until every named container reports healthy; throws naming the ones that are not. */
-export async function waitHealthy(names: readonly string[], timeoutSec = 120): Promise<number> {
+export async function waitAllHealthy(names: readonly string[], timeoutSec = 120): Promise<number> {
   const started = Date.now();
   let states: Record<string, string> = {};
   while (Date.now() - started < timeoutSec * 1000) {

@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
-import { ensureEngine } from '../../scripts/lib/engine.js';
+import { ensureEngine } from '../../scripts/lib/docker-engine.js';
 import { buildTools, checkLock } from '../../scripts/lib/tools.js';
 import { imageReference } from '../../services/common/images.js';
 import { ROOT, TSX, tempDir } from '../helpers.js';

@@ -79,7 +79,7 @@ describe('the engine setup', () => {
   it('stops with what to do, rather than skipping, when it cannot run the engine tests (not root)', () => {
     const r = run('runuser', ['-u', 'nobody', '--', 'env', 'HOME=/tmp', process.execPath, '--import', 'tsx', 'tests/fixtures/ensure-engine.ts']);
     expect(r.status).toBe(3);
-    expect(r.stderr).toMatch(/EngineUnavailable: no Docker engine answers for this user, and it is not root: start dockerd/);
+    expect(r.stderr).toMatch(/DockerEngineUnavailable: no Docker engine answers for this user, and it is not root: start dockerd/);
   });
 
   it('finds the engine as root', () => {

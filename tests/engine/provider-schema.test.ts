@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { EXAMPLE, ROOT, synthToDisk, tempDir } from '../helpers.js';
 import { defaultToolsDir, toolSet } from '../../scripts/lib/tools.js';
-import { writeEngineLock } from '../../scripts/lib/deploy.js';
+import { writeDeployToolLock } from '../../scripts/lib/deploy.js';
 import { PROVIDER_PINS } from '../../stacks/deploy-tools.js';
 
 interface Block { attributes?: Record<string, unknown>; block_types?: Record<string, { block: Block }> }
@@ -18,7 +18,7 @@ beforeAll(() => {
   const dir = tempDir('socle-schema-');
   const required = Object.fromEntries(PROVIDER_PINS.map((p) => [p.name, { source: p.source, version: p.version }]));
   writeFileSync(join(dir, 'main.tf.json'), JSON.stringify({ terraform: { required_providers: required } }));
-  writeEngineLock(dir, 'tofu');
+  writeDeployToolLock(dir, 'tofu');
   const env = { ...process.env, TF_CLI_CONFIG_FILE: tools.cliConfig, CHECKPOINT_DISABLE: '1' };
   const init = spawnSync(tools.tofu, [`-chdir=${dir}`, 'init', '-input=false', '-lockfile=readonly', '-no-color'], { env, encoding: 'utf8' });
   expect(init.status, init.stdout + init.stderr).toBe(0);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { spawn, spawnSync } from 'node:child_process';
 import { $ } from 'zx';
-import { DeployedCity, waitHealthy } from './deployed-city.js';
+import { DeployedCity, waitAllHealthy } from './deployed-city.js';
 import { TEST_SECRETS } from './test-city.js';
 import { TEST_REGISTRY } from './global-setup.js';
 import { OUTSIDE, outsideConnections } from './test-host.js';
@@ -77,7 +77,7 @@ beforeAll(async () => {
   tls = city.city.tls;
   backupKey = city.city.backupKey;
   started = city.containers;
-  const seconds = await waitHealthy(started, 180);
+  const seconds = await waitAllHealthy(started, 180);
   console.log(`deployed with OpenTofu over SSH; all ${started.length} containers healthy ${seconds.toFixed(0)} s after the apply`);
   console.log('NOT DEPLOYED in this test city: Matomo (its image needs the release archive: switched off in tests/fixtures/ville-test.yaml); the consultation app and LimeSurvey run the stand-in app image (tests/fixtures/stand-in-app)');
 }, 600_000);
@@ -110,7 +110,7 @@ describe('the test city deployed with OpenTofu over SSH', () => {
       const t0 = Date.now();
       // Docker shows the last health until the restarted process is checked: wait for a restart first.
       while ((await q`docker inspect --format {{.State.Health.Status}} ${victim}`).stdout.trim() === 'healthy' && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 100));
-      await waitHealthy([victim], 60);
+      await waitAllHealthy([victim], 60);
       const seconds = (Date.now() - t0) / 1000;
       console.log(`${victim}: healthy ${seconds.toFixed(1)} s after SIGKILL`);
       expect(seconds).toBeLessThan(15);
@@ -132,7 +132,7 @@ describe('the test city deployed with OpenTofu over SSH', () => {
       await new Promise((r) => setTimeout(r, 1000));
     }
     for (const c of started) expect(await restarts(c), c).toBeGreaterThan(before[c]);
-    await waitHealthy(started, 180);
+    await waitAllHealthy(started, 180);
   }, 400_000);
 });
 
@@ -168,7 +168,7 @@ describe('the reverse proxy', () => {
     } finally {
       await q`docker start ${LIMESURVEY_APP}`;
     }
-    await waitHealthy([LIMESURVEY_APP], 120);
+    await waitAllHealthy([LIMESURVEY_APP], 120);
   }, 180_000);
 
   it('redirects HTTP to HTTPS for the city\'s names only, never to the host a request names', async () => {
@@ -348,7 +348,7 @@ describe('the onion service (Tor with DisableNetwork 1)', () => {
   it('keeps the address when the container is recreated (keys on a volume)', async () => {
     const before = await hostname();
     deployLogs.push((await city.recreate(TOR)).stdout);
-    await waitHealthy([TOR], 180);
+    await waitAllHealthy([TOR], 180);
     expect(await hostname()).toBe(before);
   }, 300_000);
 });
@@ -571,7 +571,7 @@ describe('the deploy engine (OpenTofu, the Docker provider, the state)', () => {
     // Applied again, the stack adopts the kept volumes: same onion address.
     const again = await deploy(['--apply']);
     expect(again.exitCode, again.stderr).toBe(0);
-    await waitHealthy(started, 180);
+    await waitAllHealthy(started, 180);
     expect((await q`docker exec ${TOR} cat /var/lib/tor/onion/limesurvey/hostname`).stdout.trim()).toBe(onion);
   }, 600_000);
 
@@ -595,7 +595,7 @@ describe('the deploy engine (OpenTofu, the Docker provider, the state)', () => {
     expect(left.length).toBeLessThan(started.length);
     const r = await deploy(['--apply']);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
-    await waitHealthy(started, 180);
+    await waitAllHealthy(started, 180);
     expect((await deploy([])).stdout).toContain('plan: no changes');
   }, 600_000);
 });

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ZimbraRelay } from './index.js';
+import { MailGateway } from './index.js';
 import { fileOf, containerNamed, resources, synthInHost } from '../../tests/helpers.js';
 
-describe('ZimbraRelay', () => {
+describe('MailGateway', () => {
   it('answers for the relay name on an internal network and forwards only to the relay address', () => {
-    const json = synthInHost((s) => new ZimbraRelay(s, 'mail', { hostname: 'zimbra.ville-exemple.fr', address: '10.0.0.25', port: 465, security: 'tls', user: 'u', from: 'n@ville-exemple.fr', password: 'x' }));
+    const json = synthInHost((s) => new MailGateway(s, 'mail', { hostname: 'zimbra.ville-exemple.fr', address: '10.0.0.25', port: 465, security: 'tls', user: 'u', from: 'n@ville-exemple.fr', password: 'x' }));
     const gw = containerNamed(json, 'ville-exemple-mail-gateway');
     expect(fileOf(gw, '/etc/socle/nginx.conf')).toMatch(/listen 465;\s+proxy_pass 10\.0\.0\.25:465;/);
     const nets = resources(json, 'docker_network');

@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import { Platform, type INetwork } from '../common/platform.js';
 import { renderFile } from '../common/template.js';
 
-export interface ZimbraRelayProps {
+export interface MailGatewayProps {
   /** The relay's host name; apps connect to it by this name so its TLS certificate matches. */
   readonly hostname: string;
   /** The relay's IP address on the city network. */
@@ -32,14 +32,14 @@ export interface SmtpSettings {
 }
 
 /**
- * The Zimbra SMTP integration. Apps sit on an internal `mail` network where the relay's host name
- * resolves to this gateway; the gateway alone has a route out, and forwards only to the relay's
+ * The gateway to the city's mail relay (its Zimbra): not a relay itself, a TCP forwarder. Apps sit
+ * on an internal `mail` network where the relay's host name resolves to this gateway; the gateway alone has a route out, and forwards only to the relay's
  * address and port. So the apps can send mail through the city's server, and reach nothing else.
  */
-export class ZimbraRelay extends Construct {
+export class MailGateway extends Construct {
   public readonly smtp: SmtpSettings;
 
-  constructor(scope: Construct, id: string, props: ZimbraRelayProps) {
+  constructor(scope: Construct, id: string, props: MailGatewayProps) {
     super(scope, id);
     const platform = Platform.of(this);
     const port = props.port ?? 587;

@@ -3,8 +3,10 @@
 import { existsSync, openSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { $ } from 'zx';
+import { StepError } from '../../core/errors.js';
 
-export class EngineUnavailable extends Error {}
+/** No Docker engine answers and none can be started here: the message says what to install or start. */
+export class DockerEngineUnavailable extends StepError {}
 
 const q = $({ quiet: true, nothrow: true });
 
@@ -29,7 +31,7 @@ export async function ensureEngine(say: (line: string) => void = () => undefined
   for (const [command, pkg] of Object.entries({ ...ENGINE_PACKAGES, ...extraPackages })) if (!(await has(command))) missing.push(pkg);
   if (missing.length) {
     if (process.getuid?.() !== 0 || !existsSync('/etc/debian_version')) {
-      throw new EngineUnavailable(`missing ${missing.join(', ')}: on Debian, as root: apt-get update && apt-get install -y ${missing.join(' ')}`);
+      throw new DockerEngineUnavailable(`missing ${missing.join(', ')}: on Debian, as root: apt-get update && apt-get install -y ${missing.join(' ')}`);
     }
     say(`installing ${missing.join(', ')} from the Debian mirror`);
     await $({ quiet: true })`apt-get update -qq`;
@@ -37,7 +39,7 @@ export async function ensureEngine(say: (line: string) => void = () => undefined
   }
   if (await engineAnswers()) return;
   if (process.getuid?.() !== 0) {
-    throw new EngineUnavailable('no Docker engine answers for this user, and it is not root: start dockerd and add the user to the docker group, or run the tests as root (they install and start the engine)');
+    throw new DockerEngineUnavailable('no Docker engine answers for this user, and it is not root: start dockerd and add the user to the docker group, or run the tests as root (they install and start the engine)');
   }
   say('starting dockerd');
   const log = openSync('/var/log/socle-dockerd.log', 'a');
@@ -46,5 +48,5 @@ export async function ensureEngine(say: (line: string) => void = () => undefined
     if (await engineAnswers()) return;
     await new Promise((r) => setTimeout(r, 1000));
   }
-  throw new EngineUnavailable('dockerd did not answer within 60 s: see /var/log/socle-dockerd.log');
+  throw new DockerEngineUnavailable('dockerd did not answer within 60 s: see /var/log/socle-dockerd.log');
 }
