@@ -20,7 +20,7 @@ Runs on a build host with internet access and \`docker login\` done for the city
 exit status: 0 ok, 1 a pull or push failed, 2 bad input`;
 
 /** The mirrored images a city's enabled services run. */
-export function mirroredImagesOf(city: CityConfig): string[] {
+function mirroredImagesOf(city: CityConfig): string[] {
   const s = city.services;
   const used = new Set<string>();
   if (s.limesurvey.enabled) used.add('limesurvey');

@@ -44,7 +44,7 @@ export const CONTAINER_DEFAULTS = {
  * Seconds as Go prints a duration (`60` → `1m0s`): the provider reads healthcheck durations back
  * that way, so any other spelling is a change at every plan.
  */
-export function goDuration(seconds: number): string {
+function goDuration(seconds: number): string {
   const h = Math.floor(seconds / 3600);
   const m = Math.floor((seconds % 3600) / 60);
   const s = seconds % 60;
@@ -59,7 +59,7 @@ export function goDuration(seconds: number): string {
  * loopback resolver of the host): this closes it for every container but those that must resolve
  * outside names.
  */
-export const NO_EXTERNAL_RESOLVER = '127.255.255.254';
+const NO_EXTERNAL_RESOLVER = '127.255.255.254';
 
 /**
  * Seconds between two healthchecks. After a crash the process is back in a second, but Docker

@@ -22,7 +22,7 @@ export function sshUrl(ssh: HostConfig['ssh']): string {
 }
 
 /** POSIX shell quoting: ssh hands the remote command to the host's shell as one string. */
-export function shellQuote(arg: string): string {
+function shellQuote(arg: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 

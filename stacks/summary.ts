@@ -31,7 +31,7 @@ function dereference(value: string, resources: Record<string, Record<string, any
   });
 }
 
-export function summarizeStack(stack: string, json: any): StackSummary {
+function summarizeStack(stack: string, json: any): StackSummary {
   const resources = json.resource ?? {};
   const provider = (json.provider?.docker ?? [])[0] ?? {};
   const containers = Object.values<any>(resources.docker_container ?? {});

@@ -10,7 +10,7 @@ import { bridgePrefix, type HostStack } from './host-stack.js';
 import { SoclePack, findingsCsv, formatFindings, type Finding } from './policy/socle-pack.js';
 
 /** The policy pack found unsuppressed errors: nothing was written. Exit status 1. */
-export class PolicyError extends SocleError {
+class PolicyError extends SocleError {
   readonly exitStatus = 1;
   constructor(public readonly findings: readonly Finding[], writtenTo?: string) {
     const outcome = writtenTo ? `the output in ${writtenTo} must not be deployed` : 'nothing was written';
@@ -20,7 +20,7 @@ export class PolicyError extends SocleError {
 }
 
 /** The output directory holds something else than a previous synth: bad input, exit status 2. */
-export class OutputDirError extends SocleError {
+class OutputDirError extends SocleError {
   readonly exitStatus = 2;
   constructor(outdir: string) {
     super(`${outdir} exists and does not look like a Socle output (no manifest.json): refusing to replace it\n  fix: choose another --out, or remove it yourself if it is disposable`);
@@ -29,7 +29,7 @@ export class OutputDirError extends SocleError {
 }
 
 /** A suppression in a city file points at nothing: bad input, exit status 2. */
-export class SuppressionError extends SocleError {
+class SuppressionError extends SocleError {
   readonly exitStatus = 2;
   constructor(message: string) {
     super(message);
@@ -143,7 +143,7 @@ function keepTerraformWorkdirs(previous: string, next: string): void {
 }
 
 /** `docker_host__egress_communes` for one stack: the commune's bridges and the flows they may use. */
-export function firewallVars(stack: HostStack): { docker_host__egress_communes: unknown[] } {
+function firewallVars(stack: HostStack): { docker_host__egress_communes: unknown[] } {
   const commune = stack.communeSlug;
   return {
     docker_host__egress_communes: [{

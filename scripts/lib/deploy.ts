@@ -91,7 +91,7 @@ function hclString(value: string): string {
  * derived from the city's passphrase, enforced. `migrate` also reads a plaintext state once (a
  * city that deployed before encryption) and writes it back encrypted.
  */
-export function encryptionConfig(passphrase: string, migrate = false): string {
+function encryptionConfig(passphrase: string, migrate = false): string {
   const fallback = migrate ? '\n  fallback {\n    method = method.unencrypted.migrate\n  }' : '';
   return [
     `key_provider "pbkdf2" "socle" {\n  passphrase = ${hclString(passphrase)}\n}`,
@@ -103,7 +103,7 @@ export function encryptionConfig(passphrase: string, migrate = false): string {
 }
 
 /** The local state file a stack declares (cdk.tf.json, terraform.backend.local.path). */
-export function statePath(stackDir: string): string {
+function statePath(stackDir: string): string {
   const json = JSON.parse(readFileSync(join(stackDir, 'cdk.tf.json'), 'utf8'));
   return json.terraform.backend.local.path;
 }

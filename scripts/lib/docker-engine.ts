@@ -20,7 +20,7 @@ async function has(command: string): Promise<boolean> {
 }
 
 /** Debian packages the engine and image builds need, by the command that proves each installed. */
-export const ENGINE_PACKAGES: Readonly<Record<string, string>> = { dockerd: 'docker.io', debootstrap: 'debootstrap' };
+const ENGINE_PACKAGES: Readonly<Record<string, string>> = { dockerd: 'docker.io', debootstrap: 'debootstrap' };
 
 /**
  * Installs what is missing (as root on Debian), then makes sure an engine answers, starting dockerd

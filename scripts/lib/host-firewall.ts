@@ -16,7 +16,7 @@ import { StepError } from '../../core/errors.js';
 import { readSecret, run, type StackTarget } from './deploy.js';
 
 /** Seconds the probe waits for an answer (on the host itself, an answer takes well under a millisecond); the rule drops, so a protected host always takes this long. */
-export const PROBE_TIMEOUT_SEC = 1;
+const PROBE_TIMEOUT_SEC = 1;
 
 export interface FirewallProbe {
   /** True when the connection was dropped: the rule is active. */

@@ -11,7 +11,7 @@ import { StepError } from '../../core/errors.js';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 const RECIPE_LABEL = 'fr.socle.recipe';
-export const DEBIAN_SUITE = 'bookworm';
+const DEBIAN_SUITE = 'bookworm';
 
 /** The images Socle builds itself, base first. */
 export const BUILDABLE = Object.entries(IMAGE_CATALOG)

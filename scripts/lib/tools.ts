@@ -141,7 +141,7 @@ function safeJson(text: string): any {
 }
 
 /** The CLI configuration that takes every provider from the mirror and none from a registry. */
-export function cliConfigText(mirror: string): string {
+function cliConfigText(mirror: string): string {
   return [
     '# Written by Socle (scripts/lib/tools.ts): providers come from this mirror only.',
     'provider_installation {',
@@ -230,7 +230,7 @@ export async function computeLock(tools: ToolSet): Promise<string> {
 }
 
 /** Provider address → hashes, from a lock file's text. */
-export function lockHashes(text: string): Map<string, string[]> {
+function lockHashes(text: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const m of text.matchAll(/provider "([^"]+)" \{[\s\S]*?hashes = \[([\s\S]*?)\]/g)) {
     out.set(m[1], [...m[2].matchAll(/"([^"]+)"/g)].map((h) => h[1]).sort());

@@ -3,7 +3,7 @@ import { declareDatabase, type DatabaseConnection, type DatabaseEngine, type Dat
 
 export type MariaDbProps = DatabaseProps;
 
-export const MARIADB: DatabaseEngine = {
+const MARIADB: DatabaseEngine = {
   engine: 'mariadb',
   image: 'mariadb',
   port: 3306,

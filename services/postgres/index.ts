@@ -3,7 +3,7 @@ import { declareDatabase, type DatabaseConnection, type DatabaseEngine, type Dat
 
 export type PostgresProps = DatabaseProps;
 
-export const POSTGRES: DatabaseEngine = {
+const POSTGRES: DatabaseEngine = {
   engine: 'postgres',
   image: 'postgres',
   port: 5432,

@@ -21,7 +21,7 @@ export interface ProxyRoute {
   readonly onionPort?: number;
 }
 
-export const STRICT_CSP = ownOriginCsp();
+const STRICT_CSP = ownOriginCsp();
 
 /** Where the proxy reads, and the onion service writes, one `<service> http://<address>.onion;` map file per site. */
 export const ONION_ADDRESSES_PATH = '/var/lib/socle/onion-addresses';
@@ -229,7 +229,7 @@ export class ReverseProxy extends Construct {
 }
 
 /** The French legal notice (mentions légales), naming the real host: the commune itself. */
-export function renderLegalNotice(n: LegalNotice, accessLogRetentionDays: number): string {
+function renderLegalNotice(n: LegalNotice, accessLogRetentionDays: number): string {
   const e = escapeHtml;
   return renderFile(import.meta.url, './templates/mentions-legales.html.tmpl', {
     communeName: e(n.communeName),
@@ -254,7 +254,7 @@ export function renderLegalNotice(n: LegalNotice, accessLogRetentionDays: number
  * /.well-known/security.txt (RFC 9116): where to report a problem. It expires at the end of next
  * year (the field is required): the first deploy of each year renews it.
  */
-export function renderSecurityTxt(contact: string, now = new Date()): string {
+function renderSecurityTxt(contact: string, now = new Date()): string {
   return [
     `Contact: ${contact}`,
     `Expires: ${now.getUTCFullYear() + 1}-12-31T23:59:59.000Z`,

@@ -11,8 +11,8 @@ export type Compliance =
   /** `details` say what exactly is wrong, e.g. which env var. */
   | { readonly status: 'non-compliant'; readonly details: string };
 
-export const COMPLIANT: Compliance = { status: 'compliant' };
-export const NOT_APPLICABLE: Compliance = { status: 'not-applicable' };
+const COMPLIANT: Compliance = { status: 'compliant' };
+const NOT_APPLICABLE: Compliance = { status: 'not-applicable' };
 export const violation = (details: string): Compliance => ({ status: 'non-compliant', details });
 
 /** A resource as it will be written to cdk.tf.json (snake_case keys, tokens as `${...}`). */

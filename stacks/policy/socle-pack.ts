@@ -117,7 +117,7 @@ export interface SoclePackProps {
 const resolver = new DefaultTokenResolver(new StringConcat());
 
 /** The resource's synthesized attributes, as cdk.tf.json will hold them. */
-export function viewOf(resource: TerraformResource): ResourceView {
+function viewOf(resource: TerraformResource): ResourceView {
   const stack = TerraformStack.of(resource);
   const json = Tokenization.resolve(resource.toTerraform(), { scope: stack, preparing: false, resolver }) as any;
   const attrs = json.resource[resource.terraformResourceType][resource.friendlyUniqueId];

@@ -8,12 +8,11 @@ import { synthesize } from '../../stacks/synth.js';
 import { ROOT, tempDir } from '../helpers.js';
 import { DEPLOY_KEY, KNOWN_HOSTS } from './test-host.js';
 
-export const TEST_SLUG = 'ville-test';
 
 
 
 /** A test CA and a certificate for every name of the test city, as the city would provide them. */
-export async function makeCertificates(dir: string): Promise<void> {
+async function makeCertificates(dir: string): Promise<void> {
   const q = $({ quiet: true });
   await q`openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=Ville-Test-CA -keyout ${join(dir, 'ca.key')} -out ${join(dir, 'ca.pem')}`;
   await q`openssl req -newkey rsa:2048 -nodes -subj /CN=ville-test.fr -keyout ${join(dir, 'privkey.pem')} -out ${join(dir, 'server.csr')}`;

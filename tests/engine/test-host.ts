@@ -10,14 +10,14 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { $ } from 'zx';
 
-export const TEST_HOST_DIR = '/var/lib/socle-test-host';
+const TEST_HOST_DIR = '/var/lib/socle-test-host';
 /** sshd of the test host: loopback only. */
-export const SSH_PORT = 15022;
-export const DEPLOY_USER = 'socle';
+const SSH_PORT = 15022;
+const DEPLOY_USER = 'socle';
 export const DEPLOY_KEY = join(TEST_HOST_DIR, 'deploy_ed25519');
 export const KNOWN_HOSTS = join(TEST_HOST_DIR, 'known_hosts');
 /** Where Debian's docker-registry listens. */
-export const REGISTRY_PORT = 15000;
+const REGISTRY_PORT = 15000;
 /**
  * One registry, two names. Images are built and pushed as 127.0.0.1:15000/...; the test cities
  * pull them as localhost:15000/..., a name no local tag has, so every deploy really pulls from the
@@ -103,7 +103,7 @@ export async function ensureRegistry(): Promise<void> {
 /** The "outside" host: a network namespace this machine makes, reached through a veth pair. */
 export const OUTSIDE = { namespace: 'socle-outside', hostSide: 'socle-out0', address: '198.18.0.2', hostAddress: '198.18.0.1', ports: [80, 587, 2222] } as const;
 /** Every connection the outside host accepts is written here, one line each: `<port> <peer>`. */
-export const OUTSIDE_LOG = join(TEST_HOST_DIR, 'outside-connections.log');
+const OUTSIDE_LOG = join(TEST_HOST_DIR, 'outside-connections.log');
 
 /**
  * 198.18.0.2 (a benchmarking range, RFC 2544) in a namespace of this machine: the destination the
