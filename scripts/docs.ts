@@ -1,12 +1,11 @@
 #!/usr/bin/env -S npx tsx
-// Regenerates the README sections derived from code: the city config reference (from
-// stacks/config/city.schema.json) and the policy rules (from the pack). A test fails when the
-// README drifts from them.
+// Regenerates the documentation derived from code: the city config reference (from
+// stacks/config/city.schema.json) and the policy rules (from the pack), between markers in their
+// pages under docs/. A test fails when a page drifts from the code.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { citySchema } from '../stacks/config/load.js';
 import { SOCLE_RULES } from '../stacks/policy/socle-pack.js';
 
-const README = new URL('../README.md', import.meta.url);
 
 function deref(schema: any): any {
   if (schema?.$ref) return { ...citySchema.definitions[schema.$ref.split('/').pop()], ...schema, $ref: undefined };
@@ -47,26 +46,33 @@ export function policyRules(): string {
     ...SOCLE_RULES.map((r) => `| ${r.id} | ${r.level} | ${cell(r.info)} | ${cell(r.explanation)} | ${cell(r.fix)} |`)].join('\n');
 }
 
-const SECTIONS: Record<string, () => string> = { 'config-reference': configReference, 'policy-rules': policyRules };
+/** Each generated page, and the sections between its markers. */
+export const GENERATED_PAGES: Readonly<Record<string, Readonly<Record<string, () => string>>>> = {
+  'docs/config-reference.md': { 'config-reference': configReference },
+  'docs/policy-rules.md': { 'policy-rules': policyRules },
+};
 
-/** The README with every generated section replaced by its current content. */
-export function regenerate(readme: string): string {
-  let text = readme;
-  for (const [name, render] of Object.entries(SECTIONS)) {
+/** `page`'s text with every generated section replaced by its current content. */
+export function regenerate(page: string, text: string): string {
+  let out = text;
+  for (const [name, render] of Object.entries(GENERATED_PAGES[page])) {
     const re = new RegExp(`(<!-- ${name}:start -->\\n)[\\s\\S]*?(<!-- ${name}:end -->)`);
-    if (!re.test(text)) throw new Error(`README.md has no <!-- ${name}:start --> ... <!-- ${name}:end --> markers; add them where the section belongs`);
-    text = text.replace(re, `$1${render()}\n$2`);
+    if (!re.test(out)) throw new Error(`${page} has no <!-- ${name}:start --> ... <!-- ${name}:end --> markers; add them where the section belongs`);
+    out = out.replace(re, `$1${render()}\n$2`);
   }
-  return text;
+  return out;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    console.log('usage: npm run docs   rewrite the generated sections of README.md (config reference, policy rules)');
+    console.log(`usage: npm run docs   rewrite the generated sections of ${Object.keys(GENERATED_PAGES).join(', ')}`);
   } else {
-    const before = readFileSync(README, 'utf8');
-    const after = regenerate(before);
-    writeFileSync(README, after);
-    console.log(before === after ? 'README.md already up to date' : 'README.md updated');
+    for (const page of Object.keys(GENERATED_PAGES)) {
+      const file = new URL(`../${page}`, import.meta.url);
+      const before = readFileSync(file, 'utf8');
+      const after = regenerate(page, before);
+      writeFileSync(file, after);
+      console.log(before === after ? `${page} already up to date` : `${page} updated`);
+    }
   }
 }

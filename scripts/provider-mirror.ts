@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const lock = await checkLock(tools);
   if (!lock.ok) {
     throw new StepError(`the mirror does not match the committed lock file ${LOCK_FILE}:\n${lock.differences.map((d) => `  ${d}`).join('\n')}\n`
-      + '  fix: build with the Go toolchain the lock file was made with (see the README), or, after checking why the bytes differ, run npm run provider-mirror -- --relock and commit the lock file');
+      + '  fix: build with the Go toolchain the lock file was made with (docs/deploy.md), or, after checking why the bytes differ, run npm run provider-mirror -- --relock and commit the lock file');
   }
   say(`mirror matches ${LOCK_FILE}`);
   say(`use it: SOCLE_TOOLS_DIR=${tools.dir} npm run deploy -- --config FILE (or TOFU_CLI_CONFIG_FILE=${tools.cliConfig} tofu ...)`);

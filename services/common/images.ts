@@ -21,7 +21,7 @@ export const IMAGE_CATALOG: Readonly<Record<string, CatalogImage>> = {
   postgres: { name: 'postgres', tag: 'bookworm', origin: 'built', buildDir: 'services/postgres' },
   redis: { name: 'redis', tag: 'bookworm', origin: 'built', buildDir: 'services/redis' },
   backup: { name: 'backup', tag: 'bookworm', origin: 'built', buildDir: 'services/backup' },
-  // ACME client: not built yet (see README, limits).
+  // ACME client: not built yet (docs/limits.md); a city file asking for it is refused.
   acme: { name: 'acme', tag: 'bookworm', origin: 'built' },
   sftp: { name: 'sftp', tag: 'bookworm', origin: 'built', buildDir: 'services/backup-store' },
   limesurvey: { name: 'limesurvey', tag: '6-apache', origin: 'mirrored', upstream: 'docker.io/martialblog/limesurvey:6-apache' },

@@ -22,7 +22,7 @@ export interface RuleBinding {
   readonly fix: string;
 }
 
-/** The pack: ids are never reused; RULES.md in the README is generated from this list. */
+/** The pack: ids are never reused; docs/policy-rules.md is generated from this list (npm run docs). */
 export const SOCLE_RULES: readonly RuleBinding[] = [
   {
     id: 'Socle-IMG1', level: 'error', rule: imageFromCityRegistry,
