@@ -6,7 +6,7 @@ import { synthesize } from './stacks/synth.js';
 import { UsageError, runCommand } from './core/cli.js';
 import { readSummary, formatSummary } from './stacks/summary.js';
 
-export const DEFAULT_CONFIG = 'examples/ville-exemple.yaml';
+const DEFAULT_CONFIG = 'examples/ville-exemple.yaml';
 
 const USAGE = `usage: npm start                       synthesize the bundled example city (${DEFAULT_CONFIG})
        npm run synth -- --config FILE|DIR [--out DIR] [--quiet]
@@ -52,7 +52,7 @@ function main(): void {
     if (process.env.SYNTH_HCL_OUTPUT === 'true') console.log('HCL output: see cdk.tf in each stack directory');
     else console.log(formatSummary(readSummary(result.outdir)));
     console.log(`\nsynthesized ${result.builds.reduce((n, b) => n + b.stacks.size, 0)} stack(s) for ${result.cities.length} commune(s) into ${outdir} in ${ms.toFixed(0)} ms`);
-    console.log(`next: review ${outdir}/policy-report.*.csv, then terraform -chdir=${outdir}/stacks/<stack> init && terraform -chdir=${outdir}/stacks/<stack> plan`);
+    console.log(`next: review ${outdir}/policy-report.*.csv, then npm run deploy -- --config ${config} (a plan; --apply to apply it)`);
   }
 }
 

@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import { Construct } from 'constructs';
 import { Lazy } from 'cdktf';
 import { Platform, type INetwork, type IVolume } from '../common/platform.js';
@@ -206,8 +207,8 @@ export class ReverseProxy extends Construct {
     this.routes.push(route);
     // An app on another city host is reached at its private address: the one flow out of the
     // proxy's network besides answers to citizens.
-    const crossHost = /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(route.upstream);
-    if (crossHost) Platform.of(this).allowEgress(this.publicNetwork, { to: crossHost[1], port: Number(crossHost[2]), reason: `${route.service} on another city host` });
+    const [upstreamHost, upstreamPort] = [route.upstream.slice(0, route.upstream.lastIndexOf(':')), Number(route.upstream.slice(route.upstream.lastIndexOf(':') + 1))];
+    if (isIPv4(upstreamHost)) Platform.of(this).allowEgress(this.publicNetwork, { to: upstreamHost, port: upstreamPort, reason: `${route.service} on another city host` });
   }
 
   private renderVirtualHosts(route: ProxyRoute): string {
