@@ -1,7 +1,13 @@
 import type { Construct } from 'constructs';
-import { Platform, type INetwork } from './platform.js';
+import { Platform, type INetwork, type IPlatform } from './platform.js';
 
-/** How an app reaches its database; handed out by the database construct, never typed by hand. */
+/** `fr.socle.role` of every database server container (npm run backup finds them by it). */
+export const DATABASE_ROLE = 'db';
+
+/**
+ * How an app reaches its database; handed out by the database construct, never typed by hand.
+ * It holds the app's own account only: the dump account is the backup runner's (DumpAccount).
+ */
 export interface DatabaseConnection {
   readonly engine: 'mariadb' | 'postgres';
   /** Service the database belongs to (for backups and the register). */
@@ -13,14 +19,32 @@ export interface DatabaseConnection {
   readonly user: string;
   /** A reference to a generated value, never a literal. */
   readonly password: string;
-  /** Account the backup runner dumps with (read-only where the engine allows). */
-  readonly dumpUser: string;
-  /** Its password, a reference to a generated value. */
-  readonly dumpPassword: string;
   /** The internal network the database listens on. */
   readonly network: INetwork;
   /** The engine name of the container, e.g. `ville-exemple-limesurvey-db`. */
   readonly containerName: string;
+}
+
+/** The account the backup runner dumps a database with (read-only where the engine allows). */
+export interface DumpAccount {
+  readonly engine: DatabaseConnection['engine'];
+  readonly service: string;
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+  /** A reference to a generated value, never a literal. */
+  readonly password: string;
+  readonly network: INetwork;
+}
+
+// Dump accounts by platform (host): registered by each database as it is declared, read by the
+// backup runner of that host when the stack is synthesized. Apps never see them.
+const DUMP_ACCOUNTS = new WeakMap<IPlatform, DumpAccount[]>();
+
+/** The dump accounts of every database declared on a platform so far (the backup runner reads them lazily). */
+export function dumpAccountsOf(platform: IPlatform): readonly DumpAccount[] {
+  return DUMP_ACCOUNTS.get(platform) ?? [];
 }
 
 export interface IDatabase {
@@ -79,7 +103,7 @@ export function declareDatabase(scope: Construct, props: DatabaseProps, engine: 
   const host = `${props.service}-db`;
   const container = platform.container(scope, 'Resource', {
     service: props.service,
-    role: 'db',
+    role: DATABASE_ROLE,
     image: engine.image,
     env: engine.env(database, user, password, dumpPassword),
     networks: [{ network: props.network, aliases: [host] }],
@@ -89,8 +113,8 @@ export function declareDatabase(scope: Construct, props: DatabaseProps, engine: 
     healthcheck: { test: engine.healthcheck(database), startPeriodSec: 60 },
     memoryMiB: props.memoryMiB ?? 512,
   });
-  return {
-    engine: engine.engine, service: props.service, host, port: engine.port, database, user,
-    password, dumpUser: engine.dumpUser ?? user, dumpPassword, network: props.network, containerName: container.containerName,
-  };
+  const accounts = DUMP_ACCOUNTS.get(platform) ?? [];
+  accounts.push({ engine: engine.engine, service: props.service, host, port: engine.port, database, user: engine.dumpUser ?? user, password: dumpPassword, network: props.network });
+  DUMP_ACCOUNTS.set(platform, accounts);
+  return { engine: engine.engine, service: props.service, host, port: engine.port, database, user, password, network: props.network, containerName: container.containerName };
 }
