@@ -4,11 +4,8 @@ import { Platform, type INetwork, type IPlatform } from './platform.js';
 /** `fr.socle.role` of every database server container (npm run backup finds them by it). */
 export const DATABASE_ROLE = 'db';
 
-/**
- * How an app reaches its database; handed out by the database construct, never typed by hand.
- * It holds the app's own account only: the dump account is the backup runner's (DumpAccount).
- */
-export interface DatabaseConnection {
+/** One account on one database server, and where to reach it. */
+export interface DatabaseAccount {
   readonly engine: 'mariadb' | 'postgres';
   /** Service the database belongs to (for backups and the register). */
   readonly service: string;
@@ -21,22 +18,19 @@ export interface DatabaseConnection {
   readonly password: string;
   /** The internal network the database listens on. */
   readonly network: INetwork;
+}
+
+/**
+ * How an app reaches its database; handed out by the database construct, never typed by hand.
+ * It holds the app's own account only: the dump account is the backup runner's (DumpAccount).
+ */
+export interface DatabaseConnection extends DatabaseAccount {
   /** The engine name of the container, e.g. `ville-exemple-limesurvey-db`. */
   readonly containerName: string;
 }
 
 /** The account the backup runner dumps a database with (read-only where the engine allows). */
-export interface DumpAccount {
-  readonly engine: DatabaseConnection['engine'];
-  readonly service: string;
-  readonly host: string;
-  readonly port: number;
-  readonly database: string;
-  readonly user: string;
-  /** A reference to a generated value, never a literal. */
-  readonly password: string;
-  readonly network: INetwork;
-}
+export type DumpAccount = DatabaseAccount;
 
 // Dump accounts by platform (host): registered by each database as it is declared, read by the
 // backup runner of that host when the stack is synthesized. Apps never see them.
