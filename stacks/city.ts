@@ -10,7 +10,7 @@ import { OnionService } from '../services/onion/index.js';
 import { BackupRunner, type BackupTarget } from '../services/backup/index.js';
 import { BackupStore } from '../services/backup-store/index.js';
 import type { FrontendExposure, IWebApp, WebAppProps } from '../services/common/frontend.js';
-import type { DatabaseConnection } from '../services/common/database.js';
+import { dumpAccountsOf } from '../services/common/database.js';
 
 type Services = CityConfig['services'];
 type WebAppName = 'consultation' | 'limesurvey' | 'matomo';
@@ -163,8 +163,7 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
     ? { kind: 'network', network: proxy.frontendNetwork }
     : { kind: 'published', address: hostByName.get(hostName)!.privateAddress, port: upstreamPort, proxyHost: s.proxy.host };
 
-  const databases = new Map<string, DatabaseConnection[]>();
-  const apps: Array<{ host: string } & IWebApp> = [];
+  const apps: IWebApp[] = [];
   for (const name of WEB_APP_NAMES) {
     const settings = s[name];
     if (!settings.enabled) continue;
@@ -174,13 +173,11 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
     };
     // Each row's build takes its own settings type; the name ties the two together.
     const build = WEB_APPS[name].build as (stack: HostStack, common: WebAppCommon, settings: Services[WebAppName]) => IWebApp;
-    const app = build(stackFor(settings.host), common, settings);
-    apps.push({ host: settings.host, route: app.route, databases: app.databases });
+    apps.push(build(stackFor(settings.host), common, settings));
   }
   for (const app of apps) {
     proxy.addRoute(app.route);
     if (onion && app.route.onionPort) onion.expose(app.route.service, app.route.onionPort);
-    databases.set(app.host, [...(databases.get(app.host) ?? []), ...app.databases]);
   }
 
   if (s.backup.enabled) {
@@ -194,12 +191,12 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
       });
       targets.push({ name: 'store', host: storeHost.privateAddress, port: s.backup.store.port, user: 'restic', path: `/srv/restic/${slug}` });
     }
-    for (const [hostName, stack] of stacks) {
-      const volumes = stack.volumes.filter((v) => v.props.backup);
-      const dbs = databases.get(hostName) ?? [];
-      if (volumes.length === 0 && dbs.length === 0) continue;
+    // A runner reads its host's volumes and databases when the stack is synthesized; a host with
+    // nothing to back up gets none.
+    for (const stack of stacks.values()) {
+      if (!stack.volumes.some((v) => v.props.backup) && dumpAccountsOf(stack).length === 0) continue;
       new BackupRunner(stack, 'backup', {
-        targets, volumes, databases: dbs,
+        targets,
         password: secret(stack, 'restic_password', s.backup.password!, 'key of the restic repositories, held by the city'),
         sshPrivateKey: secret(stack, 'backup_ssh_private_key', { generate: 'ssh-keypair' }, 'SSH key the backup runner uses to reach the targets'),
         schedule: s.backup.schedule, retention: s.backup.retention, checkEveryDays: s.backup.checkEveryDays, maxAgeHours: s.backup.maxAgeHours,

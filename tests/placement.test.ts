@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileOf, ROOT, containerNamed, labelsOf, resources, synthToDisk, exampleCity, writeCity, tempDir } from './helpers.js';
 import { LABEL } from '../stacks/host-stack.js';
 import { ConfigError, loadCities } from '../stacks/config/load.js';
+import { BACKUP_PLAN_PATH } from '../services/backup/plan.js';
 
 describe('a city over several hosts (front, apps, backup storage)', () => {
   const { stacks } = synthToDisk(join(ROOT, 'examples/ville-exemple-multisite.yaml'));
@@ -33,7 +34,10 @@ describe('a city over several hosts (front, apps, backup storage)', () => {
     const store = containerNamed(byName['ville-exemple-sauvegardes'], 'ville-exemple-backup-store-sftp');
     expect(store.ports).toEqual([{ internal: 2222, external: 2222, ip: '10.30.0.20', protocol: 'tcp' }]);
     const runner = containerNamed(byName['ville-exemple-applications'], 'ville-exemple-backup-restic');
-    expect(runner.env).toContain('SOCLE_BACKUP_TARGETS=nas-mairie=sftp://restic@nas.ville-exemple.fr:22//srv/restic/ville-exemple store=sftp://restic@10.30.0.20:2222//srv/restic/ville-exemple');
+    expect(JSON.parse(fileOf(runner, BACKUP_PLAN_PATH)).targets).toEqual([
+      { name: 'nas-mairie', url: 'sftp://restic@nas.ville-exemple.fr:22//srv/restic/ville-exemple' },
+      { name: 'store', url: 'sftp://restic@10.30.0.20:2222//srv/restic/ville-exemple' },
+    ]);
   });
 
   it('fails when an app upstream port collides with another published port of its host', () => {

@@ -5,6 +5,11 @@
 import { $, type ProcessOutput } from 'zx';
 import { LABEL } from '../../core/labels.js';
 import { InputError, StepError } from '../../core/errors.js';
+import { DATABASE_ROLE } from '../../services/common/database.js';
+import {
+  BACKUP_PLAN_PATH, ONE_SHOT_ROLE, RUNNER_PROGRAM, RUNNER_ROLE, parseRunnerLine, volumeMountPath,
+  type BackupPlan, type PlannedDatabase,
+} from '../../services/backup/plan.js';
 
 type Json = Record<string, any>;
 
@@ -36,15 +41,15 @@ export interface Runner {
   readonly env: Record<string, string>;
   /** The network that reaches the targets. */
   readonly egressNetwork: string;
+  /** What the stack told it to do (services/backup/plan.ts), read back from the container. */
+  readonly plan: BackupPlan;
   readonly targets: readonly string[];
-  /** Short volume name (as under /data in the runner) -> engine volume name. */
+  /** Short volume name (as in the plan) -> engine volume name. */
   readonly volumes: Record<string, string>;
-  /** The restic host name of its snapshots. */
-  readonly resticHost: string;
 }
 
 export async function findRunner(engine: Engine, commune: string): Promise<Runner | undefined> {
-  const names = (await engine.docker(['ps', '-a', '--filter', `label=${LABEL.commune}=${commune}`, '--filter', `label=${LABEL.role}=restic`, '--format', '{{.Names}}'])).stdout.trim().split('\n').filter(Boolean);
+  const names = (await engine.docker(['ps', '-a', '--filter', `label=${LABEL.commune}=${commune}`, '--filter', `label=${LABEL.role}=${RUNNER_ROLE}`, '--format', '{{.Names}}'])).stdout.trim().split('\n').filter(Boolean);
   if (names.length === 0) return undefined;
   const c = await engine.inspect('container', names[0]);
   if (!c.State.Running) throw new StepError(`the backup runner ${names[0]} is not running on ${engine.url}: start it (terraform apply, or docker start ${names[0]}) and retry`);
@@ -53,18 +58,25 @@ export async function findRunner(engine: Engine, commune: string): Promise<Runne
   for (const net of Object.keys(c.NetworkSettings.Networks)) {
     if ((await engine.inspect('network', net)).Labels?.[LABEL.tier] === 'egress') egressNetwork = net;
   }
+  const plan = await planOf(engine, names[0]);
   const volumes: Record<string, string> = {};
-  for (const m of c.Mounts as Json[]) if (m.Type === 'volume' && m.Destination.startsWith('/data/')) volumes[m.Destination.slice('/data/'.length)] = m.Name;
-  return {
-    name: names[0], image: c.Config.Image, env, egressNetwork, volumes,
-    targets: (env.SOCLE_BACKUP_TARGETS ?? '').split(' ').filter(Boolean).map((t) => t.slice(0, t.indexOf('='))),
-    resticHost: env.SOCLE_BACKUP_HOST ?? c.Config.Hostname,
-  };
+  for (const v of plan.volumes) {
+    const mount = (c.Mounts as Json[]).find((m) => m.Type === 'volume' && m.Destination === v.mountPath);
+    if (mount) volumes[v.name] = mount.Name;
+  }
+  return { name: names[0], image: c.Config.Image, env, egressNetwork, plan, volumes, targets: plan.targets.map((t) => t.name) };
+}
+
+/** The plan the stack uploaded into a running runner. */
+async function planOf(engine: Engine, runner: string): Promise<BackupPlan> {
+  const out = await engine.docker(['exec', runner, 'cat', BACKUP_PLAN_PATH], { nothrow: true });
+  if (out.exitCode !== 0) throw new StepError(`cannot read the backup plan ${BACKUP_PLAN_PATH} in ${runner} (${out.stderr.trim()}): the runner predates this version of Socle; redeploy the stack (npm run deploy)`);
+  return JSON.parse(out.stdout) as BackupPlan;
 }
 
 /** `socle-backup ARGS` inside the runner; output streamed unless `capture`. */
 export async function inRunner(engine: Engine, runner: Runner, args: readonly string[], capture = false): Promise<ProcessOutput> {
-  return engine.docker(['exec', runner.name, 'socle-backup', ...args], { quiet: capture, nothrow: true });
+  return engine.docker(['exec', runner.name, RUNNER_PROGRAM, ...args], { quiet: capture, nothrow: true });
 }
 
 /**
@@ -74,7 +86,7 @@ export async function inRunner(engine: Engine, runner: Runner, args: readonly st
 async function oneShot(engine: Engine, runner: Runner, mounts: Record<string, string>, args: readonly string[], options: { input?: string; nothrow?: boolean; quiet?: boolean } = {}): Promise<ProcessOutput> {
   const envFlags = Object.keys(runner.env).flatMap((k) => ['-e', k]);
   const mountFlags = Object.entries(mounts).flatMap(([volume, path]) => ['--mount', `type=volume,src=${volume},dst=${path}`]);
-  return engine.docker(['run', '--rm', '--user', '0', '--network', runner.egressNetwork, '--label', `${LABEL.role}=restic-oneshot`, ...envFlags, ...mountFlags, runner.image, 'socle-backup', ...args], { env: runner.env, nothrow: options.nothrow, quiet: options.quiet ?? true });
+  return engine.docker(['run', '--rm', '--user', '0', '--network', runner.egressNetwork, '--label', `${LABEL.role}=${ONE_SHOT_ROLE}`, ...envFlags, ...mountFlags, runner.image, RUNNER_PROGRAM, ...args], { env: runner.env, nothrow: options.nothrow, quiet: options.quiet ?? true });
 }
 
 export interface SnapshotContents {
@@ -83,7 +95,7 @@ export interface SnapshotContents {
   readonly time: string;
   /** Short volume names. */
   readonly volumes: readonly string[];
-  /** Dump file names, `<service>-<engine>.sql`. */
+  /** Dump file names (PlannedDatabase.dumpFile). */
   readonly dumps: readonly string[];
 }
 
@@ -93,10 +105,12 @@ export async function snapshotContents(engine: Engine, runner: Runner, target: s
   return JSON.parse(out.stdout);
 }
 
-/** The lines socle-backup marked as errors (or the last lines when none is marked). */
+/** The lines socle-backup marked as errors (or the last lines when none is marked), without their time and program. */
 export function errorLines(stderr: string): string {
-  const marked = stderr.split('\n').filter((l) => l.includes('ERROR:'));
-  return (marked.length ? marked : stderr.trim().split('\n').slice(-3)).map((l) => `  ${l.replace(/^\S+ socle-backup: /, '')}`).join('\n');
+  const lines = stderr.trim().split('\n');
+  const marked = lines.filter((l) => parseRunnerLine(l)?.error);
+  const shown = marked.length ? marked.map((l) => `ERROR: ${parseRunnerLine(l)!.message}`) : lines.slice(-3).map((l) => parseRunnerLine(l)?.message ?? l);
+  return shown.map((l) => `  ${l}`).join('\n');
 }
 
 /** A database server of the stack, as its container shows it. */
@@ -111,7 +125,7 @@ export interface DatabaseContainer {
 }
 
 export async function findDatabases(engine: Engine, commune: string): Promise<DatabaseContainer[]> {
-  const names = (await engine.docker(['ps', '-a', '--filter', `label=${LABEL.commune}=${commune}`, '--filter', `label=${LABEL.role}=db`, '--format', '{{.Names}}'])).stdout.trim().split('\n').filter(Boolean);
+  const names = (await engine.docker(['ps', '-a', '--filter', `label=${LABEL.commune}=${commune}`, '--filter', `label=${LABEL.role}=${DATABASE_ROLE}`, '--format', '{{.Names}}'])).stdout.trim().split('\n').filter(Boolean);
   const out: DatabaseContainer[] = [];
   for (const name of names) {
     const c = await engine.inspect('container', name);
@@ -139,8 +153,8 @@ export async function rowCounts(engine: Engine, db: DatabaseContainer, container
   }));
 }
 
-/** Empties a database so a dump can be loaded into it (restore --overwrite). */
-async function emptyDatabase(engine: Engine, db: DatabaseContainer): Promise<void> {
+/** Empties a database so a dump can be loaded into it (restore --overwrite); `dumpUser` may connect again. */
+async function emptyDatabase(engine: Engine, db: DatabaseContainer, dumpUser: string | undefined): Promise<void> {
   if (db.engine === 'mariadb') {
     // The dump recreates the database (with its character set); grants are kept by the server.
     await engine.docker(['exec', db.name, 'mariadb', '-e', `DROP DATABASE IF EXISTS \`${db.database}\``]);
@@ -148,7 +162,7 @@ async function emptyDatabase(engine: Engine, db: DatabaseContainer): Promise<voi
     await engine.docker(['exec', db.name, 'psql', '-U', 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-q',
       '-c', `DROP DATABASE IF EXISTS "${db.database}" WITH (FORCE)`, '-c', `CREATE DATABASE "${db.database}" OWNER "${db.owner}"`, '-c', `REVOKE ALL ON DATABASE "${db.database}" FROM PUBLIC`,
       // The backup runner's read-only account (services/postgres/entrypoint.sh) may connect again.
-      '-c', `DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'socle_backup') THEN GRANT CONNECT ON DATABASE "${db.database}" TO socle_backup; END IF; END $$`]);
+      ...(dumpUser && dumpUser !== db.owner ? ['-c', `DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '${dumpUser}') THEN GRANT CONNECT ON DATABASE "${db.database}" TO "${dumpUser}"; END IF; END $$`] : [])]);
   }
 }
 
@@ -157,17 +171,28 @@ async function emptyDatabase(engine: Engine, db: DatabaseContainer): Promise<voi
  * piped into the server's client in `container`. PostgreSQL objects are created as the owner role.
  */
 async function loadDump(engine: Engine, runner: Runner, target: string, snapshotId: string, db: DatabaseContainer, container: string): Promise<void> {
-  const file = `${db.service}-${db.engine}.sql`;
+  const file = plannedDumpOf(runner, db)?.dumpFile;
+  if (!file) throw new StepError(`the backup runner ${runner.name} does not dump ${db.service} (${db.engine}): redeploy the stack, then retry`);
   const client = db.engine === 'mariadb'
     ? ['mariadb', '--binary-mode']
     : ['psql', '-U', 'postgres', '-d', db.database, '-q', '-v', 'ON_ERROR_STOP=1', '-c', `SET ROLE "${db.owner}"`, '-f', '-'];
   const envFlags = Object.keys(runner.env).flatMap((k) => ['-e', k]);
   const env = { ...process.env, ...runner.env };
-  const source = $({ quiet: true, nothrow: true, env })`docker -H ${engine.url} run --rm --user 0 --network ${runner.egressNetwork} ${envFlags} ${runner.image} socle-backup dump ${target} ${snapshotId} ${file}`;
+  const source = $({ quiet: true, nothrow: true, env })`docker -H ${engine.url} run --rm --user 0 --network ${runner.egressNetwork} ${envFlags} ${runner.image} ${RUNNER_PROGRAM} dump ${target} ${snapshotId} ${file}`;
   const sink = source.pipe($({ quiet: true, nothrow: true })`docker -H ${engine.url} exec -i ${container} ${client}`);
   const [src, dst] = await Promise.all([source, sink]);
   if (src.exitCode !== 0) throw new StepError(`reading ${file} from snapshot ${snapshotId} failed:\n${errorLines(src.stderr)}`);
   if (dst.exitCode !== 0) throw new StepError(`loading ${file} into ${container} failed: ${dst.stderr.trim().split('\n').slice(-3).join(' ')}`);
+}
+
+/** The runner's plan entry for a database server, if the runner dumps it. */
+function plannedDumpOf(runner: Runner, db: DatabaseContainer): PlannedDatabase | undefined {
+  return runner.plan.databases.find((p) => p.service === db.service && p.engine === db.engine);
+}
+
+/** Volume name -> where the runner's program expects it, in a container restoring those volumes. */
+function restoreMounts(volumes: readonly string[], engineName: (volume: string) => string): Record<string, string> {
+  return Object.fromEntries(volumes.map((v) => [engineName(v), volumeMountPath(v)]));
 }
 
 /** Files and sizes in volumes (for the overwrite guard). */
@@ -229,12 +254,14 @@ export async function restore(engine: Engine, runner: Runner, o: RestoreOptions)
     volumeLabels.set(short, (await engine.inspect('volume', name)).Labels?.[LABEL.service] ?? '');
   }
   const databases = await findDatabases(engine, o.commune);
-  const dumpOf = (d: DatabaseContainer) => `${d.service}-${d.engine}.sql`;
-  const services = new Set([...volumeLabels.values(), ...snap.dumps.map((f) => f.replace(/-(mariadb|postgres)\.sql$/, ''))]);
+  const plannedDump = (file: string) => runner.plan.databases.find((p) => p.dumpFile === file);
+  const services = new Set([...volumeLabels.values(), ...snap.dumps.map((f) => plannedDump(f)?.service ?? f)]);
   if (o.service && !services.has(o.service)) throw new InputError(`snapshot ${snap.short_id} holds nothing of service "${o.service}"; it holds: ${[...services].sort().join(', ')}`);
   const volumes = snap.volumes.filter((v) => !o.service || volumeLabels.get(v) === o.service);
-  const dbs = snap.dumps.filter((f) => !o.service || f.startsWith(`${o.service}-`)).map((f) => {
-    const db = databases.find((d) => dumpOf(d) === f);
+  const dbs = snap.dumps.filter((f) => !o.service || plannedDump(f)?.service === o.service).map((f) => {
+    const planned = plannedDump(f);
+    if (!planned) throw new InputError(`snapshot ${snap.short_id} holds dump ${f}, of a database the runner does not dump any more: restore it by hand with restic, or redeploy the stack that declares it`);
+    const db = databases.find((d) => d.service === planned.service && d.engine === planned.engine);
     if (!db) throw new InputError(`snapshot ${snap.short_id} holds ${f}, but no database container of that service runs here: deploy the stack first, then restore`);
     return db;
   });
@@ -261,12 +288,12 @@ export async function restore(engine: Engine, runner: Runner, o: RestoreOptions)
   try {
     if (volumes.length) {
       o.say(`restoring volumes ${volumes.join(', ')} from snapshot ${snap.short_id} (${snap.time})`);
-      const out = await oneShot(engine, runner, Object.fromEntries(volumes.map((v) => [runner.volumes[v], `/data/${v}`])), ['restore-volumes', o.target, snap.id, ...volumes], { nothrow: true });
+      const out = await oneShot(engine, runner, restoreMounts(volumes, (v) => runner.volumes[v]), ['restore-volumes', o.target, snap.id, ...volumes], { nothrow: true });
       if (out.exitCode !== 0) throw new StepError(`restoring volumes failed:\n${errorLines(out.stderr)}`);
     }
     for (const db of dbs) {
       o.say(`restoring database ${db.service} (${db.engine})`);
-      if (o.overwrite) await emptyDatabase(engine, db);
+      if (o.overwrite) await emptyDatabase(engine, db, plannedDumpOf(runner, db)?.user);
       await loadDump(engine, runner, o.target, snap.id, db, db.name);
     }
   } finally {
@@ -316,7 +343,7 @@ export async function drill(engine: Engine, runner: Runner, o: DrillOptions): Pr
   const prefix = `${o.commune}-drill-${stamp}`;
   const drillLabel = ['--label', `fr.socle.drill=${prefix}`];
   const snap = await snapshotContents(engine, runner, o.target, o.snapshot);
-  const databases = (await findDatabases(engine, o.commune)).filter((d) => snap.dumps.includes(`${d.service}-${d.engine}.sql`));
+  const databases = (await findDatabases(engine, o.commune)).filter((d) => snap.dumps.includes(plannedDumpOf(runner, d)?.dumpFile ?? ''));
   const made = { containers: [] as string[], volumes: [] as string[], network: '' };
   try {
     o.say(`[1/4] isolated network and empty volumes for snapshot ${snap.short_id} (${snap.time})`);
@@ -330,7 +357,7 @@ export async function drill(engine: Engine, runner: Runner, o: DrillOptions): Pr
 
     o.say(`[2/4] restoring ${snap.volumes.length} volumes and starting ${databases.length} databases`);
     const restoreVolumes = snap.volumes.length
-      ? oneShot(engine, runner, Object.fromEntries(snap.volumes.map((v) => [drillVolume(v), `/data/${v}`])), ['restore-volumes', o.target, snap.id, ...snap.volumes], { nothrow: true })
+      ? oneShot(engine, runner, restoreMounts(snap.volumes, drillVolume), ['restore-volumes', o.target, snap.id, ...snap.volumes], { nothrow: true })
       : undefined;
     const servers = await Promise.all(databases.map(async (db) => {
       const name = `${prefix}-${db.service}-db`;

@@ -1,7 +1,15 @@
 import { Construct } from 'constructs';
-import { Platform, type IVolume } from '../common/platform.js';
-import type { DatabaseConnection } from '../common/database.js';
+import { Lazy, TerraformStack } from 'cdktf';
+import { Container, containerNetworksAdvancedToTerraform, containerVolumesToTerraform, type ContainerNetworksAdvanced, type ContainerVolumes } from '@cdktf/provider-docker/lib/container/index.js';
+import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
+import { Platform, type INetwork, type IPlatform, type IVolume } from '../common/platform.js';
+import { dumpAccountsOf, type DumpAccount } from '../common/database.js';
 import { suppress } from '../../core/suppressions.js';
+import { LABEL } from '../../core/labels.js';
+import {
+  BACKUP_PLAN_PATH, BACKUP_PLAN_VERSION, RUNNER_LOG, RUNNER_PATHS, RUNNER_PROGRAM, RUNNER_ROLE,
+  databasePasswordEnv, dumpFileName, volumeMountPath, type BackupPlan, type RetentionPolicy,
+} from './plan.js';
 
 export interface BackupTarget {
   readonly name: string;
@@ -14,10 +22,6 @@ export interface BackupTarget {
 export interface BackupRunnerProps {
   /** Repositories on city storage (SFTP). */
   readonly targets: readonly BackupTarget[];
-  /** Volumes to copy (those marked for backup), mounted read-only. */
-  readonly volumes: readonly IVolume[];
-  /** Databases to dump consistently before each run. */
-  readonly databases: readonly DatabaseConnection[];
   /** Reference to the repository key the city holds. */
   readonly password: string;
   /** Reference to the SSH private key used to reach the targets. */
@@ -25,7 +29,7 @@ export interface BackupRunnerProps {
   /** Daily start, HH:MM. @default '03:15' */
   readonly schedule?: string;
   /** restic forget --prune policy. @default 7 daily, 5 weekly, 12 monthly */
-  readonly retention?: { readonly daily: number; readonly weekly: number; readonly monthly: number };
+  readonly retention?: RetentionPolicy;
   /** Days between two `restic check` runs of each target (5% of the data read each time). @default 7 */
   readonly checkEveryDays?: number;
   /** Age past which `status` reports a target's last good backup as stale. @default 30 */
@@ -34,68 +38,140 @@ export interface BackupRunnerProps {
   readonly memoryMiB?: number;
 }
 
+/** restic's sftp:// form carries the port; the path after the host is absolute (hence //). */
+function repositoryUrl(t: BackupTarget): string {
+  return `sftp://${t.user}@${t.host}:${t.port}/${t.path}`;
+}
+
 /**
  * restic runner for one host: dumps the databases consistently (MariaDB single-transaction,
  * pg_dump), then backs up the dumps and every volume marked for backup to the city's storage.
- * Declared last on a host, with what the services on that host registered.
+ * What it copies is read from its host when the stack is synthesized, not when it is declared:
+ * services declared after it are backed up too. Its program reads everything from one JSON plan
+ * (services/backup/plan.ts). @stateful - its cache volume holds the last dumps and pinned host keys
  */
 export class BackupRunner extends Construct {
+  private readonly platform: IPlatform;
+  private readonly settings: Omit<BackupPlan, 'databases' | 'volumes'>;
+
   constructor(scope: Construct, id: string, props: BackupRunnerProps) {
     super(scope, id);
     const platform = Platform.of(this);
+    this.platform = platform;
     if (props.targets.length === 0) throw new Error('backup runner needs at least one target; add services.backup.targets or a store to the city file');
+    this.settings = {
+      version: BACKUP_PLAN_VERSION,
+      // One restic host per city host: the retention policy applies to each host's snapshots.
+      resticHost: platform.qualify('backup'),
+      schedule: props.schedule ?? '03:15',
+      retention: props.retention ?? { daily: 7, weekly: 5, monthly: 12 },
+      checkEveryDays: props.checkEveryDays ?? 7,
+      maxAgeHours: props.maxAgeHours ?? 30,
+      paths: RUNNER_PATHS,
+      log: RUNNER_LOG,
+      targets: props.targets.map((t) => ({ name: t.name, url: repositoryUrl(t) })),
+    };
     const egress = platform.network(this, { name: 'backup-egress', tier: 'egress' });
     for (const t of props.targets) platform.allowEgress(egress, { to: t.host, port: t.port, reason: `backup target ${t.name} (SFTP)` });
     // restic's cache, and the last database dumps (kept so an unchanged database is not dumped again).
     const cache = platform.volume(this, { name: 'backup-cache', service: 'backup', category: 'personal', retention: 'the last database dumps, replaced at each run; cache rebuilt by restic', backup: false, preventDestroy: false });
-    const retention = props.retention ?? { daily: 7, weekly: 5, monthly: 12 };
-    const env: Record<string, string> = {
-      RESTIC_PASSWORD: props.password,
-      // restic leaves its own cache directory out of every backup: the dumps sit beside it, not in it.
-      RESTIC_CACHE_DIR: '/var/lib/socle-backup/cache',
-      // restic stages pack files in TMPDIR until they are uploaded: on disk, not the small /tmp tmpfs.
-      TMPDIR: '/var/lib/socle-backup/tmp',
-      SOCLE_BACKUP_SCHEDULE: props.schedule ?? '03:15',
-      SOCLE_BACKUP_KEEP: `--keep-daily ${retention.daily} --keep-weekly ${retention.weekly} --keep-monthly ${retention.monthly}`,
-      SOCLE_BACKUP_CHECK_EVERY_DAYS: String(props.checkEveryDays ?? 7),
-      // restic's sftp:// form carries the port; the path after the host is absolute (hence //).
-      SOCLE_BACKUP_TARGETS: props.targets.map((t) => `${t.name}=sftp://${t.user}@${t.host}:${t.port}/${t.path}`).join(' '),
-      SOCLE_BACKUP_MAX_AGE_HOURS: String(props.maxAgeHours ?? 30),
-      SOCLE_BACKUP_VOLUMES: props.volumes.map((v) => v.props.name).join(' '),
-      // Volumes whose emptiness can only mean loss: the run refuses to record them empty.
-      SOCLE_BACKUP_REQUIRED_VOLUMES: props.volumes.filter((v) => v.props.expectContent).map((v) => v.props.name).join(' '),
-      // One restic host per city host: the retention policy applies to each host's snapshots.
-      SOCLE_BACKUP_HOST: platform.qualify('backup'),
-    };
-    props.databases.forEach((d, i) => {
-      env[`SOCLE_DB_${i}`] = `${d.engine} ${d.service} ${d.host} ${d.port} ${d.database} ${d.dumpUser}`;
-      env[`SOCLE_DB_${i}_PASSWORD`] = d.dumpPassword;
-    });
-    const dataNetworks = [...new Map(props.databases.map((d) => [d.network.name, d.network])).values()];
     const runner = platform.container(this, 'Resource', {
       service: 'backup',
-      role: 'restic',
+      role: RUNNER_ROLE,
       image: 'backup',
-      command: ['socle-backup', 'daemon'],
-      env,
-      networks: [{ network: egress }, ...dataNetworks.map((network) => ({ network }))],
-      volumes: [
-        { volume: cache, path: '/var/lib/socle-backup' },
-        ...props.volumes.map((v) => ({ volume: v, path: `/data/${v.props.name}`, readOnly: true })),
+      command: [RUNNER_PROGRAM, 'daemon'],
+      // Read by restic itself. Everything socle-backup reads is in the plan.
+      env: { RESTIC_PASSWORD: props.password, RESTIC_CACHE_DIR: RUNNER_PATHS.cache, TMPDIR: RUNNER_PATHS.tmp },
+      networks: [{ network: egress }],
+      volumes: [{ volume: cache, path: RUNNER_PATHS.home }],
+      uploads: [
+        // Copied to a 0600 file of its own by the program: ssh refuses a key readable by others.
+        { path: RUNNER_PATHS.sshKey, content: props.sshPrivateKey },
+        { path: BACKUP_PLAN_PATH, content: Lazy.stringValue({ produce: () => JSON.stringify(this.plan) }) },
       ],
-      // Copied to a 0600 file of its own by the entrypoint: ssh refuses a key readable by others.
-      uploads: [{ path: '/etc/socle/ssh/id_ed25519', content: props.sshPrivateKey }],
       tmpfs: { '/tmp': 64 },
       // Root with one capability: reading any file (DAC_READ_SEARCH), not writing or chowning them.
       user: '0:0',
       capAdd: ['DAC_READ_SEARCH'],
       // Targets given by DNS name are resolved by the host's resolver (the city's).
       resolvesExternalNames: props.targets.some((t) => !/^\d+\.\d+\.\d+\.\d+$/.test(t.host)),
-      // The daemon touches this heartbeat every minute while it waits (and before each run); a run
-      // that could not back up everything leaves a mark on the volume until a good run removes it.
-      healthcheck: { test: ['CMD-SHELL', 'test -n "$(find /tmp/socle-backup.alive -mmin -3 2>/dev/null)" && ! test -e /var/lib/socle-backup/state/last-run.failed'] },
+      // Unhealthy while the heartbeat is old, and while the last run could not back up everything.
+      healthcheck: { test: ['CMD', RUNNER_PROGRAM, 'healthy'] },
       memoryMiB: props.memoryMiB ?? 512,
     });
+    this.bindLate(runner.construct as Container);
+    this.node.addValidation({ validate: () => this.validatePlan() });
     suppress(runner.construct, [{ id: 'Socle-CT3', reason: 'the backup runner reads every file of the volumes it copies (DAC_READ_SEARCH), all mounted read-only; it keeps no other capability' }]);
+  }
+
+  /** Volumes of this host marked for backup, as they are when read. */
+  private get backedUpVolumes(): readonly IVolume[] {
+    return this.platform.volumes.filter((v) => v.props.backup);
+  }
+
+  /** The dump accounts of this host's databases, as they are when read. */
+  private get dumpAccounts(): readonly DumpAccount[] {
+    return dumpAccountsOf(this.platform);
+  }
+
+  /** The runner's plan: what the stack declares on this host at the time it is read (synth time). */
+  public get plan(): BackupPlan {
+    return {
+      ...this.settings,
+      databases: this.dumpAccounts.map((d, i) => ({
+        service: d.service, engine: d.engine, host: d.host, port: d.port, database: d.database, user: d.user,
+        passwordEnv: databasePasswordEnv(i), dumpFile: dumpFileName(d.service, d.engine),
+      })),
+      volumes: this.backedUpVolumes.map((v) => ({ name: v.props.name, mountPath: volumeMountPath(v.props.name), expectContent: v.props.expectContent ?? false })),
+    };
+  }
+
+  /**
+   * The parts of the container that depend on the rest of the host (the volumes it mounts, the
+   * data networks it joins, the dump passwords it holds) are produced when the stack is
+   * synthesized, after what was declared before them at construction.
+   */
+  private bindLate(container: Container): void {
+    const env = container.envInput ?? [];
+    container.env = Lazy.listValue({ produce: () => [...env, ...this.dumpAccounts.map((d, i) => `${databasePasswordEnv(i)}=${d.password}`)] });
+    const volumes = (container.volumesInput ?? []) as ContainerVolumes[];
+    container.putVolumes(Lazy.anyValue({
+      produce: () => [...volumes, ...this.backedUpVolumes.map((v) => ({ volumeName: v.name, containerPath: volumeMountPath(v.props.name), readOnly: true }))].map(containerVolumesToTerraform),
+    }));
+    const networks = (container.networksAdvancedInput ?? []) as ContainerNetworksAdvanced[];
+    container.putNetworksAdvanced(Lazy.anyValue({
+      produce: () => {
+        const dataNetworks = [...new Map<string, INetwork>(this.dumpAccounts.map((d) => [d.network.name, d.network])).values()];
+        return [...networks, ...dataNetworks.map((n) => ({ name: n.name }))].map(containerNetworksAdvancedToTerraform);
+      },
+    }));
+  }
+
+  /** After construction: the plan covers this host's backed-up volumes, and only this host's. */
+  private validatePlan(): string[] {
+    const errors: string[] = [];
+    const plan = this.plan;
+    if (plan.volumes.length === 0 && plan.databases.length === 0) {
+      errors.push(`backup runner ${this.node.path} has nothing to back up: no volume marked for backup and no database on this host; remove it, or declare its services on this host`);
+    }
+    const stack = TerraformStack.of(this);
+    const declared = stack.node.findAll().filter((c): c is Volume => c instanceof Volume);
+    const planned = new Set(plan.volumes.map((v) => this.platform.qualify(v.name)));
+    for (const v of declared) {
+      const labels = Array.isArray(v.labelsInput) ? v.labelsInput : [];
+      const backup = labels.find((l) => l.label === LABEL.backup)?.value === 'true';
+      if (backup && !planned.has(v.nameInput ?? '')) {
+        errors.push(`volume ${v.nameInput} of ${stack.node.id} is labelled ${LABEL.backup}=true but the backup runner does not copy it; declare it with platform.volume() so the runner sees it`);
+      }
+    }
+    const here = new Set(declared.map((v) => v.nameInput));
+    for (const name of planned) {
+      if (!here.has(name)) errors.push(`volume ${name} is in the plan of the backup runner of ${stack.node.id} but is not a volume of that host; a runner copies its own host's volumes only`);
+    }
+    for (const [what, names] of [['volume', plan.volumes.map((v) => v.name)], ['dump file', plan.databases.map((d) => d.dumpFile)]] as const) {
+      const twice = names.filter((n, i) => names.indexOf(n) !== i);
+      if (twice.length) errors.push(`backup runner ${this.node.path}: ${what} names must be unique on a host, got ${[...new Set(twice)].join(', ')} more than once`);
+    }
+    return errors;
   }
 }

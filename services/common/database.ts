@@ -1,8 +1,11 @@
 import type { Construct } from 'constructs';
-import { Platform, type INetwork } from './platform.js';
+import { Platform, type INetwork, type IPlatform } from './platform.js';
 
-/** How an app reaches its database; handed out by the database construct, never typed by hand. */
-export interface DatabaseConnection {
+/** `fr.socle.role` of every database server container (npm run backup finds them by it). */
+export const DATABASE_ROLE = 'db';
+
+/** One account on one database server, and where to reach it. */
+export interface DatabaseAccount {
   readonly engine: 'mariadb' | 'postgres';
   /** Service the database belongs to (for backups and the register). */
   readonly service: string;
@@ -13,14 +16,29 @@ export interface DatabaseConnection {
   readonly user: string;
   /** A reference to a generated value, never a literal. */
   readonly password: string;
-  /** Account the backup runner dumps with (read-only where the engine allows). */
-  readonly dumpUser: string;
-  /** Its password, a reference to a generated value. */
-  readonly dumpPassword: string;
   /** The internal network the database listens on. */
   readonly network: INetwork;
+}
+
+/**
+ * How an app reaches its database; handed out by the database construct, never typed by hand.
+ * It holds the app's own account only: the dump account is the backup runner's (DumpAccount).
+ */
+export interface DatabaseConnection extends DatabaseAccount {
   /** The engine name of the container, e.g. `ville-exemple-limesurvey-db`. */
   readonly containerName: string;
+}
+
+/** The account the backup runner dumps a database with (read-only where the engine allows). */
+export type DumpAccount = DatabaseAccount;
+
+// Dump accounts by platform (host): registered by each database as it is declared, read by the
+// backup runner of that host when the stack is synthesized. Apps never see them.
+const DUMP_ACCOUNTS = new WeakMap<IPlatform, DumpAccount[]>();
+
+/** The dump accounts of every database declared on a platform so far (the backup runner reads them lazily). */
+export function dumpAccountsOf(platform: IPlatform): readonly DumpAccount[] {
+  return DUMP_ACCOUNTS.get(platform) ?? [];
 }
 
 export interface IDatabase {
@@ -79,7 +97,7 @@ export function declareDatabase(scope: Construct, props: DatabaseProps, engine: 
   const host = `${props.service}-db`;
   const container = platform.container(scope, 'Resource', {
     service: props.service,
-    role: 'db',
+    role: DATABASE_ROLE,
     image: engine.image,
     env: engine.env(database, user, password, dumpPassword),
     networks: [{ network: props.network, aliases: [host] }],
@@ -89,8 +107,8 @@ export function declareDatabase(scope: Construct, props: DatabaseProps, engine: 
     healthcheck: { test: engine.healthcheck(database), startPeriodSec: 60 },
     memoryMiB: props.memoryMiB ?? 512,
   });
-  return {
-    engine: engine.engine, service: props.service, host, port: engine.port, database, user,
-    password, dumpUser: engine.dumpUser ?? user, dumpPassword, network: props.network, containerName: container.containerName,
-  };
+  const accounts = DUMP_ACCOUNTS.get(platform) ?? [];
+  accounts.push({ engine: engine.engine, service: props.service, host, port: engine.port, database, user: engine.dumpUser ?? user, password: dumpPassword, network: props.network });
+  DUMP_ACCOUNTS.set(platform, accounts);
+  return { engine: engine.engine, service: props.service, host, port: engine.port, database, user, password, network: props.network, containerName: container.containerName };
 }

@@ -1,7 +1,6 @@
 import type { IConstruct } from 'constructs';
 import { suppress } from '../../core/suppressions.js';
 import type { ContainerSpec, INetwork, IPlatform } from './platform.js';
-import type { DatabaseConnection } from './database.js';
 import type { SmtpSettings } from '../mail-gateway/index.js';
 import type { ProxyRoute } from '../reverse-proxy/index.js';
 
@@ -56,10 +55,9 @@ export interface WebAppProps {
   readonly onionPort?: number;
 }
 
-/** What every proxied app gives back: its route for the proxy, its databases for the backups. */
+/** What every proxied app gives back: its route for the proxy (the backups find its databases on the host). */
 export interface IWebApp {
   readonly route: ProxyRoute;
-  readonly databases: readonly DatabaseConnection[];
 }
 
 /**

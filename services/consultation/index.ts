@@ -5,7 +5,6 @@ import { Redis } from '../redis/index.js';
 import { attachFrontend, type IWebApp, type WebAppProps } from '../common/frontend.js';
 import type { ProxyRoute } from '../reverse-proxy/index.js';
 import { renderTemplate } from '../common/template.js';
-import type { DatabaseConnection } from '../common/database.js';
 import { PRESETS } from './presets.js';
 
 export interface ConsultationProps extends WebAppProps {
@@ -32,7 +31,6 @@ export interface ConsultationProps extends WebAppProps {
  */
 export class Consultation extends Construct implements IWebApp {
   public readonly route: ProxyRoute;
-  public readonly databases: readonly DatabaseConnection[];
 
   constructor(scope: Construct, id: string, props: ConsultationProps) {
     super(scope, id);
@@ -90,7 +88,6 @@ export class Consultation extends Construct implements IWebApp {
       healthcheck: { test: ['CMD-SHELL', `grep -qsa '[${preset.workerCommand.at(-1)![0]}]${preset.workerCommand.at(-1)!.slice(1)}' /proc/[0-9]*/cmdline`], startPeriodSec: 120 },
       memoryMiB: props.workerMemoryMiB ?? 768,
     });
-    this.databases = [c];
     this.route = { service, hostname: props.hostname, upstream: front.upstream, csp: preset.csp, onionPort: props.onionPort };
   }
 }

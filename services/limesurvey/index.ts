@@ -3,7 +3,6 @@ import { Platform } from '../common/platform.js';
 import { MariaDb } from '../mariadb/index.js';
 import { attachFrontend, ownOriginCsp, type IWebApp, type WebAppProps } from '../common/frontend.js';
 import type { ProxyRoute } from '../reverse-proxy/index.js';
-import type { DatabaseConnection } from '../common/database.js';
 import { renderFile } from '../common/template.js';
 
 export interface LimeSurveyProps extends WebAppProps {
@@ -24,7 +23,6 @@ const LIMESURVEY_CSP = ownOriginCsp({ inlineScripts: true, inlineStyles: true, e
  */
 export class LimeSurvey extends Construct implements IWebApp {
   public readonly route: ProxyRoute;
-  public readonly databases: readonly DatabaseConnection[];
 
   constructor(scope: Construct, id: string, props: LimeSurveyProps) {
     super(scope, id);
@@ -72,7 +70,6 @@ export class LimeSurvey extends Construct implements IWebApp {
       memoryMiB,
     });
     front.finish(app.construct);
-    this.databases = [c];
     this.route = { service, hostname: props.hostname, upstream: front.upstream, csp: LIMESURVEY_CSP, onionPort: props.onionPort };
   }
 }

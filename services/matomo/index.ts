@@ -3,7 +3,6 @@ import { Platform } from '../common/platform.js';
 import { MariaDb } from '../mariadb/index.js';
 import { attachFrontend, ownOriginCsp, type IWebApp, type WebAppProps } from '../common/frontend.js';
 import type { ProxyRoute } from '../reverse-proxy/index.js';
-import type { DatabaseConnection } from '../common/database.js';
 
 export interface MatomoProps extends WebAppProps {
   /** Public host name, e.g. `statistiques.ville-exemple.fr`. */
@@ -23,7 +22,6 @@ const MATOMO_CSP = ownOriginCsp({ inlineScripts: true, inlineStyles: true, evalS
  */
 export class Matomo extends Construct implements IWebApp {
   public readonly route: ProxyRoute;
-  public readonly databases: readonly DatabaseConnection[];
 
   constructor(scope: Construct, id: string, props: MatomoProps) {
     super(scope, id);
@@ -80,7 +78,6 @@ export class Matomo extends Construct implements IWebApp {
       healthcheck: { test: ['CMD-SHELL', `test -n "$(find /tmp/last-archive -mmin -${2 * (props.archiveIntervalMinutes ?? 60) + 5} 2>/dev/null)"`], intervalSec: 300, startPeriodSec: 600 + interval },
       memoryMiB: props.memoryMiB ?? 512,
     });
-    this.databases = [c];
     this.route = { service, hostname: props.hostname, upstream: front.upstream, csp: MATOMO_CSP, onionPort: props.onionPort };
   }
 }

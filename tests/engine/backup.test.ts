@@ -220,7 +220,7 @@ describe('the runner\'s daily schedule', () => {
   it('runs the backup at the scheduled minute, then the restic check that is due', async () => {
     const before = await snapshotIds('nas');
     // A second daemon in the runner, scheduled for the next minute, stopped after its run.
-    const r = await qn`docker exec ${RUNNER} sh -c ${'SOCLE_BACKUP_SCHEDULE=$(date -d "+1 minute" +%H:%M) timeout 110 socle-backup daemon'}`;
+    const r = await qn`docker exec ${RUNNER} sh -c ${'timeout 110 socle-backup daemon $(date -d "+1 minute" +%H:%M)'}`;
     expect(r.exitCode).toBe(124);
     expect(r.stderr).toMatch(/waiting for \d\d:\d\d every day/);
     expect(r.stderr).toMatch(/backup to nas done/);

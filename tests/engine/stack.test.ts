@@ -383,9 +383,15 @@ describe('the databases', () => {
     const write = await qn`docker run --rm --network ${name('consultation-data')} --env ${`PGPASSWORD=${dump}`} --entrypoint psql ${IMAGE('postgres')} --host=consultation-db --username=socle_backup --dbname=consultation --command=${'CREATE TABLE t (i int)'}`;
     expect(write.stderr).toMatch(/permission denied/);
     // The app's owner password is not the runner's any more.
-    expect((await envOf(BACKUP, 'SOCLE_DB_0')).split(' ').at(-1)).toBe('socle_backup');
-    expect(await envOf(BACKUP, 'SOCLE_DB_0_PASSWORD')).toBe(dump);
-    expect(await envOf(BACKUP, 'SOCLE_DB_0_PASSWORD')).not.toBe(await envOf(CONSULTATION_DB, 'POSTGRES_PASSWORD'));
+    const plan = JSON.parse((await q`docker exec ${BACKUP} cat /etc/socle/backup-plan.json`).stdout);
+    const planned = plan.databases.find((d: { service: string }) => d.service === 'consultation');
+    expect(planned.user).toBe('socle_backup');
+    expect(await envOf(BACKUP, planned.passwordEnv)).toBe(dump);
+    expect(await envOf(BACKUP, planned.passwordEnv)).not.toBe(await envOf(CONSULTATION_DB, 'POSTGRES_PASSWORD'));
+    // No app container carries the dump account's password.
+    for (const app of [name('consultation-app'), LIMESURVEY_APP]) {
+      expect(JSON.parse((await q`docker inspect --format ${'{{json .Config.Env}}'} ${app}`).stdout).join('\n')).not.toContain(dump);
+    }
   }, 60_000);
 
   it('PostgreSQL accepts the app credentials and nothing else, with no trusted superuser', async () => {
