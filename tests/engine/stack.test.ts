@@ -389,7 +389,7 @@ describe('the databases', () => {
     expect(await envOf(BACKUP, planned.passwordEnv)).toBe(dump);
     expect(await envOf(BACKUP, planned.passwordEnv)).not.toBe(await envOf(CONSULTATION_DB, 'POSTGRES_PASSWORD'));
     // No app container carries the dump account's password.
-    for (const app of [name('consultation-app'), LIMESURVEY_APP]) {
+    for (const app of [name('consultation-web'), name('consultation-worker'), LIMESURVEY_APP]) {
       expect(JSON.parse((await q`docker inspect --format ${'{{json .Config.Env}}'} ${app}`).stdout).join('\n')).not.toContain(dump);
     }
   }, 60_000);
