@@ -161,7 +161,7 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
   };
   const exposure = (hostName: string, upstreamPort: number): FrontendExposure => hostName === s.proxy.host
     ? { kind: 'network', network: proxy.frontendNetwork }
-    : { kind: 'published', address: hostByName.get(hostName)!.privateAddress, port: upstreamPort, proxyHost: s.proxy.host };
+    : { kind: 'published', address: hostByName.get(hostName)!.privateAddress, port: upstreamPort, proxyHost: s.proxy.host, proxyAddress: hostByName.get(s.proxy.host)!.privateAddress };
 
   const apps: IWebApp[] = [];
   for (const name of WEB_APP_NAMES) {

@@ -2,21 +2,22 @@
 // Dockerfile per service FROM that base. A build is skipped when an image with the same recipe
 // hash (a label) exists, so repeated runs and test suites reuse the cache.
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, cpSync, createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
-import { IMAGE_CATALOG, imageReference, type RegistrySettings } from '../../services/common/images.js';
-import { StepError } from '../../core/errors.js';
+import { IMAGE_CATALOG, imageReference, type RegistrySettings, type UpstreamRelease } from '../../services/common/images.js';
+import { InputError, StepError } from '../../core/errors.js';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 const RECIPE_LABEL = 'fr.socle.recipe';
 const DEBIAN_SUITE = 'bookworm';
 
-/** The images Socle builds itself, base first. */
+/** The images Socle builds itself, base first; `release` ones also need their upstream archive. */
 export const BUILDABLE = Object.entries(IMAGE_CATALOG)
   .filter(([, e]) => e.origin === 'built' && e.buildDir)
-  .map(([key, e]) => ({ key, dir: join(ROOT, e.buildDir!) }))
+  .map(([key, e]) => ({ key, dir: join(ROOT, e.buildDir!), release: e.release }))
   .sort((a, b) => (a.key === 'base' ? -1 : b.key === 'base' ? 1 : a.key.localeCompare(b.key)));
 
 export interface BuiltImage {
@@ -35,7 +36,72 @@ export interface BuildOptions {
   readonly only?: readonly string[];
   /** Rebuild even when the recipe is unchanged. @default false */
   readonly force?: boolean;
+  /** Releases the city file names instead of the catalog's (`images.<key>.release`). */
+  readonly releases?: Readonly<Record<string, UpstreamRelease | undefined>>;
+  /** Release archives already on this machine, by catalog key (air-gapped build hosts). @default downloaded */
+  readonly archives?: Readonly<Record<string, string>>;
+  /** Where downloaded archives are kept. @default ~/.cache/socle/archives */
+  readonly archiveCache?: string;
   readonly onProgress?: (line: string) => void;
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * The release archive of `key`, checked against the SHA-256 its release names: the file given, or
+ * the cached download, or a download now (a build host with internet access). A file whose
+ * checksum differs stops the build (exit 2): it is not the release the catalog or city file names.
+ */
+export async function releaseArchive(key: string, release: UpstreamRelease, given: string | undefined, cacheDir: string, say: (l: string) => void): Promise<string> {
+  const named = `the ${key} ${release.version} release (SHA-256 ${release.sha256})`;
+  const check = async (file: string, origin: string) => {
+    const actual = await sha256Of(file);
+    if (actual !== release.sha256) {
+      throw new InputError(`${origin}: SHA-256 ${actual}, but ${named} is expected: this is not that archive.\n`
+        + `  fix: download it again from ${release.url}, or, if the city means another release, name it in the city file (images.${key}.release: version, url, sha256)`);
+    }
+    return file;
+  };
+  if (given) {
+    if (!existsSync(given)) throw new InputError(`--archive ${key}=${given}: no such file`);
+    return check(given, `--archive ${key}=${given}`);
+  }
+  const cached = join(cacheDir, `${key}-${release.sha256}.archive`);
+  if (existsSync(cached)) return check(cached, cached);
+  if (release.url.startsWith('file://')) return check(fileURLToPath(release.url), release.url);
+  mkdirSync(cacheDir, { recursive: true });
+  say(`downloading ${release.url}`);
+  let response: Response;
+  try {
+    response = await fetch(release.url);
+  } catch (err) {
+    throw new StepError(`cannot download ${release.url} (${(err as Error).message}): on a build host without internet access, download it elsewhere and pass --archive ${key}=FILE`);
+  }
+  if (!response.ok || !response.body) throw new StepError(`${release.url} answered ${response.status}: check the URL in the catalog or the city file, or pass --archive ${key}=FILE`);
+  const total = Number(response.headers.get('content-length') ?? 0);
+  const part = `${cached}.part`;
+  const out = createWriteStream(part);
+  let received = 0;
+  let shown = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    out.write(chunk);
+    received += chunk.length;
+    if (total && received / total >= shown + 0.1) {
+      shown = Math.floor((received / total) * 10) / 10;
+      say(`downloading ${release.url}: ${Math.round(shown * 100)} %`);
+    }
+  }
+  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  await check(part, release.url).catch((err) => {
+    rmSync(part, { force: true });
+    throw err;
+  });
+  renameSync(part, cached);
+  return cached;
 }
 
 function filesUnder(dir: string): string[] {
@@ -99,6 +165,10 @@ async function buildBase(ref: string, hash: string, mirror: string, dir: string,
   }
 }
 
+export function defaultArchiveCache(): string {
+  return process.env.SOCLE_ARCHIVE_CACHE ?? join(homedir(), '.cache/socle/archives');
+}
+
 /** Builds (or reuses) every buildable image, base first; returns what it did for each. */
 export async function buildImages(options: BuildOptions): Promise<BuiltImage[]> {
   const say = options.onProgress ?? (() => undefined);
@@ -111,7 +181,9 @@ export async function buildImages(options: BuildOptions): Promise<BuiltImage[]> 
   const baseHash = recipeHash(BUILDABLE[0].dir, readFileSync(new URL(import.meta.url), 'utf8'));
   for (const [i, image] of wanted.entries()) {
     const ref = imageReference(image.key, options.registry, {});
-    const hash = image.key === 'base' ? baseHash : recipeHash(image.dir, baseHash);
+    const release = options.releases?.[image.key] ?? image.release;
+    // A release's checksum is part of its recipe: another archive is another image.
+    const hash = image.key === 'base' ? baseHash : recipeHash(image.dir, baseHash + (release?.sha256 ?? ''));
     const prefix = `[${i + 1}/${wanted.length}] ${image.key}`;
     const started = Date.now();
     const cached = !options.force && (await recipeOf(ref)) === hash;
@@ -119,6 +191,18 @@ export async function buildImages(options: BuildOptions): Promise<BuiltImage[]> 
       say(`${prefix}: up to date (${ref})`);
     } else if (image.key === 'base') {
       await buildBase(ref, hash, mirror, image.dir, (l) => say(`${prefix}: ${l}`));
+    } else if (release) {
+      // The archive joins the recipe in a build context of its own; the Dockerfile checks it again.
+      const archive = await releaseArchive(image.key, release, options.archives?.[image.key], options.archiveCache ?? defaultArchiveCache(), (l) => say(`${prefix}: ${l}`));
+      const context = mkdtempSync(join(tmpdir(), `socle-${image.key}-`));
+      try {
+        cpSync(image.dir, context, { recursive: true });
+        copyFileSync(archive, join(context, 'release.archive'));
+        say(`${prefix}: docker build ${relative(ROOT, image.dir)} with ${image.key} ${release.version}`);
+        await $({ quiet: true })`docker build --quiet --build-arg ${`BASE=${baseRef}`} --build-arg ${`RELEASE_SHA256=${release.sha256}`} --label ${`${RECIPE_LABEL}=${hash}`} --tag ${ref} ${context}`;
+      } finally {
+        rmSync(context, { recursive: true, force: true });
+      }
     } else {
       say(`${prefix}: docker build ${relative(ROOT, image.dir)}`);
       await $({ quiet: true })`docker build --quiet --build-arg ${`BASE=${baseRef}`} --label ${`${RECIPE_LABEL}=${hash}`} --tag ${ref} ${image.dir}`;

@@ -12,7 +12,7 @@ import type { ProxyRoute } from '../reverse-proxy/index.js';
  */
 export type FrontendExposure =
   | { readonly kind: 'network'; readonly network: INetwork }
-  | { readonly kind: 'published'; readonly address: string; readonly port: number; readonly proxyHost: string };
+  | { readonly kind: 'published'; readonly address: string; readonly port: number; readonly proxyHost: string; readonly proxyAddress: string };
 
 export interface FrontendAttachment {
   readonly networks: NonNullable<ContainerSpec['networks']>;

@@ -11,6 +11,15 @@ export interface CatalogImage {
   readonly upstream?: string;
   /** For built images: the folder holding its recipe (Dockerfile, or base/rootfs), from the repository root. */
   readonly buildDir?: string;
+  /** For images built from an upstream release (LimeSurvey): the archive, checked by SHA-256. */
+  readonly release?: UpstreamRelease;
+}
+
+/** An upstream release archive, named by version, URL and SHA-256 (a city file may name another). */
+export interface UpstreamRelease {
+  readonly version: string;
+  readonly url: string;
+  readonly sha256: string;
 }
 
 export const IMAGE_CATALOG: Readonly<Record<string, CatalogImage>> = {
@@ -24,7 +33,17 @@ export const IMAGE_CATALOG: Readonly<Record<string, CatalogImage>> = {
   // ACME client: not built yet (docs/limits.md); a city file asking for it is refused.
   acme: { name: 'acme', tag: 'bookworm', origin: 'built' },
   sftp: { name: 'sftp', tag: 'bookworm', origin: 'built', buildDir: 'services/backup-store' },
-  limesurvey: { name: 'limesurvey', tag: '6-apache', origin: 'mirrored', upstream: 'docker.io/martialblog/limesurvey:6-apache' },
+  // The release's source archive on the LimeSurvey project's GitHub (it carries vendor/). The
+  // checksum is the one published for this archive by martialblog/docker-limesurvey's Dockerfile at
+  // 6.2.1+230807; it could not be downloaded here to confirm it, and build-images refuses any other.
+  limesurvey: {
+    name: 'limesurvey', tag: '6.2.1', origin: 'built', buildDir: 'services/limesurvey',
+    release: {
+      version: '6.2.1+230807',
+      url: 'https://github.com/LimeSurvey/LimeSurvey/archive/refs/tags/6.2.1+230807.tar.gz',
+      sha256: 'bcbce002d719555c49d380bc8044ce3fb40dcb71ba87d1d3f04debc5ff331902',
+    },
+  },
   matomo: { name: 'matomo', tag: '5-apache', origin: 'mirrored', upstream: 'docker.io/library/matomo:5-apache' },
   decidim: { name: 'decidim', tag: '0.28', origin: 'mirrored', upstream: 'ghcr.io/decidim/decidim:0.28' },
   consul: { name: 'consul', tag: '2.2', origin: 'mirrored', upstream: 'docker.io/consuldemocracy/consuldemocracy:2.2' },

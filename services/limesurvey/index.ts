@@ -18,8 +18,10 @@ export interface LimeSurveyProps extends WebAppProps {
 const LIMESURVEY_CSP = ownOriginCsp({ inlineScripts: true, inlineStyles: true, evalScripts: true });
 
 /**
- * LimeSurvey (mirrored upstream image) with MariaDB, for surveys answered with anonymous
- * single-use invitation codes. @stateful - answers, uploads and database (personal data)
+ * LimeSurvey, built by Socle from Debian and the official release archive (services/limesurvey),
+ * with MariaDB, for surveys answered with anonymous single-use invitation codes. Installed by code
+ * at first start, its per-installation keys generated at deploy.
+ * @stateful - answers, uploads and database (personal data)
  */
 export class LimeSurvey extends Construct implements IWebApp {
   public readonly route: ProxyRoute;
@@ -33,7 +35,10 @@ export class LimeSurvey extends Construct implements IWebApp {
     const data = platform.network(this, { name: `${service}-data`, tier: 'data' });
     const db = new MariaDb(this, 'Database', { service, network: data });
     const c = db.connection;
+    const root = '/var/www/limesurvey';
     const uploads = platform.volume(this, { name: `${service}-uploads`, service, category: 'personal', retention: 'duration of the survey, then deleted' });
+    // Asset and runtime caches LimeSurvey rebuilds by itself; uploads in progress live here too.
+    const cache = platform.volume(this, { name: `${service}-cache`, service, category: 'cache', retention: 'rebuilt by LimeSurvey', backup: false, preventDestroy: false });
     const port = 8080;
     const front = attachFrontend(platform, this, service, port, props.exposure);
     const app = platform.container(this, 'Resource', {
@@ -41,32 +46,39 @@ export class LimeSurvey extends Construct implements IWebApp {
       role: 'app',
       image: props.image ?? 'limesurvey',
       env: {
-        // Read by the upstream entrypoint (database wait, install/upgrade) and by config.php via getenv().
-        DB_TYPE: 'mysql', DB_HOST: c.host, DB_PORT: String(c.port), DB_NAME: c.database, DB_USERNAME: c.user, DB_PASSWORD: c.password,
-        DB_MYSQL_ENGINE: 'InnoDB',
+        // Read by the entry point (database wait, install) and by config.php through getenv().
+        DB_HOST: c.host, DB_PORT: String(c.port), DB_NAME: c.database, DB_USERNAME: c.user, DB_PASSWORD: c.password,
         ADMIN_USER: 'admin', ADMIN_NAME: 'Administrateur', ADMIN_EMAIL: props.smtp.from,
         ADMIN_PASSWORD: platform.generatedSecret(this, 'admin-password'),
-        ENCRYPT_SECRET_BOX_KEY: platform.generatedSecret(this, 'encryption-key', { length: 64, hex: true }),
-        PUBLIC_URL: `https://${props.hostname}/`,
-        LISTEN_PORT: String(port),
+        // Read by security.php: sodium secretbox key (32 bytes) and nonce (24 bytes), in hex.
+        LIMESURVEY_ENCRYPTION_KEY: platform.generatedSecret(this, 'encryption-key', { length: 64, hex: true }),
+        LIMESURVEY_ENCRYPTION_NONCE: platform.generatedSecret(this, 'encryption-nonce', { length: 48, hex: true }),
         SMTP_PASSWORD: props.smtp.password,
+        // Where X-Real-IP is believed from: the proxy's own network, or its host across the city network.
+        ...(props.exposure.kind === 'network' ? { SOCLE_PROXY_NAME: 'proxy' } : { SOCLE_TRUSTED_PROXIES: `${props.exposure.proxyAddress}/32` }),
+        SOCLE_APACHE_WORKERS: String(Math.max(2, Math.floor((memoryMiB - 128) / 48))),
       },
       networks: [...front.networks, { network: data }, { network: props.smtp.network }],
       ports: front.ports,
-      volumes: [{ volume: uploads, path: '/var/www/html/upload' }],
-      uploads: [{
-        path: '/var/www/html/application/config/config.php',
-        content: renderFile(import.meta.url, './templates/config.php.tmpl', {
-          dbHost: c.host, dbPort: c.port, dbName: c.database, dbUser: c.user, hostname: props.hostname,
-          smtpHost: props.smtp.host, smtpPort: props.smtp.port, smtpUser: props.smtp.user,
-          smtpSsl: props.smtp.security === 'tls' ? 'ssl' : 'tls', from: props.smtp.from,
-        }),
-      }],
-      // The upstream image runs as www-data on port 8080, but its entrypoint edits Apache's config
-      // and writes config files at start: the root filesystem cannot be read-only.
-      readOnlyRootfs: false,
+      volumes: [{ volume: uploads, path: `${root}/upload` }, { volume: cache, path: `${root}/tmp` }],
+      uploads: [
+        {
+          path: '/etc/socle/limesurvey/config.php',
+          content: renderFile(import.meta.url, './templates/config.php.tmpl', {
+            dbHost: c.host, dbPort: c.port, dbName: c.database, dbUser: c.user, hostname: props.hostname,
+            smtpHost: props.smtp.host, smtpPort: props.smtp.port, smtpUser: props.smtp.user,
+            smtpSsl: props.smtp.security === 'tls' ? 'ssl' : 'tls', from: props.smtp.from,
+          }),
+        },
+        { path: '/etc/socle/limesurvey/security.php', content: renderFile(import.meta.url, './templates/security.php.tmpl', {}) },
+      ],
+      user: 'www-data',
       tmpfs: { '/tmp': 128 },
-      healthcheck: { test: ['CMD-SHELL', `curl --fail --silent --output /dev/null http://127.0.0.1:${port}/ || exit 1`], startPeriodSec: 180 },
+      healthcheck: {
+        // LimeSurvey answers from its database: its login page reads the global settings.
+        test: ['CMD', 'curl', '--fail', '--silent', '--output', '/dev/null', `http://127.0.0.1:${port}/index.php/admin/authentication/sa/login`],
+        startPeriodSec: 180,
+      },
       memoryMiB,
     });
     front.finish(app.construct);

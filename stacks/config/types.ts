@@ -19,7 +19,12 @@ export interface HostConfig {
   readonly owner: string;
 }
 
-export interface ImagePin { readonly tag?: string; readonly digest?: string }
+export interface ImagePin {
+  readonly tag?: string;
+  readonly digest?: string;
+  /** For an image built from an upstream release: the archive the city builds it from instead of the catalog's. */
+  readonly release?: { readonly version: string; readonly url: string; readonly sha256: string };
+}
 
 export interface ServicePlacement { readonly host: string }
 

@@ -4,12 +4,14 @@
 // Socle's images built from Debian and pushed with `npm run build-images -- --push`, the stand-in
 // app image, and the "outside" host in a network namespace. Without root or Debian it stops with
 // what to install; it never skips.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
 import { ensureEngine } from '../../scripts/lib/docker-engine.js';
 import { buildTools, checkLock } from '../../scripts/lib/tools.js';
 import { imageReference } from '../../services/common/images.js';
+import { BUILDABLE } from '../../scripts/lib/images.js';
+import { lookedIn, presentArchive } from './release-archives.js';
 import { ROOT, TSX, tempDir } from '../helpers.js';
 import { BUILD_REGISTRY, CITY_REGISTRY, ensureOutside, ensureRegistry, ensureSsh } from './test-host.js';
 
@@ -41,7 +43,25 @@ export default async function setup(): Promise<void> {
   const buildCity = join(tempDir(), 'registre.yaml');
   writeFileSync(buildCity, (await $({ quiet: true })`cat ${join(ROOT, 'tests/fixtures/ville-test.yaml')}`).stdout.replace(/^registry: .*$/m, `registry: { host: "${BUILD_REGISTRY.host}", namespace: ${BUILD_REGISTRY.namespace} }`).replace('TLS_DIRECTORY', '/tmp'));
   // Its progress (stderr) goes straight to the terminal: a cold build takes minutes.
-  const images = await $({ nothrow: true, quiet: true, stdio: ['ignore', 'pipe', 'inherit'] })`${TSX} ${join(ROOT, 'scripts/build-images.ts')} --config ${buildCity} --push`;
+  // Images built from an upstream release only when this machine holds the archive: the test city
+  // then names that archive (its own checksum) as the release, as a city file may.
+  const releaseArgs: string[] = [];
+  const skipped = new Set<string>();
+  let buildYaml = readFileSync(buildCity, 'utf8');
+  for (const { key } of BUILDABLE.filter((b) => b.release)) {
+    const archive = presentArchive(key);
+    if (!archive) {
+      say(`${key} image NOT BUILT: no release archive on this machine (looked in ${lookedIn(key)}); the tests that need it will say they did not run`);
+      skipped.add(key);
+      continue;
+    }
+    buildYaml += `${buildYaml.includes('\nimages:') ? '' : 'images:\n'}  ${key}: { release: { version: "${archive.version}", url: "file://${archive.file}", sha256: ${archive.sha256} } }\n`;
+    releaseArgs.push('--archive', `${key}=${archive.file}`);
+    say(`${key} image built from ${archive.file} (${archive.version})`);
+  }
+  writeFileSync(buildCity, buildYaml);
+  const only = BUILDABLE.filter((b) => !skipped.has(b.key)).flatMap((b) => ['--only', b.key]);
+  const images = await $({ nothrow: true, quiet: true, stdio: ['ignore', 'pipe', 'inherit'] })`${TSX} ${join(ROOT, 'scripts/build-images.ts')} --config ${buildCity} --push ${only} ${releaseArgs}`;
   if (images.exitCode !== 0) throw new Error('npm run build-images -- --push failed: see its output above');
   say(`images built and pushed:\n${images.stdout.trim()}`);
   // The stand-in for app images that cannot exist here (see tests/fixtures/stand-in-app/Dockerfile).

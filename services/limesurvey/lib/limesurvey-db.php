@@ -1,0 +1,72 @@
+<?php
+// Socle's view of LimeSurvey's database, for the image's entry point (services/limesurvey):
+//   wait     until the database answers (at most 120 s)
+//   state    "empty", "installed <DBVersion>", or what else is there
+//   enforce  the settings LimeSurvey keeps in its database, at every start (see below)
+//   network-of NAME  the IPv4 network (CIDR) this container shares with NAME (the proxy)
+// Connection from the same environment as config.php; table prefix lime_.
+const PREFIX = 'lime_';
+
+function connect(): PDO {
+    $dsn = sprintf('mysql:host=%s;port=%s;dbname=%s;charset=utf8mb4', getenv('DB_HOST'), getenv('DB_PORT') ?: '3306', getenv('DB_NAME'));
+    return new PDO($dsn, getenv('DB_USERNAME'), getenv('DB_PASSWORD'), [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION, PDO::ATTR_TIMEOUT => 3]);
+}
+
+function fail(string $message): never {
+    fwrite(STDERR, "socle-limesurvey: $message\n");
+    exit(1);
+}
+
+$command = $argv[1] ?? '';
+if ($command === 'network-of') {
+    // The proxy's address changes when it is recreated; the network it shares with this container
+    // does not. Routes without a gateway in /proc/net/route are the directly attached networks.
+    $address = gethostbyname($argv[2] ?? '');
+    if (!filter_var($address, FILTER_VALIDATE_IP, FILTER_FLAG_IPV4)) fail("cannot resolve {$argv[2]}: is the proxy on this container's network?");
+    foreach (array_slice(file('/proc/net/route', FILE_IGNORE_NEW_LINES), 1) as $line) {
+        [, $destination, $gateway, , , , , $mask] = preg_split('/\s+/', trim($line));
+        if ($gateway !== '00000000' || $mask === '00000000') continue;
+        $net = unpack('V', pack('H*', $destination))[1];
+        $bits = unpack('V', pack('H*', $mask))[1];
+        $ip = unpack('N', inet_pton($address))[1];
+        $netHost = unpack('N', pack('V', $net))[1];
+        $maskHost = unpack('N', pack('V', $bits))[1];
+        if (($ip & $maskHost) === $netHost) { echo long2ip($netHost) . '/' . substr_count(decbin($maskHost), '1') . "\n"; exit(0); }
+    }
+    fail("no network of this container holds {$argv[2]} ($address)");
+}
+if ($command === 'wait') {
+    $deadline = time() + 120;
+    while (true) {
+        try { connect(); exit(0); } catch (PDOException $e) {
+            if (time() > $deadline) fail('the database does not answer after 120 s: ' . $e->getMessage());
+            sleep(2);
+        }
+    }
+}
+
+$db = connect();
+$tables = $db->query('SHOW TABLES')->fetchAll(PDO::FETCH_COLUMN);
+if ($command === 'state') {
+    if (count($tables) === 0) { echo "empty\n"; exit(0); }
+    if (!in_array(PREFIX . 'settings_global', $tables, true)) { echo 'foreign: ' . count($tables) . " tables, none of LimeSurvey's\n"; exit(0); }
+    $version = $db->query("SELECT stg_value FROM " . PREFIX . "settings_global WHERE stg_name = 'DBVersion'")->fetchColumn();
+    echo $version === false ? "foreign: LimeSurvey tables without a DBVersion\n" : "installed $version\n";
+    exit(0);
+}
+
+if ($command === 'enforce') {
+    $settings = PREFIX . 'settings_global';
+    // Mail settings saved once in the administration would silently win over config.php (the
+    // city's relay): the database copies are removed, so config.php is what applies.
+    $mail = ['emailmethod', 'emailsmtphost', 'emailsmtpuser', 'emailsmtppassword', 'emailsmtpssl', 'emailsmtpdebug', 'siteadminemail', 'siteadminbounce', 'siteadminname'];
+    $db->prepare("DELETE FROM $settings WHERE stg_name IN (" . implode(',', array_fill(0, count($mail), '?')) . ')')->execute($mail);
+    // RemoteControl (JSON-RPC) on, for npm run survey; the proxy refuses its path from outside.
+    $db->prepare("REPLACE INTO $settings (stg_name, stg_value) VALUES ('RPCInterface', 'json')")->execute();
+    // Plugins that contact LimeSurvey's servers, whatever config.php says.
+    $db->prepare('UPDATE ' . PREFIX . "plugins SET active = 0 WHERE name IN ('UpdateCheck', 'ComfortUpdateChecker')")->execute();
+    fwrite(STDERR, "socle-limesurvey: settings enforced (mail from config.php, RemoteControl json, update checks off)\n");
+    exit(0);
+}
+
+fail("unknown command \"$command\": wait, state, enforce or network-of NAME");
