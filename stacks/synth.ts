@@ -60,7 +60,7 @@ export function buildApp(cities: readonly CityConfig[], outdir: string, options:
   const app = new App({ outdir, skipValidation: false, stackTraces: false });
   const builds = cities.map((city) => buildCity(app, city, options));
   const pack = new SoclePack({
-    suppressions: cities.flatMap((c) => c.policy.suppressions.map((s, i) => ({ ...s, commune: c.commune.slug, origin: `${c.file}: policy.suppressions.${i}` }))),
+    suppressions: cities.flatMap((c) => c.policy.suppressions.map((s, i) => ({ ...s, commune: c.commune.slug, origin: `${c.locate(['policy', 'suppressions', i])}: policy.suppressions.${i}` }))),
   });
   // cdktf invokes aspects from each stack down, so an aspect on the App itself would never run.
   for (const build of builds) for (const stack of build.stacks.values()) Aspects.of(stack).add(pack);

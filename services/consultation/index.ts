@@ -7,6 +7,7 @@ import type { ProxyRoute } from '../reverse-proxy/index.js';
 import { renderTemplate } from '../common/template.js';
 import type { DatabaseConnection } from '../common/database.js';
 import { PRESETS } from './presets.js';
+import type { CONSULTATION_PLACEHOLDERS } from './placeholders.js';
 
 export interface ConsultationProps extends WebAppProps {
   /** Public host name, e.g. `participer.ville-exemple.fr`. */
@@ -49,7 +50,7 @@ export class Consultation extends Construct implements IWebApp {
       volume: platform.volume(this, { name: `${service}-uploads${i === 0 ? '' : `-${i + 1}`}`, service, category: 'personal', retention: 'duration of the service, then deleted' }),
     }));
     const c = db.connection;
-    const values: Record<string, string | number> = {
+    const values: Record<(typeof CONSULTATION_PLACEHOLDERS)[number], string | number> = {
       'database.host': c.host, 'database.port': c.port, 'database.name': c.database, 'database.user': c.user,
       'database.password': c.password, 'database.url': `postgres://${c.user}:${c.password}@${c.host}:${c.port}/${c.database}`,
       'redis.url': redis.url,
