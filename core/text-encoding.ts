@@ -67,8 +67,10 @@ export function decodeText(bytes: Uint8Array): DecodedText {
   }
 }
 
-/** The `iconv` command that converts a refused file to UTF-8, for the fix of a message. */
+/**
+ * The `iconv` command that converts a refused file to UTF-8, for the fix of a message. The byte
+ * order is named: without a BOM, iconv's plain UTF-16 would guess big-endian.
+ */
 export function conversionCommand(encoding: RefusedEncoding, file: string): string {
-  const from = encoding.startsWith('UTF-') ? encoding.replace(/(LE|BE)$/, '') : 'ENCODING';
-  return `iconv -f ${from} -t UTF-8 ${file} > ${file}.utf8`;
+  return `iconv -f ${encoding.startsWith('UTF-') ? encoding : 'ENCODING'} -t UTF-8 ${file} > ${file}.utf8`;
 }

@@ -51,7 +51,7 @@ export function show(keys: Keys, value: unknown): string {
 
 /** "an integer", "a string": the indefinite article English wants before `noun`. */
 export function withArticle(noun: string): string {
-  return `${/^[aeiou]/i.test(noun) ? 'an' : 'a'} ${noun}`;
+  return `${/^\W*[aeiou]/i.test(noun) ? 'an' : 'a'} ${noun}`;
 }
 
 /** Levenshtein distance, for "did you mean" hints. */

@@ -54,7 +54,8 @@ function patternFix(schema: any, value: unknown): string {
 }
 
 function schemaIssue(src: SourceFile, e: ErrorObject): ConfigIssue {
-  const keys = pointerKeys(e.instancePath);
+  // A key that breaks propertyNames is reported on the key itself.
+  const keys = e.propertyName === undefined ? pointerKeys(e.instancePath) : [...pointerKeys(e.instancePath), e.propertyName];
   const schema = resolveRef(e.parentSchema);
   const what = schema?.description ? ` (${schema.description.replace(/\.$/, '')})` : '';
   const params = e.params as any;
@@ -71,7 +72,7 @@ function schemaIssue(src: SourceFile, e: ErrorObject): ConfigIssue {
       const key = params.missingProperty as string;
       const prop = resolveRef(schema?.properties?.[key]);
       const ex = exampleOf(prop);
-      return src.issue(keys, `a "${key}" field${prop?.description ? `: ${prop.description.replace(/\.$/, '')}` : ''}`,
+      return src.issue(keys, `${withArticle(`"${key}"`)} field${prop?.description ? `: ${prop.description.replace(/\.$/, '')}` : ''}`,
         ex ? `add ${key}: ${ex}` : `add the "${key}" field`, 'missing');
     }
     case 'oneOf':
