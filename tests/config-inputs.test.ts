@@ -115,6 +115,15 @@ describe('what the commune owns, and who else it relies on', () => {
     expectRefused(file, { line: lineOf(text, 'reason: parce que'), path: 'externalParties.0.reason' }, /at least 10 characters/);
   });
 
+  it('refuses an external party that no field points at, or that names neither host nor address', () => {
+    const { file, text } = cityWith((c) => { c.externalParties = [
+      { name: 'Ancien prestataire', host: 'sauvegardes.ancien-prestataire.fr', role: 'backup-storage', reason: 'kept from the previous contract' },
+      { name: 'Sans adresse', role: 'registry', reason: 'the intercommunal registry, address to come' },
+    ]; });
+    const stderr = expectRefused(file, { line: lineOf(text, 'name: Ancien prestataire'), path: 'externalParties.0' }, /a party that services\.backup\.targets\[\]\.host points at \(role backup-storage\)/, /remove this entry/);
+    expect(stderr).toMatch(new RegExp(`ville\\.yaml:${lineOf(text, 'name: Sans adresse')}:\\d+  externalParties\\.1\\n  expected: a "host" or an "address"`));
+  });
+
   it('refuses a deny-listed registry even when it is declared external', () => {
     const { file, text } = cityWith((c) => { c.registry.host = '123456789012.dkr.ecr.eu-west-3.amazonaws.com'; external({ host: '123456789012.dkr.ecr.eu-west-3.amazonaws.com', role: 'registry' })(c); });
     expectRefused(file, { line: lineOf(text, '  host: 123456789012'), path: 'registry.host' }, /Amazon Web Services/, /deny list holds even for externalParties/);

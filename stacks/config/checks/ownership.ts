@@ -43,6 +43,12 @@ function targetOf(hostOrAddress: string): Target {
 
 interface Claim { readonly keys: Keys; readonly target: Target; readonly role: ExternalRole; readonly what: string }
 
+/** The fields a role covers, for messages about a declaration that covers none. */
+const ROLE_FIELDS: Readonly<Record<ExternalRole, string>> = {
+  'registry': 'registry.host', 'mail-relay': 'mail.relay.host or mail.relay.address',
+  'backup-storage': 'services.backup.targets[].host', 'public-hostname': 'services.*.hostname',
+};
+
 const FIELD_NAME: Readonly<Record<Target['kind'], string>> = { address: 'address', name: 'host' };
 
 export function ownershipIssues(src: SourceFile, city: any, alreadyReported: ReadonlySet<string>): ConfigIssue[] {
@@ -98,7 +104,7 @@ export function ownershipIssues(src: SourceFile, city: any, alreadyReported: Rea
       issues.push(src.issue(['externalParties', i, 'reason'], `a written reason of at least ${MIN_REASON_LENGTH} characters`, 'say why the commune relies on this party: auditors read it', JSON.stringify(p.reason)));
     } else if (!used.has(i)) {
       // A declaration that covers nothing would mislead an audit about who holds what.
-      issues.push(src.issue(['externalParties', i], `a party one of the fields of role ${p.role} points at`, `remove this entry, or check its ${p.host !== undefined ? 'host' : 'address'} and role against the field it is meant for`, JSON.stringify(p.host ?? p.address)));
+      issues.push(src.issue(['externalParties', i], `a party that ${ROLE_FIELDS[p.role as ExternalRole]} points at (role ${p.role})`, `remove this entry, or check its ${p.host !== undefined ? 'host' : 'address'} and role against the field it is meant for`, JSON.stringify(p.host ?? p.address)));
     }
   });
   return issues;
