@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { InputError } from '../core/errors.js';
+import { conversionCommand, decodeText, type TextEncoding } from '../core/text-encoding.js';
 
 export const ADDRESS_FIELDS = ['name', 'address1', 'address2', 'postcode', 'city'] as const;
 export type AddressField = (typeof ADDRESS_FIELDS)[number];
@@ -19,7 +20,7 @@ export const MAX_LINE_CHARS = 38;
 /** Problems listed before "and N more": enough to fix a file in one pass, short enough to read. */
 const MAX_ISSUES_SHOWN = 20;
 
-export type Encoding = 'utf-8' | 'windows-1252';
+export type Encoding = TextEncoding;
 
 export interface AddressList {
   readonly addresses: Address[];
@@ -52,38 +53,20 @@ export function parseFieldMap(specs: readonly string[]): Partial<Record<AddressF
 }
 
 /**
- * UTF-8 when the bytes are valid UTF-8 (a BOM is dropped), else Windows-1252, a superset of
- * Latin-1 for printable characters. Bytes that are text in neither, a UTF-16 export or a
- * spreadsheet saved without converting, are rejected.
+ * UTF-8 or Windows-1252 (see core/text-encoding.ts). A spreadsheet saved without converting, or a
+ * UTF-16 export, is rejected with how to save it instead.
  */
 export function decodeCsv(bytes: Uint8Array, file: string): { text: string; encoding: Encoding } {
   const name = basename(file);
   if (bytes.length >= 2 && bytes[0] === 0x50 && bytes[1] === 0x4b) {
     throw new InputError(`${name}: this is a spreadsheet (xlsx/ods), not CSV — in the spreadsheet, save as "CSV UTF-8 (comma delimited)"`);
   }
-  if (bytes.includes(0)) {
-    throw new InputError(`${name}: the file contains NUL bytes (UTF-16 or binary) — save it as "CSV UTF-8" or Windows-1252 CSV`);
+  const decoded = decodeText(bytes);
+  if (!decoded.ok) {
+    const conversion = decoded.encoding.startsWith('UTF-') ? `, or convert it: ${conversionCommand(decoded.encoding, name)}` : '';
+    throw new InputError(`${name}: the file contains NUL bytes (UTF-16 or binary): it reads as ${decoded.encoding} — save it as "CSV UTF-8" or Windows-1252 CSV${conversion}`);
   }
-  try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    return { text: text.replace(/^\uFEFF/, ''), encoding: 'utf-8' };
-  } catch {
-    return { text: decodeWindows1252(bytes), encoding: 'windows-1252' };
-  }
-}
-
-/**
- * Windows-1252 is Latin-1 except for 0x80-0x9F, where it has € ‚ ƒ „ … † ‡ ˆ ‰ Š ‹ Œ Ž ' ' " " • – —
- * ˜ ™ š › œ ž Ÿ. Node's TextDecoder('windows-1252') decodes that range as Latin-1 control codes,
- * which would lose every Œ and œ of a French export. The five unassigned bytes stay controls, and
- * are reported as such.
- */
-const CP1252_HIGH = '€\u0081‚ƒ„…†‡ˆ‰Š‹Œ\u008DŽ\u008F\u0090‘’“”•–—˜™š›œ\u009DžŸ';
-
-function decodeWindows1252(bytes: Uint8Array): string {
-  let text = '';
-  for (const b of bytes) text += b >= 0x80 && b <= 0x9f ? CP1252_HIGH[b - 0x80] : String.fromCharCode(b);
-  return text;
+  return { text: decoded.text, encoding: decoded.encoding };
 }
 
 interface CsvRecord {

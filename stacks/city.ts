@@ -129,7 +129,7 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
     httpsPort: s.proxy.httpsPort,
     accessLogRetentionDays: s.proxy.accessLogRetentionDays,
     accessLogMaxMiB: s.proxy.accessLogMaxMiB,
-    securityContact: city.commune.securityContact ?? `mailto:${city.commune.email}`,
+    securityContact: city.commune.securityContact,
     memoryMiB: s.proxy.memoryMiB,
     onion: s.onion.enabled,
     tls: city.tls.mode === 'acme' ? { mode: 'acme', ...city.tls.acme! } : { mode: 'files', directory: city.tls.files!.directory },

@@ -60,7 +60,7 @@ export function buildApp(cities: readonly CityConfig[], outdir: string, options:
   const app = new App({ outdir, skipValidation: false, stackTraces: false });
   const builds = cities.map((city) => buildCity(app, city, options));
   const pack = new SoclePack({
-    suppressions: cities.flatMap((c) => c.policy.suppressions.map((s, i) => ({ ...s, commune: c.commune.slug, origin: `${c.file}: policy.suppressions.${i}` }))),
+    suppressions: cities.flatMap((c) => c.policy.suppressions.map((s, i) => ({ ...s, commune: c.commune.slug, origin: `${c.locate(['policy', 'suppressions', i])}: policy.suppressions.${i}` }))),
   });
   // cdktf invokes aspects from each stack down, so an aspect on the App itself would never run.
   for (const build of builds) for (const stack of build.stacks.values()) Aspects.of(stack).add(pack);
@@ -117,7 +117,7 @@ export function synthesize(options: SynthOptions): SynthResult {
     keepTerraformWorkdirs(outdir, staging);
     // Every stack starts from the committed lock file: init takes exactly the pinned provider bytes.
     for (const build of builds) for (const stack of build.stacks.values()) copyFileSync(LOCK_FILE, join(staging, 'stacks', stack.node.id, '.terraform.lock.hcl'));
-    writeFileSync(join(staging, 'socle-cities.json'), JSON.stringify(cities.map((c, i) => ({ file: c.file, slug: c.commune.slug, stacks: [...builds[i].stacks.keys()].map((h) => `${c.commune.slug}-${h}`) })), null, 2) + '\n');
+    writeFileSync(join(staging, 'socle-cities.json'), JSON.stringify(cities.map((c, i) => ({ file: c.file, slug: c.commune.slug, stacks: [...builds[i].stacks.keys()].map((h) => `${c.commune.slug}-${h}`), externalParties: c.externalParties })), null, 2) + '\n');
     if (existsSync(outdir)) rmSync(outdir, { recursive: true, force: true });
     renameSync(staging, outdir);
     return { cities, builds, pack, app, outdir };

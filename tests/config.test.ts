@@ -26,7 +26,7 @@ type Mutation = (c: any) => void;
 // the line the error must point at, and words the message must contain.
 const CORPUS: Array<[string, Mutation, string, string, RegExp]> = [
   ['missing DPO', (c) => { delete c.commune.dpo; }, 'commune', 'commune:', /"dpo" field/],
-  ['wrong type for a port', (c) => { c.services.proxy.httpPort = 'quatre-vingts'; }, 'services.proxy.httpPort', 'httpPort', /type integer/],
+  ['wrong type for a port', (c) => { c.services.proxy.httpPort = 'quatre-vingts'; }, 'services.proxy.httpPort', 'httpPort', /an integer/],
   ['unknown service key (typo)', (c) => { c.services.limesurvy = c.services.limesurvey; delete c.services.limesurvey; }, 'services.limesurvy', 'limesurvy:', /did you mean "limesurvey"/],
   ['unknown host key (typo)', (c) => { c.hosts[0].sitee = c.hosts[0].site; }, 'hosts.0.sitee', 'sitee', /did you mean "site"/],
   ['hostname outside the city domain', (c) => { c.services.limesurvey.hostname = 'enquetes.autre-ville.fr'; }, 'services.limesurvey.hostname', 'enquetes.autre-ville.fr', /under ville-exemple\.fr/],

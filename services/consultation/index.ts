@@ -6,6 +6,7 @@ import { attachFrontend, type IWebApp, type WebAppProps } from '../common/fronte
 import type { ProxyRoute } from '../reverse-proxy/index.js';
 import { renderTemplate } from '../common/template.js';
 import { PRESETS } from './presets.js';
+import type { CONSULTATION_PLACEHOLDERS } from './placeholders.js';
 
 export interface ConsultationProps extends WebAppProps {
   /** Public host name, e.g. `participer.ville-exemple.fr`. */
@@ -47,7 +48,7 @@ export class Consultation extends Construct implements IWebApp {
       volume: platform.volume(this, { name: `${service}-uploads${i === 0 ? '' : `-${i + 1}`}`, service, category: 'personal', retention: 'duration of the service, then deleted' }),
     }));
     const c = db.connection;
-    const values: Record<string, string | number> = {
+    const values: Record<(typeof CONSULTATION_PLACEHOLDERS)[number], string | number> = {
       'database.host': c.host, 'database.port': c.port, 'database.name': c.database, 'database.user': c.user,
       'database.password': c.password, 'database.url': `postgres://${c.user}:${c.password}@${c.host}:${c.port}/${c.database}`,
       'redis.url': redis.url,

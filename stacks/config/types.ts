@@ -28,9 +28,18 @@ export interface ImagePin {
 
 export interface ServicePlacement { readonly host: string }
 
+/** Someone the commune relies on without owning it, and why (see commune.owns). */
+export interface ExternalParty {
+  readonly name: string; readonly host?: string; readonly address?: string;
+  readonly role: 'registry' | 'mail-relay' | 'backup-storage' | 'public-hostname';
+  readonly reason: string;
+}
+
 export interface CityConfig {
   /** The file this configuration was read from (for messages and the summary). */
   readonly file: string;
+  /** `file:line` of a field of the city file, for messages written after loading. */
+  readonly locate: (keys: ReadonlyArray<string | number>) => string;
   readonly commune: {
     readonly slug: string;
     readonly name: string;
@@ -39,12 +48,13 @@ export interface CityConfig {
     readonly address: { readonly street: string; readonly postcode: string; readonly city: string };
     readonly phone: string;
     readonly email: string;
-    readonly securityContact?: string;
+    /** @default mailto: the town hall's email */
+    readonly securityContact: string;
     readonly publicationDirector: string;
     readonly dpo: { readonly name: string; readonly email: string; readonly postalAddress?: string };
+    readonly owns: { readonly domains: readonly string[]; readonly networks: readonly string[] };
   };
   readonly domain: string;
-  readonly additionalDomains: readonly string[];
   readonly hosts: readonly HostConfig[];
   readonly registry: { readonly host: string; readonly namespace: string; readonly username?: string; readonly password?: SecretRef };
   readonly images: Readonly<Record<string, ImagePin>>;
@@ -70,6 +80,7 @@ export interface CityConfig {
       readonly store?: { readonly host: string; readonly port: number };
     };
   };
+  readonly externalParties: readonly ExternalParty[];
   /** OpenTofu state: where it lives (absolute) and the key that encrypts it. */
   readonly state: { readonly directory?: string; readonly passphrase: SecretRef };
   readonly policy: { readonly suppressions: ReadonlyArray<{ readonly id: string; readonly path: string; readonly reason: string }> };
