@@ -21,7 +21,7 @@ export const REPLACEMENT_CHARACTER = '\uFFFD';
  */
 const CP1252_HIGH = '€\u0081‚ƒ„…†‡ˆ‰Š‹Œ\u008DŽ\u008F\u0090‘’“”•–—˜™š›œ\u009DžŸ';
 
-export function decodeWindows1252(bytes: Uint8Array): string {
+function decodeWindows1252(bytes: Uint8Array): string {
   let text = '';
   for (const b of bytes) text += b >= 0x80 && b <= 0x9f ? CP1252_HIGH[b - 0x80] : String.fromCharCode(b);
   return text;
@@ -35,7 +35,7 @@ function startsWith(bytes: Uint8Array, prefix: readonly number[]): boolean {
  * UTF-16/32 by byte-order mark, or without one by where the NUL bytes fall: text that is mostly
  * ASCII has a NUL in every other byte (UTF-16) or three of every four (UTF-32).
  */
-export function wideEncodingOf(bytes: Uint8Array): RefusedEncoding | undefined {
+function wideEncodingOf(bytes: Uint8Array): RefusedEncoding | undefined {
   if (startsWith(bytes, [0xff, 0xfe, 0x00, 0x00])) return 'UTF-32LE';
   if (startsWith(bytes, [0x00, 0x00, 0xfe, 0xff])) return 'UTF-32BE';
   if (startsWith(bytes, [0xff, 0xfe])) return 'UTF-16LE';

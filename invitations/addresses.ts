@@ -15,7 +15,7 @@ export type Address = Readonly<Record<AddressField, string>>;
 const OPTIONAL: ReadonlySet<AddressField> = new Set(['address2']);
 
 /** La Poste reads at most 38 characters on each line of an address (norme NF Z10-011). */
-export const MAX_LINE_CHARS = 38;
+const MAX_LINE_CHARS = 38;
 
 /** Problems listed before "and N more": enough to fix a file in one pass, short enough to read. */
 const MAX_ISSUES_SHOWN = 20;

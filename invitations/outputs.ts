@@ -20,7 +20,7 @@ export const ENVELOPES_DIR = 'envelopes';
 export const CODES_PDF = 'codes.pdf';
 export const ENVELOPES_PDF = 'envelopes.pdf';
 export const CODES_STORE = 'codes-sheets.json';
-export const ENVELOPES_STORE = 'envelopes-sheets.json';
+const ENVELOPES_STORE = 'envelopes-sheets.json';
 export const PARTICIPANTS_CSV = 'limesurvey-participants.csv';
 export const MANIFEST = 'manifest.json';
 
@@ -120,7 +120,7 @@ export function tokensCsv(codes: readonly string[]): string {
   return `${['token', ...[...codes].sort()].join('\n')}\n`;
 }
 
-export async function sha256File(file: string): Promise<string> {
+async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest('hex');

@@ -366,7 +366,7 @@ export function renderCodeSheets(file: string, sheets: Iterable<CodeSheet>, text
 // Envelopes
 
 /** The address as La Poste wants it: name, street lines, then postcode and city. */
-export function addressLines(a: Address): string[] {
+function addressLines(a: Address): string[] {
   return [a.name, a.address1, a.address2, `${a.postcode} ${a.city}`].filter((l) => l !== '');
 }
 

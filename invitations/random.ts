@@ -7,7 +7,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 export type RandomIndex = (max: number) => number;
 
 /** `crypto.randomInt` is uniform (rejection sampling inside), which is all a shuffle needs. */
-export const secureIndex: RandomIndex = (max) => randomInt(max);
+const secureIndex: RandomIndex = (max) => randomInt(max);
 
 /**
  * Uniform values in [0, radix) drawn in bulk: one randomBytes call per 4 KiB instead of one

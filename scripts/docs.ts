@@ -35,13 +35,13 @@ function rows(schema: any, path: string, required: readonly string[], out: strin
   }
 }
 
-export function configReference(): string {
+function configReference(): string {
   const out = ['| Field | Type | Default | Description | Example |', '| --- | --- | --- | --- | --- |'];
   rows(citySchema, '', citySchema.required, out);
   return out.join('\n');
 }
 
-export function policyRules(): string {
+function policyRules(): string {
   return ['| Id | Level | Cause | Why | Fix |', '| --- | --- | --- | --- | --- |',
     ...SOCLE_RULES.map((r) => `| ${r.id} | ${r.level} | ${cell(r.info)} | ${cell(r.explanation)} | ${cell(r.fix)} |`)].join('\n');
 }

@@ -55,11 +55,11 @@ describe('the example city', () => {
       expect(c.memory, c.name).toBeGreaterThan(0);
       expect(c.healthcheck.test.length, c.name).toBeGreaterThan(1);
     }
-    // Read-only root wherever the software allows; the two upstream PHP images say why they cannot.
-    expect(containers.filter((c) => c.read_only !== true).map((c) => c.name).sort()).toEqual(['ville-exemple-limesurvey-app', 'ville-exemple-matomo-app']);
+    // Read-only root wherever the software allows; the upstream Matomo image says why it cannot.
+    expect(containers.filter((c) => c.read_only !== true).map((c) => c.name).sort()).toEqual(['ville-exemple-matomo-app']);
     // Non-root wherever the image allows.
     expect(containers.filter((c) => !c.user).map((c) => c.name).sort()).toEqual([
-      'ville-exemple-consultation-web', 'ville-exemple-consultation-worker', 'ville-exemple-limesurvey-app', 'ville-exemple-matomo-app',
+      'ville-exemple-consultation-web', 'ville-exemple-consultation-worker', 'ville-exemple-matomo-app',
     ]);
   });
 

@@ -99,7 +99,7 @@ export interface SnapshotContents {
   readonly dumps: readonly string[];
 }
 
-export async function snapshotContents(engine: Engine, runner: Runner, target: string, snapshot: string): Promise<SnapshotContents> {
+async function snapshotContents(engine: Engine, runner: Runner, target: string, snapshot: string): Promise<SnapshotContents> {
   const out = await inRunner(engine, runner, ['contents', target, snapshot], true);
   if (out.exitCode !== 0) throw new StepError(`cannot read snapshot ${snapshot} on target ${target}:\n${errorLines(out.stderr)}`);
   return JSON.parse(out.stdout);
@@ -124,7 +124,7 @@ export interface DatabaseContainer {
   readonly inspect: Json;
 }
 
-export async function findDatabases(engine: Engine, commune: string): Promise<DatabaseContainer[]> {
+async function findDatabases(engine: Engine, commune: string): Promise<DatabaseContainer[]> {
   const names = (await engine.docker(['ps', '-a', '--filter', `label=${LABEL.commune}=${commune}`, '--filter', `label=${LABEL.role}=${DATABASE_ROLE}`, '--format', '{{.Names}}'])).stdout.trim().split('\n').filter(Boolean);
   const out: DatabaseContainer[] = [];
   for (const name of names) {
@@ -138,7 +138,7 @@ export async function findDatabases(engine: Engine, commune: string): Promise<Da
 }
 
 /** Exact row counts of every table, through the server's local admin account. */
-export async function rowCounts(engine: Engine, db: DatabaseContainer, container = db.name): Promise<Record<string, number>> {
+async function rowCounts(engine: Engine, db: DatabaseContainer, container = db.name): Promise<Record<string, number>> {
   const sql = db.engine === 'mariadb'
     ? `SELECT CONCAT('SELECT ''', table_name, ''', COUNT(*) FROM \`', table_schema, '\`.\`', table_name, '\`;') FROM information_schema.tables WHERE table_schema = '${db.database}' AND table_type = 'BASE TABLE' ORDER BY table_name`
     : `SELECT table_schema || '.' || table_name, (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', table_schema, table_name), false, true, '')))[1]::text FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE' ORDER BY 1`;
@@ -205,7 +205,7 @@ async function volumeFileCounts(engine: Engine, runner: Runner, volumes: readonl
 }
 
 /** `sha256  relative/path` of every file of each volume (mounted read-only, no network). */
-export async function volumeChecksums(engine: Engine, image: string, volumes: readonly string[]): Promise<Record<string, Record<string, string>>> {
+async function volumeChecksums(engine: Engine, image: string, volumes: readonly string[]): Promise<Record<string, Record<string, string>>> {
   // Two volumes at a time: hashing is CPU-bound and the reference machine has two cores.
   const result: Record<string, Record<string, string>> = {};
   for (let i = 0; i < volumes.length; i += 2) {

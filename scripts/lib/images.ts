@@ -56,7 +56,7 @@ async function sha256Of(file: string): Promise<string> {
  * the cached download, or a download now (a build host with internet access). A file whose
  * checksum differs stops the build (exit 2): it is not the release the catalog or city file names.
  */
-export async function releaseArchive(key: string, release: UpstreamRelease, given: string | undefined, cacheDir: string, say: (l: string) => void): Promise<string> {
+async function releaseArchive(key: string, release: UpstreamRelease, given: string | undefined, cacheDir: string, say: (l: string) => void): Promise<string> {
   const named = `the ${key} ${release.version} release (SHA-256 ${release.sha256})`;
   const check = async (file: string, origin: string) => {
     const actual = await sha256Of(file);

@@ -163,7 +163,7 @@ export const PLAN_KEYS = [
 
 /** A key of BackupPlan missing from PLAN_KEYS makes this type `false` and the line below fail to compile. */
 type PLAN_KEYS_COMPLETE = Exclude<PlanPath<BackupPlan>, typeof PLAN_KEYS[number]> extends never ? true : false;
-export const PLAN_KEYS_COMPLETE: PLAN_KEYS_COMPLETE = true;
+const PLAN_KEYS_COMPLETE: PLAN_KEYS_COMPLETE = true;
 
 /** `<service>-<engine>.sql`: one dump per database, at the same path in every snapshot. */
 export function dumpFileName(service: string, engine: DatabaseEngineName): string {

@@ -8,14 +8,25 @@ const smtpOf = (s: HostStack) => new MailGateway(s, 'mail', { hostname: 'zimbra.
 const frontend = (s: HostStack) => ({ kind: 'network' as const, network: s.network(s, { name: 'frontend', tier: 'frontend' }) });
 
 describe('LimeSurvey', () => {
-  it('runs with MariaDB, mail through the relay, and a config file without any password', () => {
+  it('runs with MariaDB, mail through the relay, and config files without any password or key', () => {
     const json = synthInHost((s) => new LimeSurvey(s, 'limesurvey', { hostname: 'enquetes.ville-exemple.fr', smtp: smtpOf(s), exposure: frontend(s) }));
     const app = containerNamed(json, 'ville-exemple-limesurvey-app');
-    const config = fileOf(app, '/var/www/html/application/config/config.php');
+    const config = fileOf(app, '/etc/socle/limesurvey/config.php');
     expect(config).toContain("'emailsmtphost' => 'zimbra.ville-exemple.fr:587'");
     expect(config).toContain("'password' => getenv('DB_PASSWORD')");
     expect(config).toContain("'updatecheckperiod' => 0");
-    expect(app.env).toEqual(expect.arrayContaining(['DB_HOST=limesurvey-db', expect.stringMatching(/^DB_PASSWORD=\$\{random_password\./), expect.stringMatching(/^ENCRYPT_SECRET_BOX_KEY=\$\{random_id\.[\w-]+\.hex\}$/)]));
+    // The keys and nonce are generated at deploy; security.php only reads them from the environment.
+    const security = fileOf(app, '/etc/socle/limesurvey/security.php');
+    expect(security).toContain("$config['encryptionsecretboxkey'] = getenv('LIMESURVEY_ENCRYPTION_KEY');");
+    expect(security).toContain("$config['encryptionnonce'] = getenv('LIMESURVEY_ENCRYPTION_NONCE');");
+    expect(app.env).toEqual(expect.arrayContaining(['DB_HOST=limesurvey-db', expect.stringMatching(/^DB_PASSWORD=\$\{random_password\./),
+      expect.stringMatching(/^LIMESURVEY_ENCRYPTION_KEY=\$\{random_id\.[\w-]+\.hex\}$/), expect.stringMatching(/^LIMESURVEY_ENCRYPTION_NONCE=\$\{random_id\.[\w-]+\.hex\}$/),
+      'SOCLE_PROXY_NAME=proxy']));
+    // Socle's own image, read-only, as www-data; uploads on a volume, caches on another.
+    expect(Object.values<any>(json.resource.docker_image).map((i) => i.name)).toContainEqual(expect.stringMatching(/\/socle\/limesurvey:6\.2\.1$/));
+    expect(app.read_only).toBe(true);
+    expect(app.user).toBe('www-data');
+    expect(app.volumes.map((v: any) => v.container_path).sort()).toEqual(['/var/www/limesurvey/tmp', '/var/www/limesurvey/upload']);
     expect(containerNamed(json, 'ville-exemple-limesurvey-db').volumes[0].container_path).toBe('/var/lib/mysql');
   });
 

@@ -29,7 +29,7 @@ function checkCityFile(file: string, displayName: string): Checked {
 }
 
 /** Files a --config argument designates: the file itself, or the city files of a directory. */
-export function cityFiles(path: string): string[] {
+function cityFiles(path: string): string[] {
   let isDir = false;
   try { isDir = statSync(path).isDirectory(); } catch { /* reported by the reader */ }
   if (!isDir) return [path];

@@ -20,7 +20,7 @@ const MOVED: Readonly<Record<string, string>> = {
   additionalDomains: 'list these domains under commune.owns.domains (with the commune\'s own domain)',
 };
 
-export function resolveRef(schema: any): any {
+function resolveRef(schema: any): any {
   if (schema?.$ref?.startsWith('#/definitions/')) {
     const target = citySchema.definitions[schema.$ref.slice('#/definitions/'.length)];
     return { ...target, ...schema, $ref: undefined };
@@ -66,7 +66,7 @@ function schemaIssue(src: SourceFile, e: ErrorObject): ConfigIssue {
       const moved = keys.length === 0 ? MOVED[key] : undefined;
       const guess = nearest(key, known);
       return src.issue([...keys, key], `one of ${known.join(', ')} (no other keys)`,
-        moved ? `"${key}" has moved: ${moved}` : guess ? `did you mean "${guess}"?` : `remove "${key}"; see the config reference in README.md`);
+        moved ? `"${key}" has moved: ${moved}` : guess ? `did you mean "${guess}"?` : `remove "${key}"; see the config reference in docs/config-reference.md`);
     }
     case 'required': {
       const key = params.missingProperty as string;

@@ -13,7 +13,7 @@ export interface ThirdParty {
   readonly vendor: string;
 }
 
-export const THIRD_PARTIES: readonly ThirdParty[] = [
+const THIRD_PARTIES: readonly ThirdParty[] = [
   // CDNs and edge proxies
   { domain: 'cloudflare.com', category: 'cdn', vendor: 'Cloudflare' },
   { domain: 'cloudflare.net', category: 'cdn', vendor: 'Cloudflare' },
@@ -173,7 +173,7 @@ export const THIRD_PARTIES: readonly ThirdParty[] = [
 ];
 
 /** The deny-list entry covering `host`, if any (the host itself or a parent domain; the closest wins). */
-export function thirdPartyFor(host: string): ThirdParty | undefined {
+function thirdPartyFor(host: string): ThirdParty | undefined {
   const h = host.toLowerCase().replace(/\.$/, '');
   return THIRD_PARTIES.filter((t) => h === t.domain || h.endsWith(`.${t.domain}`)).sort((a, b) => b.domain.length - a.domain.length)[0];
 }

@@ -503,7 +503,7 @@ describe('the deploy engine (OpenTofu, the Docker provider, the state)', () => {
     const generated = [
       ...(await env(LIMESURVEY_DB)).filter((e) => /PASSWORD=/.test(e)),
       ...(await env(CONSULTATION_DB)).filter((e) => /PASSWORD=/.test(e)),
-      ...(await env(LIMESURVEY_APP)).filter((e) => /^(ADMIN_PASSWORD|ENCRYPT_SECRET_BOX_KEY)=/.test(e)),
+      ...(await env(LIMESURVEY_APP)).filter((e) => /^(ADMIN_PASSWORD|LIMESURVEY_ENCRYPTION_KEY|LIMESURVEY_ENCRYPTION_NONCE)=/.test(e)),
     ].map((e) => e.slice(e.indexOf('=') + 1));
     const privateKey = readFileSync(backupKey, 'utf8').split('\n')[2];
     const secrets = [...Object.values(TEST_SECRETS), privateKey, ...generated];
