@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { InputError, StepError, UsageError, runCommand } from '../core/cli.js';
 import { canonicalCode, isValidCode } from '../invitations/codes.js';
 import { participantsCsv } from '../invitations/outputs.js';
+import { loadCity } from '../stacks/config/load.js';
 import { LimeSurvey, type CompletionStatus, type NewParticipant, type SurveyProperties } from '../services/limesurvey/remote-control.js';
 
 export const PASSWORD_ENV = 'SOCLE_LIMESURVEY_ADMIN_PASSWORD';
@@ -285,8 +286,7 @@ const say = (line: string) => console.error(line);
 
 async function endpoint(args: Args): Promise<string> {
   if (args.url) return args.url;
-  // Loaded only here: --url alone works without the config loader. Only the host name is read.
-  const { loadCity } = await import('../stacks/config/load.js');
+  // Only the host name is read from the city file.
   return `https://${loadCity(args.config!).services.limesurvey.hostname}${ENDPOINT_PATH}`;
 }
 

@@ -197,7 +197,7 @@ export class LimeSurvey {
     if (status === undefined) return result as T;
     const survey = surveyId === undefined ? '' : `survey ${surveyId}: `;
     if (/invalid survey id/i.test(status)) {
-      throw new InputError(`${method}: ${survey}no such survey at ${this.url}: check --survey (the number in the survey's address, or list them with list_surveys)`);
+      throw new InputError(`${method}: ${survey}no such survey at ${this.url}: check --survey (the number in the survey's address, or in LimeSurvey's list of surveys)`);
     }
     if (status === 'No permission') {
       throw new RemoteControlError(method, status, `${method}: ${survey}user "${this.user}" lacks the permission: give it the survey's permissions in LimeSurvey (Survey → Survey permissions), or use the administrator`);
@@ -205,7 +205,9 @@ export class LimeSurvey {
     if (status === 'Invalid session key') {
       throw new RemoteControlError(method, status, `${method}: the RemoteControl session expired: run the command again`);
     }
-    throw new RemoteControlError(method, status, `${method}: ${survey}LimeSurvey answered "${status}"`);
+    // A database error comes with its whole SQL statement: the start says what went wrong.
+    const brief = status.length > 400 ? `${status.slice(0, 400)}…` : status;
+    throw new RemoteControlError(method, status, `${method}: ${survey}LimeSurvey answered "${brief}": read LimeSurvey's own message in its administration for the details`);
   }
 
   private async call(method: string, params: readonly unknown[]): Promise<unknown> {
