@@ -18,8 +18,9 @@ export const CODE_RULE = JSON.parse(readFileSync(CODE_RULE_FILE, 'utf8')) as Cod
 
 /** What the plugin does with a typed code: the stored form, or null when it cannot be a Socle code. */
 export function canonicalTypedCode(typed: string, rule: CodeRule = CODE_RULE): string | null {
-  let code = typed.trim();
+  let code = typed;
   for (const s of rule.separators) code = code.split(s).join('');
-  code = [...code.toUpperCase()].map((c) => rule.lookalikes[c] ?? c).join('');
+  // ASCII only, as PHP's strtoupper: toUpperCase would turn ſ into S, which PHP leaves alone.
+  code = [...code.replace(/[a-z]/g, (c) => c.toUpperCase())].map((c) => rule.lookalikes[c] ?? c).join('');
   return code !== '' && [...code].every((c) => rule.alphabet.includes(c)) ? code : null;
 }

@@ -36,7 +36,7 @@ class SocleCodeRule
      */
     public function canonical(string $typed): ?string
     {
-        $code = strtoupper(str_replace($this->separators, '', trim($typed)));
+        $code = strtoupper(str_replace($this->separators, '', $typed));
         $code = strtr($code, $this->lookalikes);
         if ($code === '' || strspn($code, $this->alphabet) !== strlen($code)) {
             return null;
