@@ -11,7 +11,7 @@ import { participantsCsv } from '../invitations/outputs.js';
 import { loadCity } from '../stacks/config/load.js';
 import { LimeSurvey, type CompletionStatus, type NewParticipant, type SurveyProperties } from '../services/limesurvey/remote-control.js';
 
-export const PASSWORD_ENV = 'SOCLE_LIMESURVEY_ADMIN_PASSWORD';
+const PASSWORD_ENV = 'SOCLE_LIMESURVEY_ADMIN_PASSWORD';
 const ENDPOINT_PATH = '/index.php/admin/remotecontrol';
 const DEFAULT_BATCH = 1000;
 
@@ -155,7 +155,7 @@ interface PropertyRule {
 }
 
 /** What each answer may hold and who may answer. */
-export const PRIVACY_RULES: readonly PropertyRule[] = [
+const PRIVACY_RULES: readonly PropertyRule[] = [
   { name: 'anonymized', want: 'Y', where: 'Settings → Participant settings → Anonymized responses', why: 'otherwise each answer is linked to its code', lockedWhenActive: true },
   { name: 'ipaddr', want: 'N', where: 'Settings → Notifications & data → Save IP address', why: 'the address identifies the household', lockedWhenActive: true },
   { name: 'ipanonymize', want: 'Y', where: 'Settings → Notifications & data → Anonymize IP address', why: 'a stored address would be the full address', optional: true },

@@ -13,7 +13,7 @@ export interface CodeRule {
   readonly lookalikes: Readonly<Record<string, string>>;
 }
 
-export const CODE_RULE_FILE = new URL('./SocleInvitationCodes/code-rule.json', import.meta.url);
+const CODE_RULE_FILE = new URL('./SocleInvitationCodes/code-rule.json', import.meta.url);
 export const CODE_RULE = JSON.parse(readFileSync(CODE_RULE_FILE, 'utf8')) as CodeRule;
 
 /** What the plugin does with a typed code: the stored form, or null when it cannot be a Socle code. */
