@@ -389,6 +389,21 @@ async function importCodes(ls: LimeSurvey, surveyId: number, participants: reado
   console.log(`survey ${surveyId}: ${added} code(s) added, ${present} already there; next: npm run survey -- check, then activate`);
 }
 
+/** Non-empty records of a CSV file: a free-text answer may hold line breaks inside its quotes. */
+export function csvRecords(text: string): number {
+  let records = 0;
+  let inQuotes = false;
+  let filled = false;
+  for (const c of text) {
+    if (c === '"') inQuotes = !inQuotes;
+    if (c === '\n' && !inQuotes) {
+      if (filled) records++;
+      filled = false;
+    } else if (!/\s/.test(c) && c !== '\uFEFF') filled = true;
+  }
+  return records + (filled ? 1 : 0);
+}
+
 async function results(ls: LimeSurvey, surveyId: number, out: string, completion: CompletionStatus): Promise<void> {
   const properties = await ls.getSurveyProperties(surveyId, PROPERTY_NAMES);
   const unsafe = evaluatePrivacy(properties, { table: true, count: 0, identified: 0 }).filter((f) => !f.ok && ANSWER_SETTINGS.includes(f.setting));
@@ -403,7 +418,7 @@ async function results(ls: LimeSurvey, surveyId: number, out: string, completion
     const code = (err as NodeJS.ErrnoException).code;
     throw new InputError(code === 'EEXIST' ? `${out} exists: choose another --out (results never overwrites a file)` : `${out}: cannot write (${(err as Error).message})`);
   }
-  const rows = Math.max(0, csv.toString('utf8').split('\n').filter((l) => l.trim() !== '').length - 1);
+  const rows = Math.max(0, csvRecords(csv.toString('utf8')) - 1);
   console.log(`survey ${surveyId}: ${rows} ${completion === 'all' ? '' : `${completion} `}answer(s) written to ${out}`);
 }
 

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { generateCodes } from '../invitations/codes.js';
 import { participantsCsv } from '../invitations/outputs.js';
-import { ANSWER_SETTINGS, PARTICIPANTS_HEADER, evaluatePrivacy, findingLine, parseParticipants } from '../scripts/survey.js';
+import { ANSWER_SETTINGS, PARTICIPANTS_HEADER, csvRecords, evaluatePrivacy, findingLine, parseParticipants } from '../scripts/survey.js';
 
 const SAFE = { active: 'N', anonymized: 'Y', ipaddr: 'N', ipanonymize: 'Y', refurl: 'N', savetimings: 'N', datestamp: 'N', allowsave: 'N', listpublic: 'N', allowregister: 'N' };
 const CODES_ONLY = { table: true, count: 3, identified: 0 };
@@ -96,5 +96,13 @@ describe('parseParticipants', () => {
     } catch (err) {
       expect((err as { exitStatus: number }).exitStatus).toBe(2);
     }
+  });
+});
+
+describe('csvRecords', () => {
+  it('counts records, not lines: an answer may hold line breaks', () => {
+    expect(csvRecords('\uFEFF"id";"q1"\n"1";"one\ntwo"\n"2";"x"\n \n')).toBe(3);
+    expect(csvRecords('"id";"q1"')).toBe(1);
+    expect(csvRecords('')).toBe(0);
   });
 });
