@@ -64,8 +64,17 @@ if ($command === 'enforce') {
     // RemoteControl (JSON-RPC) on, for npm run survey; the proxy refuses its path from outside.
     $db->prepare("REPLACE INTO $settings (stg_name, stg_value) VALUES ('RPCInterface', 'json')")->execute();
     // Plugins that contact LimeSurvey's servers, whatever config.php says.
-    $db->prepare('UPDATE ' . PREFIX . "plugins SET active = 0 WHERE name IN ('UpdateCheck', 'ComfortUpdateChecker')")->execute();
-    fwrite(STDERR, "socle-limesurvey: settings enforced (mail from config.php, RemoteControl json, update checks off)\n");
+    $plugins = PREFIX . 'plugins';
+    $db->prepare("UPDATE $plugins SET active = 0 WHERE name IN ('UpdateCheck', 'ComfortUpdateChecker')")->execute();
+    // Socle's own: a code is accepted as printed or as typed (dashes, spaces, lower case).
+    $found = $db->prepare("SELECT id FROM $plugins WHERE name = 'SocleInvitationCodes'");
+    $found->execute();
+    if ($found->fetchColumn() === false) {
+        $db->prepare("INSERT INTO $plugins (name, plugin_type, active, priority, version, load_error) VALUES ('SocleInvitationCodes', 'user', 1, 0, '1.0.0', 0)")->execute();
+    } else {
+        $db->prepare("UPDATE $plugins SET active = 1, load_error = 0 WHERE name = 'SocleInvitationCodes'")->execute();
+    }
+    fwrite(STDERR, "socle-limesurvey: settings enforced (mail from config.php, RemoteControl json, update checks off, invitation codes as typed)\n");
     exit(0);
 }
 
