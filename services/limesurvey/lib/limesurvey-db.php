@@ -26,12 +26,11 @@ if ($command === 'network-of') {
     foreach (array_slice(file('/proc/net/route', FILE_IGNORE_NEW_LINES), 1) as $line) {
         [, $destination, $gateway, , , , , $mask] = preg_split('/\s+/', trim($line));
         if ($gateway !== '00000000' || $mask === '00000000') continue;
+        // The kernel prints addresses as little-endian hex words: read them back as numbers.
         $net = unpack('V', pack('H*', $destination))[1];
-        $bits = unpack('V', pack('H*', $mask))[1];
+        $netmask = unpack('V', pack('H*', $mask))[1];
         $ip = unpack('N', inet_pton($address))[1];
-        $netHost = unpack('N', pack('V', $net))[1];
-        $maskHost = unpack('N', pack('V', $bits))[1];
-        if (($ip & $maskHost) === $netHost) { echo long2ip($netHost) . '/' . substr_count(decbin($maskHost), '1') . "\n"; exit(0); }
+        if (($ip & $netmask) === $net) { echo long2ip($net) . '/' . substr_count(decbin($netmask), '1') . "\n"; exit(0); }
     }
     fail("no network of this container holds {$argv[2]} ($address)");
 }
