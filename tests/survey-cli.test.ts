@@ -81,7 +81,7 @@ describe('npm run survey', () => {
   it('takes the endpoint from the city file with --config', () => {
     // A .invalid name never resolves: the message names the address it tried, and nothing is reached.
     const city = exampleCity();
-    city.additionalDomains = ['ville.invalid'];
+    city.commune.owns.domains.push('ville.invalid');
     city.services.limesurvey.hostname = 'enquetes.ville.invalid';
     const r = survey(['check', '--config', writeCity(city), '--survey', '123456'], { SOCLE_LIMESURVEY_ADMIN_PASSWORD: 'x' });
     expect(r.status).toBe(1);
