@@ -9,15 +9,19 @@ import { InputError, StepError, UsageError, runCommand } from '../core/cli.js';
 import { canonicalCode, isValidCode } from '../invitations/codes.js';
 import { participantsCsv } from '../invitations/outputs.js';
 import { loadCity } from '../stacks/config/load.js';
+import { REMOTE_CONTROL_PATH } from '../services/limesurvey/index.js';
+import { sshCommand } from '../stacks/ssh.js';
+import { run } from './lib/deploy.js';
 import { LimeSurvey, type CompletionStatus, type NewParticipant, type SurveyProperties } from '../services/limesurvey/remote-control.js';
 
 const PASSWORD_ENV = 'SOCLE_LIMESURVEY_ADMIN_PASSWORD';
-const ENDPOINT_PATH = '/index.php/admin/remotecontrol';
+const ENDPOINT_PATH = REMOTE_CONTROL_PATH;
 const DEFAULT_BATCH = 1000;
 
 const CONNECTION_OPTIONS = `connection (one of --url or --config):
   --url URL                RemoteControl endpoint, e.g. https://enquetes.ville.fr${ENDPOINT_PATH}
-  --config FILE            the city file: the endpoint on services.limesurvey.hostname
+  --config FILE            the city file: over SSH to the LimeSurvey host, as the deploy goes (the
+                           proxy refuses RemoteControl from outside)
   --user NAME              LimeSurvey user (default: admin); password from ${PASSWORD_ENV}
   --survey ID              the survey's number (in its address)`;
 
@@ -284,16 +288,33 @@ export function parseParticipants(text: string, file: string): NewParticipant[] 
 
 const say = (line: string) => console.error(line);
 
-async function endpoint(args: Args): Promise<string> {
-  if (args.url) return args.url;
-  // Only the host name is read from the city file.
-  return `https://${loadCity(args.config!).services.limesurvey.hostname}${ENDPOINT_PATH}`;
+/**
+ * With --config: the proxy refuses RemoteControl from outside, so each call goes over SSH to the
+ * LimeSurvey host, the way the deploy reaches it, and into the app container (docker exec curl on
+ * its own loopback). The answer comes back as an HTTP response.
+ */
+function overSsh(city: ReturnType<typeof loadCity>): { url: string; fetchImpl: typeof fetch } {
+  const host = city.hosts.find((h) => h.name === city.services.limesurvey.host)!;
+  const container = `${city.commune.slug}-limesurvey-app`;
+  const url = `ssh://${host.ssh.user}@${host.ssh.address}:${host.ssh.port} → ${container}${ENDPOINT_PATH}`;
+  const fetchImpl = (async (_input: unknown, init?: RequestInit) => {
+    const curl = ['docker', 'exec', '-i', container, 'curl', '--silent', '--show-error', '--write-out', '\n%{http_code}', '-X', 'POST',
+      '-H', 'Content-Type: application/json', '--data-binary', '@-', `http://127.0.0.1:8080${ENDPOINT_PATH}`];
+    const r = await run('ssh', sshCommand(host.ssh, curl), process.env, undefined, String(init?.body ?? ''));
+    if (r.code !== 0) throw new Error(`ssh to ${host.name} (${host.ssh.user}@${host.ssh.address}:${host.ssh.port}) and docker exec ${container} failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
+    const cut = r.stdout.lastIndexOf('\n');
+    return new Response(r.stdout.slice(0, cut), { status: Number(r.stdout.slice(cut + 1)) || 502 });
+  }) as typeof fetch;
+  return { url, fetchImpl };
 }
 
 async function connect(args: Args): Promise<LimeSurvey> {
   const password = process.env[PASSWORD_ENV];
   if (!password) throw new InputError(`${PASSWORD_ENV} is not set: export it with the password of LimeSurvey user "${args.user ?? 'admin'}" (read it from your password manager, not from a file in the repository)`);
-  return LimeSurvey.open({ url: await endpoint(args), user: args.user ?? 'admin', password, passwordSource: PASSWORD_ENV });
+  const connection = { user: args.user ?? 'admin', password, passwordSource: PASSWORD_ENV };
+  if (args.url) return LimeSurvey.open({ ...connection, url: args.url });
+  const { url, fetchImpl } = overSsh(loadCity(args.config!));
+  return LimeSurvey.open({ ...connection, url }, fetchImpl);
 }
 
 const PROPERTY_NAMES = ['active', ...PRIVACY_RULES.map((r) => r.name)];

@@ -78,13 +78,13 @@ describe('npm run survey', () => {
     expect(r.stderr).toMatch(/get_session_key: LimeSurvey at http:\/\/127\.0\.0\.1:9\/index\.php\/admin\/remotecontrol does not answer \(.*\): check the address/);
   });
 
-  it('takes the endpoint from the city file with --config', () => {
-    // A .invalid name never resolves: the message names the address it tried, and nothing is reached.
+  it('reaches RemoteControl over SSH to the LimeSurvey host with --config (the proxy refuses it from outside)', () => {
+    // The host's SSH address on loopback, where nothing listens: nothing leaves this machine.
     const city = exampleCity();
-    city.commune.owns.domains.push('ville.invalid');
-    city.services.limesurvey.hostname = 'enquetes.ville.invalid';
+    const host = city.hosts.find((h: { name: string }) => h.name === (city.services.limesurvey.host ?? city.hosts[0].name));
+    host.ssh = { ...host.ssh, address: '127.0.0.1', port: 9 };
     const r = survey(['check', '--config', writeCity(city), '--survey', '123456'], { SOCLE_LIMESURVEY_ADMIN_PASSWORD: 'x' });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/LimeSurvey at https:\/\/enquetes\.ville\.invalid\/index\.php\/admin\/remotecontrol does not answer/);
+    expect(r.stderr).toMatch(/get_session_key: LimeSurvey at ssh:\/\/\S+@127\.0\.0\.1:9 → ville-exemple-limesurvey-app\/index\.php\/admin\/remotecontrol does not answer \(ssh to \S+ .*failed \(exit 255\)/);
   });
 });

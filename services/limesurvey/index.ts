@@ -14,6 +14,9 @@ export interface LimeSurveyProps extends WebAppProps {
   readonly image?: string;
 }
 
+/** LimeSurvey's RemoteControl endpoint (JSON-RPC), and where the proxy refuses it. */
+export const REMOTE_CONTROL_PATH = '/index.php/admin/remotecontrol';
+
 // LimeSurvey's survey runtime and admin use inline scripts and eval: own origin only, still.
 const LIMESURVEY_CSP = ownOriginCsp({ inlineScripts: true, inlineStyles: true, evalScripts: true });
 
@@ -82,6 +85,10 @@ export class LimeSurvey extends Construct implements IWebApp {
       memoryMiB,
     });
     front.finish(app.construct);
-    this.route = { service, hostname: props.hostname, upstream: front.upstream, csp: LIMESURVEY_CSP, onionPort: props.onionPort };
+    this.route = {
+      service, hostname: props.hostname, upstream: front.upstream, csp: LIMESURVEY_CSP, onionPort: props.onionPort,
+      // RemoteControl (JSON-RPC, npm run survey) is for the stack's own network, never the internet.
+      internalPaths: [REMOTE_CONTROL_PATH],
+    };
   }
 }

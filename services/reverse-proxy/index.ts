@@ -20,6 +20,11 @@ export interface ProxyRoute {
   readonly csp?: string;
   /** Also answer as an onion service on this proxy port (plain HTTP inside Tor). @default - clearnet only */
   readonly onionPort?: number;
+  /**
+   * Paths of the app that are for the stack's own network only (an administration API): the proxy
+   * answers 404 for them, on the clearnet and onion sites alike. @default none
+   */
+  readonly internalPaths?: readonly string[];
 }
 
 const STRICT_CSP = ownOriginCsp();
@@ -220,6 +225,7 @@ export class ReverseProxy extends Construct {
       serverName,
       csp: route.csp ?? STRICT_CSP,
       tlsDirectives: tls ? '    add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;' : '',
+      internalLocations: (route.internalPaths ?? []).map((path) => `    # For the stack's own network only.\n    location ^~ ${path} { return 404; }`).join('\n'),
       // Tor Browser offers the onion address to a visitor of the clearnet name (once Tor has published it).
       onionDirectives: tls && route.onionPort && this.onionAddresses
         ? `    set $socle_site ${route.service};\n    add_header Onion-Location $socle_onion_location always;` : '',

@@ -51,6 +51,19 @@ describe('ReverseProxy', () => {
     expect(clearnetOnly).not.toContain('onion');
   });
 
+  it('logs no query string and no code in a path, and refuses a route\'s internal paths', () => {
+    const json = synthInHost((s) => {
+      const p = new ReverseProxy(s, 'proxy', { tls: files, legalNotice: notice });
+      p.addRoute({ service: 'enquetes', hostname: 'e.ville-exemple.fr', upstream: 'e-web:8080', internalPaths: ['/index.php/admin/remotecontrol'] });
+    });
+    const conf = nginxConf(json);
+    expect(conf).toMatch(/log_format socle '\$remote_addr \[\$time_iso8601\] "\$host" "\$request_method \$socle_logged_uri" /);
+    expect(conf).not.toMatch(/log_format[^;]*\$request[ "]/);
+    expect(conf).not.toMatch(/log_format[^;]*\$(args|query_string|request_uri)/);
+    expect(conf).toContain("'~^(?<before>.*/token/)[^/]+(?<after>.*)$' $before-$after;");
+    expect(conf).toContain('location ^~ /index.php/admin/remotecontrol { return 404; }');
+  });
+
   it('serves security.txt with the city\'s contact, and caps the access logs by size as well as age', () => {
     const json = synthInHost((s) => {
       const p = new ReverseProxy(s, 'proxy', { tls: files, legalNotice: notice, securityContact: 'mailto:securite@ville-exemple.fr', accessLogRetentionDays: 30, accessLogMaxMiB: 64 });

@@ -9,7 +9,7 @@ import { lookedIn, presentArchive } from './release-archives.js';
 import { TEST_REGISTRY } from './global-setup.js';
 import { imageReference } from '../../services/common/images.js';
 import { formatCode, generateCodes } from '../../invitations/codes.js';
-import { tempDir } from '../helpers.js';
+import { ROOT, TSX, tempDir } from '../helpers.js';
 
 const q = $({ quiet: true });
 const qn = $({ quiet: true, nothrow: true });
@@ -131,9 +131,22 @@ if (!archive) {
       expect(recorded).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
       expect(proxyAddress).not.toContain(recorded);
       expect(recorded).not.toMatch(/^198\.51\.100\./);
-      // The proxy logged the request as it saw it: the same address.
-      expect((await q`docker exec ${PROXY} sh -c ${'cat /var/log/nginx/access-*.log'}`).stdout).toContain(`${recorded} [`);
-    }, 120_000);
+      // The proxy logged the request as it saw it: the same address, and never a code or a query
+      // string, even when the code comes in the address.
+      await viaProxy(`/${SURVEY}?token=${code}&lang=fr`, ['--output', '/dev/null']);
+      await viaProxy(`/survey/index/sid/${SURVEY}/token/${code}`, ['--output', '/dev/null']);
+      const log = (await q`docker exec ${PROXY} sh -c ${'cat /var/log/nginx/access-*.log'}`).stdout;
+      expect(log).toContain(`${recorded} [`);
+      expect(log).toContain(`"GET /survey/index/sid/${SURVEY}/token/-"`);
+      expect(log).not.toContain(code);
+      expect(log).not.toMatch(/"GET [^"]*\?/);
+      // RemoteControl is for the stack's own network: the proxy refuses it from outside; npm run
+      // survey reaches it over SSH, as the deploy does, and finds the survey private.
+      expect((await viaProxy('/index.php/admin/remotecontrol', ['--output', '/dev/null', '--write-out', '%{http_code}', '--data', '{}'])).stdout).toBe('404');
+      const check = await $({ quiet: true, nothrow: true, env: { ...process.env, SOCLE_LIMESURVEY_ADMIN_PASSWORD: await envOf(APP, 'ADMIN_PASSWORD') } })`${TSX} ${join(ROOT, 'scripts/survey.ts')} check --config ${city.city.config} --survey ${SURVEY}`;
+      expect(check.exitCode, check.stdout + check.stderr).toBe(0);
+      expect(check.stdout).toMatch(/anonymized/);
+    }, 180_000);
 
     it('refuses to start on a database of another version, without installing over it', async () => {
       const version = await sql("SELECT stg_value FROM lime_settings_global WHERE stg_name = 'DBVersion'");
