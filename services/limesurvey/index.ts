@@ -59,7 +59,6 @@ export class LimeSurvey extends Construct implements IWebApp {
         SMTP_PASSWORD: props.smtp.password,
         // Where X-Real-IP is believed from: the proxy's own network, or its host across the city network.
         ...(props.exposure.kind === 'network' ? { SOCLE_PROXY_NAME: 'proxy' } : { SOCLE_TRUSTED_PROXIES: `${props.exposure.proxyAddress}/32` }),
-        SOCLE_APACHE_WORKERS: String(Math.max(2, Math.floor((memoryMiB - 128) / 48))),
       },
       networks: [...front.networks, { network: data }, { network: props.smtp.network }],
       ports: front.ports,
