@@ -104,11 +104,14 @@ if (!archive) {
       // What an administrator saving the global settings, or an update, would leave in the database.
       await sql("REPLACE INTO lime_settings_global (stg_name, stg_value) VALUES ('emailsmtphost', 'smtp.prestataire.example:587')");
       await sql("UPDATE lime_plugins SET active = 1 WHERE name IN ('UpdateCheck', 'ComfortUpdateChecker')");
+      // Failed attempts keep addresses: a two-day-old one goes at start, a recent one stays.
+      await sql("INSERT INTO lime_failed_login_attempts (ip, last_attempt, number_attempts, is_frontend) VALUES ('203.0.113.1', DATE_SUB(NOW(), INTERVAL 2 DAY), 1, 1), ('203.0.113.2', NOW(), 1, 1)");
       await city.recreate(APP);
       await waitAllHealthy([APP], 240);
       expect(await sql("SELECT COUNT(*) FROM lime_settings_global WHERE stg_name = 'emailsmtphost'")).toBe('0');
       expect(await sql("SELECT name, active FROM lime_plugins WHERE name IN ('UpdateCheck', 'ComfortUpdateChecker', 'SocleInvitationCodes') ORDER BY name")).toBe('ComfortUpdateChecker\t0\nSocleInvitationCodes\t1\nUpdateCheck\t0');
       expect(await sql("SELECT stg_value FROM lime_settings_global WHERE stg_name = 'RPCInterface'")).toBe('json');
+      expect(await sql("SELECT ip FROM lime_failed_login_attempts WHERE ip LIKE '203.0.113.%'")).toBe('203.0.113.2');
       // The same installation: the survey is still there, nothing was installed again.
       expect((await rc('list_surveys')).map((s: { sid: number | string }) => Number(s.sid))).toContain(SURVEY);
       expect((await q`docker logs ${APP}`).stderr).not.toMatch(/installing/);

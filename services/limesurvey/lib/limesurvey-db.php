@@ -4,6 +4,7 @@
 //   state    "empty", "installed <DBVersion>", or what else is there
 //   enforce  the settings LimeSurvey keeps in its database, at every start (see below)
 //   network-of NAME  the IPv4 network (CIDR) this container shares with NAME (the proxy)
+//   purge-attempts HOURS  failed code and login attempts older than that (they hold addresses)
 // Connection from the same environment as config.php; table prefix lime_.
 const PREFIX = 'lime_';
 
@@ -54,6 +55,16 @@ if ($command === 'state') {
     exit(0);
 }
 
+if ($command === 'purge-attempts') {
+    // LimeSurvey keeps each wrong code with the address it came from, even in an anonymous survey;
+    // its lock-out needs minutes of history, not more.
+    $hours = (int) ($argv[2] ?? 24);
+    $purged = $db->prepare('DELETE FROM ' . PREFIX . 'failed_login_attempts WHERE last_attempt < DATE_SUB(NOW(), INTERVAL ? HOUR)');
+    $purged->execute([$hours]);
+    if ($purged->rowCount() > 0) fwrite(STDERR, "socle-limesurvey: purged {$purged->rowCount()} failed attempt(s) older than $hours h\n");
+    exit(0);
+}
+
 if ($command === 'enforce') {
     $settings = PREFIX . 'settings_global';
     // Mail settings saved once in the administration would silently win over config.php (the
@@ -77,4 +88,4 @@ if ($command === 'enforce') {
     exit(0);
 }
 
-fail("unknown command \"$command\": wait, state, enforce or network-of NAME");
+fail("unknown command \"$command\": wait, state, enforce, purge-attempts HOURS or network-of NAME");
