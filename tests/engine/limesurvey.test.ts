@@ -119,7 +119,7 @@ if (!archive) {
 
     it('accepts a printed code as the citizen types it, through the proxy, and counts wrong codes by the citizen\'s own address', async () => {
       const [code] = generateCodes(1, 12);
-      expect(await rc('set_survey_properties', SURVEY, { anonymized: 'Y', ipaddr: 'N', refurl: 'N', savetimings: 'N', datestamp: 'N', allowsave: 'N', listpublic: 'N', allowregister: 'N' })).toMatchObject({ anonymized: true });
+      expect(await rc('set_survey_properties', SURVEY, { anonymized: 'Y', ipaddr: 'N', ipanonymize: 'Y', refurl: 'N', savetimings: 'N', datestamp: 'N', allowsave: 'N', listpublic: 'N', allowregister: 'N' })).toMatchObject({ anonymized: true });
       expect(await rc('activate_tokens', SURVEY, [])).toEqual({ status: 'OK' });
       expect((await rc('add_participants', SURVEY, [{ token: code, usesleft: 1 }], false))[0].token).toBe(code);
       expect((await rc('activate_survey', SURVEY)).status).toBe('OK');
