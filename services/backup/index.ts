@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import { Construct } from 'constructs';
 import { Lazy, TerraformStack } from 'cdktf';
 import { Container, containerNetworksAdvancedToTerraform, containerVolumesToTerraform, type ContainerNetworksAdvanced, type ContainerVolumes } from '@cdktf/provider-docker/lib/container/index.js';
@@ -94,7 +95,7 @@ export class BackupRunner extends Construct {
       user: '0:0',
       capAdd: ['DAC_READ_SEARCH'],
       // Targets given by DNS name are resolved by the host's resolver (the city's).
-      resolvesExternalNames: props.targets.some((t) => !/^\d+\.\d+\.\d+\.\d+$/.test(t.host)),
+      resolvesExternalNames: props.targets.some((t) => !isIPv4(t.host)),
       // Unhealthy while the heartbeat is old, and while the last run could not back up everything.
       healthcheck: { test: ['CMD', RUNNER_PROGRAM, 'healthy'] },
       memoryMiB: props.memoryMiB ?? 512,

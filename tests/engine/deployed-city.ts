@@ -94,6 +94,18 @@ export class DeployedCity {
   }
 }
 
+/** A container's environment, as `KEY=value` lines (generated secrets included). */
+export async function containerEnv(container: string): Promise<string[]> {
+  return JSON.parse((await $({ quiet: true })`docker inspect --format ${'{{json .Config.Env}}'} ${container}`).stdout) as string[];
+}
+
+/** One variable of a container's environment; throws when it has none. */
+export async function envOf(container: string, key: string): Promise<string> {
+  const entry = (await containerEnv(container)).find((e) => e.startsWith(`${key}=`));
+  if (entry === undefined) throw new Error(`${container} has no ${key}`);
+  return entry.slice(key.length + 1);
+}
+
 /** Waits until every named container reports healthy; throws naming the ones that are not. */
 export async function waitAllHealthy(names: readonly string[], timeoutSec = 120): Promise<number> {
   const started = Date.now();

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { $ } from 'zx';
-import { DeployedCity, waitAllHealthy } from './deployed-city.js';
+import { DeployedCity, envOf, waitAllHealthy } from './deployed-city.js';
 import { lookedIn, presentArchive } from './release-archives.js';
 import { TEST_REGISTRY } from './global-setup.js';
 import { imageReference } from '../../services/common/images.js';
@@ -24,11 +24,6 @@ const SURVEY = 444444;
 const archive = presentArchive('limesurvey');
 
 let city: DeployedCity;
-
-async function envOf(container: string, key: string): Promise<string> {
-  const env: string[] = JSON.parse((await q`docker inspect --format ${'{{json .Config.Env}}'} ${container}`).stdout);
-  return env.find((e) => e.startsWith(`${key}=`))!.slice(key.length + 1);
-}
 
 /** A RemoteControl call from inside the app container (the endpoint is for the stack's own network). */
 async function rc(method: string, ...params: unknown[]): Promise<any> {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { spawn, spawnSync } from 'node:child_process';
 import { $ } from 'zx';
-import { DeployedCity, waitAllHealthy } from './deployed-city.js';
+import { DeployedCity, containerEnv, envOf, waitAllHealthy } from './deployed-city.js';
 import { TEST_SECRETS } from './test-city.js';
 import { TEST_REGISTRY } from './global-setup.js';
 import { OUTSIDE, outsideConnections } from './test-host.js';
@@ -41,13 +41,6 @@ async function deploy(args: string[], env: Record<string, string> = {}) {
   const r = await city.deploy(args, env);
   deployLogs.push(r.stdout, r.stderr);
   return r;
-}
-
-async function envOf(container: string, key: string): Promise<string> {
-  const env: string[] = JSON.parse((await q`docker inspect --format ${'{{json .Config.Env}}'} ${container}`).stdout);
-  const entry = env.find((e) => e.startsWith(`${key}=`));
-  if (!entry) throw new Error(`${container} has no ${key}`);
-  return entry.slice(key.length + 1);
 }
 
 async function ipOn(container: string, network: string): Promise<string> {
@@ -390,7 +383,7 @@ describe('the databases', () => {
     expect(await envOf(BACKUP, planned.passwordEnv)).not.toBe(await envOf(CONSULTATION_DB, 'POSTGRES_PASSWORD'));
     // No app container carries the dump account's password.
     for (const app of [name('consultation-web'), name('consultation-worker'), LIMESURVEY_APP]) {
-      expect(JSON.parse((await q`docker inspect --format ${'{{json .Config.Env}}'} ${app}`).stdout).join('\n')).not.toContain(dump);
+      expect((await containerEnv(app)).join('\n')).not.toContain(dump);
     }
   }, 60_000);
 
@@ -499,7 +492,7 @@ describe('the deploy engine (OpenTofu, the Docker provider, the state)', () => {
 
   it('keeps no secret in clear in the state, the synthesized output or the deploy\'s output', async () => {
     // Every secret in use: the city's (environment, files) and the generated ones, read from the containers.
-    const env = async (c: string) => JSON.parse((await q`docker inspect --format ${'{{json .Config.Env}}'} ${c}`).stdout) as string[];
+    const env = containerEnv;
     const generated = [
       ...(await env(LIMESURVEY_DB)).filter((e) => /PASSWORD=/.test(e)),
       ...(await env(CONSULTATION_DB)).filter((e) => /PASSWORD=/.test(e)),
