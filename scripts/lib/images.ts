@@ -179,6 +179,12 @@ export async function buildImages(options: BuildOptions): Promise<BuiltImage[]> 
   // The base's recipe is its folder and the code that builds it (this file's source, which is the
   // same text whichever tool loads it: tsx, or vitest's transform).
   const baseHash = recipeHash(BUILDABLE[0].dir, readFileSync(new URL(import.meta.url), 'utf8'));
+  // Every release archive is checked before anything is built: a wrong one stops the build at once.
+  const archives = new Map<string, string>();
+  for (const image of wanted) {
+    const release = options.releases?.[image.key] ?? image.release;
+    if (release) archives.set(image.key, await releaseArchive(image.key, release, options.archives?.[image.key], options.archiveCache ?? defaultArchiveCache(), (l) => say(`${image.key}: ${l}`)));
+  }
   for (const [i, image] of wanted.entries()) {
     const ref = imageReference(image.key, options.registry, {});
     const release = options.releases?.[image.key] ?? image.release;
@@ -193,7 +199,7 @@ export async function buildImages(options: BuildOptions): Promise<BuiltImage[]> 
       await buildBase(ref, hash, mirror, image.dir, (l) => say(`${prefix}: ${l}`));
     } else if (release) {
       // The archive joins the recipe in a build context of its own; the Dockerfile checks it again.
-      const archive = await releaseArchive(image.key, release, options.archives?.[image.key], options.archiveCache ?? defaultArchiveCache(), (l) => say(`${prefix}: ${l}`));
+      const archive = archives.get(image.key)!;
       const context = mkdtempSync(join(tmpdir(), `socle-${image.key}-`));
       try {
         cpSync(image.dir, context, { recursive: true });

@@ -57,6 +57,16 @@ describe('scripts/build-images and scripts/mirror-images', () => {
     expect(r.stderr).toMatch(/\[2\/2\] redis: up to date/);
   });
 
+  it('build-images refuses a release archive whose SHA-256 is not the one named, before building anything (exit 2)', () => {
+    const wrong = join(tempDir(), 'limesurvey-6.2.1+230807.tar.gz');
+    writeFileSync(wrong, 'not the release');
+    const r = node('scripts/build-images.ts', ['--config', EXAMPLE, '--only', 'limesurvey', '--archive', `limesurvey=${wrong}`]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--archive limesurvey=\S+: SHA-256 [0-9a-f]{64}, but the limesurvey 6\.2\.1\+230807 release \(SHA-256 bcbce002[0-9a-f]+\) is expected: this is not that archive\.\n  fix: download it again from https:\/\/github\.com\/LimeSurvey/);
+    expect(r.stderr).not.toMatch(/docker build|debootstrap/);
+    expect(node('scripts/build-images.ts', ['--config', EXAMPLE, '--archive', 'limesurvey']).stderr).toMatch(/--archive limesurvey: expected KEY=FILE/);
+  });
+
   it('build-images refuses unknown images and a missing config (exit 2)', () => {
     expect(node('scripts/build-images.ts', ['--config', EXAMPLE, '--only', 'nginxx']).status).toBe(2);
     expect(node('scripts/build-images.ts', []).stderr).toMatch(/--config FILE is required/);
