@@ -10,8 +10,7 @@ import { canonicalCode, isValidCode } from '../invitations/codes.js';
 import { participantsCsv } from '../invitations/outputs.js';
 import { loadCity } from '../stacks/config/load.js';
 import { REMOTE_CONTROL_PATH } from '../services/limesurvey/index.js';
-import { sshCommand } from '../stacks/ssh.js';
-import { run } from './lib/deploy.js';
+import { runOnHost } from './lib/run.js';
 import { LimeSurvey, type CompletionStatus, type NewParticipant, type SurveyProperties } from '../services/limesurvey/remote-control.js';
 
 const PASSWORD_ENV = 'SOCLE_LIMESURVEY_ADMIN_PASSWORD';
@@ -300,7 +299,7 @@ function overSsh(city: ReturnType<typeof loadCity>): { url: string; fetchImpl: t
   const fetchImpl = (async (_input: unknown, init?: RequestInit) => {
     const curl = ['docker', 'exec', '-i', container, 'curl', '--silent', '--show-error', '--write-out', '\n%{http_code}', '-X', 'POST',
       '-H', 'Content-Type: application/json', '--data-binary', '@-', `http://127.0.0.1:8080${ENDPOINT_PATH}`];
-    const r = await run('ssh', sshCommand(host.ssh, curl), process.env, undefined, String(init?.body ?? ''));
+    const r = await runOnHost(host.ssh, curl, String(init?.body ?? ''));
     if (r.code !== 0) throw new Error(`ssh to ${host.name} (${host.ssh.user}@${host.ssh.address}:${host.ssh.port}) and docker exec ${container} failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
     const cut = r.stdout.lastIndexOf('\n');
     return new Response(r.stdout.slice(0, cut), { status: Number(r.stdout.slice(cut + 1)) || 502 });

@@ -4,13 +4,12 @@
 // engine's environment only. Used by `npm run deploy`, the engine tests and bench/deploy.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import type { CityConfig, HostConfig, SecretRef } from '../../stacks/config/types.js';
 import type { SecretBinding } from '../../stacks/city.js';
 import { InputError, StepError } from '../../core/errors.js';
 import { LABEL } from '../../core/labels.js';
 import { firewallFix, probeHostFirewall } from './host-firewall.js';
-import { sshCommand } from '../../stacks/ssh.js';
+import { run, runOnHost, type Output, type RunResult } from './run.js';
 import { LOCK_FILE, defaultToolsDir, toolSet } from './tools.js';
 import { REGISTRY_HOSTS } from '../../stacks/deploy-tools.js';
 
@@ -69,7 +68,7 @@ export function resolveSecrets(bindings: readonly SecretBinding[], env: NodeJS.P
 }
 
 /** The value behind a secret reference, or what to do to provide it. */
-export function readSecret(ref: SecretRef, env: NodeJS.ProcessEnv): { value?: string; source: string; fix: string } {
+function readSecret(ref: SecretRef, env: NodeJS.ProcessEnv): { value?: string; source: string; fix: string } {
   if ('env' in ref) {
     const value = env[ref.env] || undefined;
     return { value, source: `environment variable ${ref.env}`, fix: `export ${ref.env}=... on the deploying machine` };
@@ -117,33 +116,6 @@ function isPlaintextState(file: string): boolean {
   } catch {
     return false;
   }
-}
-
-export interface RunResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-export type Output = (line: string) => void;
-
-/** Runs a command, streaming its lines to `out` (indented) while keeping them for the caller. */
-export function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv, out?: Output, input?: string): Promise<RunResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const relay = (chunk: Buffer, keep: (s: string) => void) => {
-      const text = chunk.toString('utf8');
-      keep(text);
-      if (out) for (const line of text.split('\n')) if (line.trim()) out(`    ${line}`);
-    };
-    child.stdout.on('data', (c: Buffer) => relay(c, (s) => { stdout += s; }));
-    child.stderr.on('data', (c: Buffer) => relay(c, (s) => { stderr += s; }));
-    child.on('error', (err) => reject(err));
-    child.on('close', (code, signal) => resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
 }
 
 /** What a plan would do, read from `show -json` of the plan file (kept in memory only). */
@@ -247,7 +219,10 @@ async function checkHostFirewalls(targets: readonly PreparedStack[], options: De
   for (const t of targets) {
     if (seenHosts.has(t.host.name)) continue;
     seenHosts.add(t.host.name);
-    const probe = await probeHostFirewall(t, options.env ?? process.env);
+    const env = options.env ?? process.env;
+    const registry = t.city.registry;
+    const registryPassword = registry.username && registry.password ? readSecret(registry.password, env).value ?? '' : '';
+    const probe = await probeHostFirewall(t, registryPassword, env);
     say(`  host firewall on ${t.host.name}: ${probe.active ? 'active' : 'NOT ACTIVE'} (${probe.seen})`);
     if (!probe.active) unprotected.push(t.host.name);
   }
@@ -442,7 +417,7 @@ async function adoptLeftovers(t: PreparedStack, wanted: ReturnType<typeof declar
 
 /** Runs the docker CLI on the host over the same SSH connection settings as the provider. */
 async function onHostDocker(t: StackTarget, args: readonly string[]): Promise<string> {
-  const r = await run('ssh', sshCommand(t.host.ssh, ['docker', ...args]), process.env);
+  const r = await runOnHost(t.host.ssh, ['docker', ...args]);
   if (r.code !== 0) {
     throw new StepError(`${t.name}: ssh ${t.host.ssh.user}@${t.host.ssh.address} docker ${args[0]} failed (exit ${r.code}):\n${lastLines(r.stderr)}\n  fix: check SSH access (key, known_hosts) and that ${t.host.ssh.user} may use Docker on ${t.host.name}`);
   }

@@ -11,9 +11,9 @@
 import { bridgePrefix } from '../../stacks/host-stack.js';
 import { imageReference } from '../../services/common/images.js';
 import { LABEL } from '../../core/labels.js';
-import { sshCommand } from '../../stacks/ssh.js';
 import { StepError } from '../../core/errors.js';
-import { readSecret, run, type StackTarget } from './deploy.js';
+import type { StackTarget } from './deploy.js';
+import { runOnHost } from './run.js';
 
 /** Seconds the probe waits for an answer (on the host itself, an answer takes well under a millisecond); the rule drops, so a protected host always takes this long. */
 const PROBE_TIMEOUT_SEC = 1;
@@ -50,15 +50,17 @@ docker network rm "$net" >/dev/null 2>&1
 echo "probe: gateway=$gateway exit=$code"
 `;
 
-/** Runs the probe on the target's host. Throws when it cannot tell (no image, no Docker). */
-export async function probeHostFirewall(t: StackTarget, env: NodeJS.ProcessEnv = process.env): Promise<FirewallProbe> {
+/**
+ * Runs the probe on the target's host; `registryPassword` lets the host pull the probe's image
+ * when it is not there yet. Throws when it cannot tell (no image, no Docker).
+ */
+export async function probeHostFirewall(t: StackTarget, registryPassword = '', env: NodeJS.ProcessEnv = process.env): Promise<FirewallProbe> {
   const slug = t.city.commune.slug;
   const image = imageReference('base', t.city.registry, t.city.images);
-  const password = t.city.registry.username && t.city.registry.password ? readSecret(t.city.registry.password, env).value ?? '' : '';
   const args = ['bash', '-c', PROBE_SCRIPT, 'socle-firewall-probe',
     `${slug}-firewall-probe`, `${bridgePrefix(slug)}fwprobe`, image, String(t.host.ssh.port), String(PROBE_TIMEOUT_SEC),
     `${LABEL.commune}=${slug}`, `${LABEL.host}=${t.host.name}`, t.city.registry.username ?? '', t.city.registry.host];
-  const r = await run('ssh', sshCommand(t.host.ssh, args), env, undefined, password);
+  const r = await runOnHost(t.host.ssh, args, registryPassword, env);
   const result = /probe: gateway=(\S+) exit=(\d+)/.exec(r.stdout);
   if (!result) {
     throw new StepError(`${t.name}: could not check the host firewall on ${t.host.name} (ssh exit ${r.code}):\n  ${(r.stdout + r.stderr).trim().split('\n').slice(-6).join('\n  ')}\n`
