@@ -95,7 +95,9 @@ describe('scripts/build-images and scripts/mirror-images', () => {
 
 describe('the engine setup', () => {
   it('stops with what to do, rather than skipping, when it cannot run the engine tests (not root)', () => {
-    const r = run('runuser', ['-u', 'nobody', '--', 'env', 'HOME=/tmp', process.execPath, '--import', 'tsx', 'tests/fixtures/ensure-engine.ts']);
+    // Not root: a user namespace of its own (uid 65534 inside), so it still reads a checkout that only
+    // root may traverse (a clone under mktemp -d); and no engine answers at the address it is given.
+    const r = run('unshare', ['--user', '--', 'env', 'HOME=/tmp', 'DOCKER_HOST=unix:///nonexistent/docker.sock', process.execPath, '--import', 'tsx', 'tests/fixtures/ensure-engine.ts']);
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/DockerEngineUnavailable: no Docker engine answers for this user, and it is not root: start dockerd/);
   });
