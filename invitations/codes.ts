@@ -9,6 +9,8 @@ import { secureDigits } from './random.js';
  */
 export const ALPHABET = '23456789ABCDEFGHJKMNPQRSTVWXY';
 const RADIX = ALPHABET.length;
+/** Letters left out of the alphabet that a citizen may type for the character they look like. */
+export const LOOKALIKES: Readonly<Record<string, string>> = { U: 'V', Z: '2' };
 const VALUE = new Map([...ALPHABET].map((c, i) => [c, i]));
 
 /**
@@ -37,9 +39,9 @@ export function checkCharacter(body: string): string {
   return ALPHABET[(RADIX - weightedSum(values, body.length + 1)) % RADIX];
 }
 
-/** What a citizen typed, as LimeSurvey stores it: no spaces or dashes, upper case. */
+/** What a citizen typed, as LimeSurvey stores it: no spaces or dashes, upper case, look-alikes read as printed. */
 export function canonicalCode(typed: string): string {
-  return typed.replace(/[\s\-_.]/g, '').toUpperCase();
+  return [...typed.replace(/[\s\-_.]/g, '').toUpperCase()].map((c) => LOOKALIKES[c] ?? c).join('');
 }
 
 /** True when `typed` (any case, with or without separators) is a well-formed code whose check holds. */

@@ -88,6 +88,8 @@ export class LimeSurvey extends Construct implements IWebApp {
       service, hostname: props.hostname, upstream: front.upstream, csp: LIMESURVEY_CSP, onionPort: props.onionPort,
       // RemoteControl (JSON-RPC, npm run survey) is for the stack's own network, never the internet.
       internalPaths: [REMOTE_CONTROL_PATH],
+      // Answers are stored in arrival order: the log must not hold who arrived when.
+      loggedAddress: 'masked',
     };
   }
 }

@@ -25,6 +25,13 @@ export interface ProxyRoute {
    * answers 404 for them, on the clearnet and onion sites alike. @default none
    */
   readonly internalPaths?: readonly string[];
+  /**
+   * How much of a visitor's address the access log keeps. `masked` keeps the first two bytes of an
+   * IPv4 address (three groups of IPv6), as Matomo's anonymisation does: on a site that stores
+   * answers in the order they arrive, a full address beside each submission's time would lead
+   * from the answer's place in the table back to the citizen. @default 'full'
+   */
+  readonly loggedAddress?: 'full' | 'masked';
 }
 
 const STRICT_CSP = ownOriginCsp();
@@ -157,7 +164,7 @@ export class ReverseProxy extends Construct {
       user: 'www-data',
       uploads: [
         { path: '/etc/socle/nginx.conf', content: nginxConf },
-        { path: '/etc/socle/mentions-legales.html', content: renderLegalNotice(props.legalNotice, retentionDays) },
+        { path: '/etc/socle/mentions-legales.html', content: Lazy.stringValue({ produce: () => renderLegalNotice(props.legalNotice, retentionDays, this.routes) }) },
         { path: '/etc/socle/security.txt', content: renderSecurityTxt(props.securityContact ?? `mailto:${props.legalNotice.email}`) },
       ],
       healthcheck: { test: ['CMD', 'curl', '--fail', '--silent', '--output', '/dev/null', 'http://127.0.0.1:8079/healthz'], startPeriodSec: 10 },
@@ -225,6 +232,7 @@ export class ReverseProxy extends Construct {
       serverName,
       csp: route.csp ?? STRICT_CSP,
       tlsDirectives: tls ? '    add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;' : '',
+      accessLog: route.loggedAddress === 'masked' ? '    access_log /var/log/nginx/access-$socle_log_day.log socle_masked;' : '',
       internalLocations: (route.internalPaths ?? []).map((path) => `    # For the stack's own network only.\n    location ^~ ${path} { return 404; }`).join('\n'),
       // Tor Browser offers the onion address to a visitor of the clearnet name (once Tor has published it).
       onionDirectives: tls && route.onionPort && this.onionAddresses
@@ -236,8 +244,9 @@ export class ReverseProxy extends Construct {
 }
 
 /** The French legal notice (mentions légales), naming the real host: the commune itself. */
-function renderLegalNotice(n: LegalNotice, accessLogRetentionDays: number): string {
+function renderLegalNotice(n: LegalNotice, accessLogRetentionDays: number, routes: readonly ProxyRoute[]): string {
   const e = escapeHtml;
+  const masked = routes.filter((r) => r.loggedAddress === 'masked').map((r) => e(r.hostname));
   return renderFile(import.meta.url, './templates/mentions-legales.html.tmpl', {
     communeName: e(n.communeName),
     legalEntity: e(n.legalEntity),
@@ -251,6 +260,9 @@ function renderLegalNotice(n: LegalNotice, accessLogRetentionDays: number): stri
     hostRows: n.hosts.map((h) => `<tr><td>${e(h.name)}</td><td>${e(h.owner)}</td><td>${e(h.site)}</td><td>${e(h.services.join(', '))}</td></tr>`).join('\n'),
     serviceItems: n.hosts.flatMap((h) => h.services).map((s) => `<li>${e(s)}</li>`).join('\n'),
     accessLogRetentionDays,
+    maskedLogs: masked.length
+      ? ` Pour ${masked.join(', ')}, les journaux ne gardent que le début de l’adresse IP (deux octets), et jamais le code de participation ni l’adresse complète de la page.`
+      : '',
     dpoName: e(n.dpo.name),
     dpoEmail: e(n.dpo.email),
     dpoPostal: n.dpo.postalAddress ? `, ${e(n.dpo.postalAddress)}` : '',

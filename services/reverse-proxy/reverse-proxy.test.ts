@@ -64,6 +64,25 @@ describe('ReverseProxy', () => {
     expect(conf).toContain('location ^~ /index.php/admin/remotecontrol { return 404; }');
   });
 
+  it('logs only the start of the address on sites that say so, and the legal notice says which', () => {
+    const json = synthInHost((s) => {
+      const p = new ReverseProxy(s, 'proxy', { tls: files, legalNotice: notice, onion: true });
+      p.addRoute({ service: 'site', hostname: 'www.ville-exemple.fr', upstream: 'w-web:3000' });
+      p.addRoute({ service: 'enquetes', hostname: 'e.ville-exemple.fr', upstream: 'e-web:8080', onionPort: 8082, loggedAddress: 'masked' });
+    });
+    const conf = nginxConf(json);
+    const server = (marker: string) => conf.split(/\n  # /).find((block) => block.includes(marker))!;
+    const masked = 'access_log /var/log/nginx/access-$socle_log_day.log socle_masked;';
+    expect(server('listen 443 ssl http2;\n    server_name e.ville-exemple.fr;')).toContain(masked);
+    expect(server('listen 8082;')).toContain(masked);
+    expect(server('server_name www.ville-exemple.fr;')).not.toContain('socle_masked');
+    expect(conf).toMatch(/log_format socle_masked '\$socle_masked_addr \[/);
+    expect(conf).toContain("'~^(?<net>\\d+\\.\\d+)\\.\\d+\\.\\d+$' $net.0.0;");
+    const legal = fileOf(containerNamed(json, 'ville-exemple-proxy-nginx'), '/etc/socle/mentions-legales.html') as string;
+    expect(legal).toContain('Pour e.ville-exemple.fr, les journaux ne gardent que le début de l’adresse IP (deux octets)');
+    expect(legal).not.toContain('Pour www.ville-exemple.fr');
+  });
+
   it('serves security.txt with the city\'s contact, and caps the access logs by size as well as age', () => {
     const json = synthInHost((s) => {
       const p = new ReverseProxy(s, 'proxy', { tls: files, legalNotice: notice, securityContact: 'mailto:securite@ville-exemple.fr', accessLogRetentionDays: 30, accessLogMaxMiB: 64 });

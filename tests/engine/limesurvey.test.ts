@@ -2,13 +2,16 @@
 // machine holds (never downloaded by the tests), deployed with the ville-enquete city behind the
 // proxy. Without an archive every test here is reported as NOT RUN, never as passed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
 import { DeployedCity, envOf, waitAllHealthy } from './deployed-city.js';
 import { lookedIn, presentArchive } from './release-archives.js';
 import { TEST_REGISTRY } from './global-setup.js';
+import { TEST_SECRETS } from './test-city.js';
 import { imageReference } from '../../services/common/images.js';
 import { formatCode, generateCodes } from '../../invitations/codes.js';
+import { participantsCsv } from '../../invitations/outputs.js';
 import { ROOT, TSX, tempDir } from '../helpers.js';
 
 const q = $({ quiet: true });
@@ -21,6 +24,10 @@ const PROXY = name('proxy-nginx');
 const HOST = 'enquetes-reelles.ville-test.fr';
 const PORT = 38443;
 const SURVEY = 444444;
+/** The example consultation Socle ships (services/limesurvey/examples), answered end to end. */
+const CONSULTATION = 100001;
+const RUNNER = name('backup-restic');
+const TOR = name('onion-tor');
 const archive = presentArchive('limesurvey');
 
 let city: DeployedCity;
@@ -54,6 +61,42 @@ async function typeCode(typed: string, headers: string[] = []): Promise<boolean>
   if (!csrf) throw new Error(`no code form on the survey page:\n${page.slice(0, 600)}`);
   const after = await viaProxy(`/${SURVEY}`, ['-c', jar, '-b', jar, ...headerArgs, '--data-urlencode', `token=${typed}`, '--data-urlencode', `YII_CSRF_TOKEN=${csrf[1] ?? csrf[2]}`, '--data', 'lang=fr']);
   return after.stdout.includes('LEMpostKey');
+}
+
+/** `npm run survey -- ARGS --config <city>`, as the city's administrator runs it. */
+async function survey(...args: string[]) {
+  const env = { ...process.env, SOCLE_LIMESURVEY_ADMIN_PASSWORD: await envOf(APP, 'ADMIN_PASSWORD') };
+  return $({ quiet: true, nothrow: true, env })`${TSX} ${join(ROOT, 'scripts/survey.ts')} ${args} --config ${city.city.config}`;
+}
+
+/**
+ * A citizen in Chromium: opens `url`, types the printed code, answers `answer`, and sends. Returns
+ * every URL the browser asked for.
+ */
+async function answerInBrowser(url: string, printedCode: string, answer: 'A1' | 'A2', resolverRules: string): Promise<string[]> {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', `--host-resolver-rules=${resolverRules}, EXCLUDE localhost`],
+  });
+  try {
+    const page = await browser.newPage({ ignoreHTTPSErrors: true });
+    const requested: string[] = [];
+    page.on('request', (r) => requested.push(r.url()));
+    await page.goto(url);
+    await page.fill('input[name="token"]', printedCode);
+    await Promise.all([page.waitForLoadState('load'), page.click('button[type="submit"]')]);
+    for (let step = 0; step < 4 && !(await page.content()).includes('votre réponse est enregistrée'); step++) {
+      const choice = page.locator(`input[type="radio"][value="${answer}"]`);
+      if (await choice.count()) await choice.check({ force: true });
+      await Promise.all([page.waitForNavigation(), page.click('#ls-button-submit')]);
+    }
+    expect(await page.content(), `the answer was not sent from ${url}`).toContain('Merci, votre réponse est enregistrée.');
+    return requested;
+  } finally {
+    await browser.close();
+  }
 }
 
 if (!archive) {
@@ -129,12 +172,13 @@ if (!archive) {
       expect(recorded).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
       expect(proxyAddress).not.toContain(recorded);
       expect(recorded).not.toMatch(/^198\.51\.100\./);
-      // The proxy logged the request as it saw it: the same address, and never a code or a query
-      // string, even when the code comes in the address.
+      // The proxy logged the request from the same address, kept to its first two bytes on the
+      // survey site, and never a code or a query string, even when the code comes in the address.
       await viaProxy(`/${SURVEY}?token=${code}&lang=fr`, ['--output', '/dev/null']);
       await viaProxy(`/survey/index/sid/${SURVEY}/token/${code}`, ['--output', '/dev/null']);
       const log = (await q`docker exec ${PROXY} sh -c ${'cat /var/log/nginx/access-*.log'}`).stdout;
-      expect(log).toContain(`${recorded} [`);
+      expect(log).toContain(`${recorded.split('.').slice(0, 2).join('.')}.0.0 [`);
+      expect(log).not.toContain(`${recorded} [`);
       expect(log).toContain(`"GET /survey/index/sid/${SURVEY}/token/-"`);
       expect(log).not.toContain(code);
       expect(log).not.toMatch(/"GET [^"]*\?/);
@@ -164,5 +208,88 @@ if (!archive) {
       await q`docker restart ${APP}`;
       await waitAllHealthy([APP], 240);
     }, 400_000);
+    it('links no citizen to an answer: not in a log, a database row, a dump, a backup or a session', async () => {
+      // The example consultation, private as shipped; codes from the print room's file; activated by
+      // npm run survey, which refuses a survey that is not.
+      const lss = readFileSync(join(ROOT, 'services/limesurvey/examples/rythmes-scolaires.lss')).toString('base64');
+      expect(await rc('import_survey', lss, 'lss', 'Rythmes scolaires', CONSULTATION)).toBe(CONSULTATION);
+      await sql('DELETE FROM lime_failed_login_attempts');
+      const codes = generateCodes(40, 12);
+      const [clearnetCode, onionCode] = codes;
+      const participants = join(tempDir(), 'limesurvey-participants.csv');
+      writeFileSync(participants, participantsCsv(codes, {}));
+      for (const step of [['import-codes', '--participants', participants], ['activate']]) {
+        const r = await survey(...step, '--survey', String(CONSULTATION));
+        expect(r.exitCode, `${step[0]}: ${r.stdout}${r.stderr}`).toBe(0);
+      }
+
+      // Two citizens answer in a real browser: one on the city's name, one on the onion site (the
+      // proxy's virtual host Tor forwards to, reached here directly: this test keeps Tor offline).
+      const onionMap = (await q`docker exec ${PROXY} cat /var/lib/socle/onion-addresses/limesurvey.map`).stdout;
+      const onion = /http:\/\/([a-z2-7]{56}\.onion)/.exec(onionMap)?.[1];
+      expect(onion, onionMap).toBeDefined();
+      const proxyAddress = (await q`docker inspect --format ${'{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}'} ${PROXY}`).stdout.trim().split(' ')[0];
+      const clearnet = await answerInBrowser(`https://${HOST}:${PORT}/${CONSULTATION}?lang=fr`, formatCode(clearnetCode), 'A1', 'MAP *.ville-test.fr 127.0.0.1');
+      const viaOnion = await answerInBrowser(`http://${onion}:8082/${CONSULTATION}?lang=fr`, formatCode(onionCode).toLowerCase(), 'A2', `MAP *.onion ${proxyAddress}`);
+      // Each browser asked its own site for everything: no other host, and the onion visitor was
+      // never sent to the clearnet name.
+      expect(clearnet.filter((u) => new URL(u).host !== `${HOST}:${PORT}`)).toEqual([]);
+      expect(viaOnion.filter((u) => new URL(u).host !== `${onion}:8082`)).toEqual([]);
+
+      // The answers are there, anonymous: no code, address, referrer or date in the response table,
+      // and each code is only "completed" (Y, not a date) in the participant table.
+      const table = `lime_survey_${CONSULTATION}`;
+      const columns = (await sql(`SELECT column_name FROM information_schema.columns WHERE table_schema = 'limesurvey' AND table_name = '${table}' ORDER BY ordinal_position`)).split('\n');
+      expect(columns.slice(0, 5)).toEqual(['id', 'submitdate', 'lastpage', 'startlanguage', 'seed']);
+      expect(columns).not.toEqual(expect.arrayContaining(['token']));
+      for (const c of ['ipaddr', 'refurl', 'startdate', 'datestamp']) expect(columns).not.toContain(c);
+      const rows = (await sql(`SELECT * FROM ${table} ORDER BY id`)).split('\n');
+      expect(rows).toHaveLength(2);
+      for (const row of rows) expect(row).toMatch(/^\d+\t1980-01-01 00:00:00\t/);
+      expect(rows.map((r) => r.split('\t').at(-1)).sort()).toEqual(['A1', 'A2']);
+      expect(await sql(`SELECT completed, usesleft FROM lime_tokens_${CONSULTATION} WHERE token IN ('${clearnetCode}', '${onionCode}')`)).toBe('Y\t0\nY\t0');
+      expect(await sql(`SELECT COUNT(*) FROM lime_tokens_${CONSULTATION} WHERE completed <> 'N'`)).toBe('2');
+      // MariaDB keeps no statement log that would hold the code's update beside the answer's insert.
+      expect(await sql('SELECT @@log_bin, @@general_log, @@slow_query_log')).toBe('0\t0\t0');
+      const exported = join(tempDir(), 'resultats.csv');
+      const results = await survey('results', '--survey', String(CONSULTATION), '--out', exported);
+      expect(results.exitCode, results.stderr).toBe(0);
+      expect(readFileSync(exported, 'utf8')).not.toMatch(new RegExp(`${clearnetCode}|${onionCode}`));
+
+      // The addresses the citizens came from, as the proxy saw them: the bridges' gateways.
+      const gateways = (await q`docker network inspect --format ${'{{range .IPAM.Config}}{{.Gateway}} {{end}}'} ${(await q`docker network ls --quiet --filter ${`label=fr.socle.commune=${SLUG}`}`).stdout.trim().split('\n')}`).stdout.split(/\s+/).filter(Boolean);
+      expect(gateways.length).toBeGreaterThan(0);
+      const linking = new RegExp([clearnetCode, onionCode, ...gateways.map((g) => `(?<![\\d.])${g.replace(/\./g, '\\.')}(?![\\d.])`)].join('|'));
+
+      // The access logs: both visits, each line with the start of an address only, no code.
+      const logs = (await q`docker exec ${PROXY} sh -c ${'cat /var/log/nginx/access-*.log'}`).stdout.split('\n');
+      const surveyLines = logs.filter((l) => l.includes(`"POST /${CONSULTATION}"`) || l.includes(`/${CONSULTATION}"`));
+      expect(surveyLines.some((l) => l.includes(`"${HOST}"`))).toBe(true);
+      expect(surveyLines.some((l) => l.includes(`"${onion}"`))).toBe(true);
+      for (const line of logs.filter((l) => l.includes(`"${HOST}"`) || l.includes(`"${onion}"`))) expect(line).toMatch(/^(\d+\.\d+\.0\.0|-) \[/);
+      expect(logs.join('\n')).not.toMatch(linking);
+      // The containers' own logs, and LimeSurvey's sessions (on its tmpfs) once the answers are in.
+      for (const container of [PROXY, APP, DB, TOR]) {
+        const out = await q`docker logs ${container}`;
+        expect(`${out.stdout}${out.stderr}`, `docker logs ${container}`).not.toMatch(new RegExp(`${clearnetCode}|${onionCode}`));
+      }
+      const sessions = (await q`docker exec ${APP} sh -c ${'cat /tmp/sessions/* 2>/dev/null || true'}`).stdout;
+      expect(sessions).not.toMatch(new RegExp(`${clearnetCode}|${onionCode}`));
+      // Failed attempts (which keep addresses) hold none of these visits: both codes were right.
+      expect(await sql('SELECT COUNT(*) FROM lime_failed_login_attempts')).toBe('0');
+
+      // The backup: the dump in the snapshot holds each code once, in the participant table, and
+      // the answers with nothing that leads back to it.
+      const run = await $({ quiet: true, nothrow: true, env: { ...process.env, ...TEST_SECRETS } })`${TSX} ${join(ROOT, 'scripts/backup.ts')} run --config ${city.city.config} --docker-host unix:///var/run/docker.sock`;
+      expect(run.exitCode, run.stderr).toBe(0);
+      const dump = (await q`docker exec ${RUNNER} socle-backup dump store latest limesurvey-mariadb.sql`).stdout.split('\n');
+      const mentioning = (code: string) => dump.filter((l) => l.includes(code)).map((l) => /^INSERT INTO `([^`]+)`/.exec(l)?.[1] ?? l.slice(0, 80));
+      expect(mentioning(clearnetCode)).toEqual([`lime_tokens_${CONSULTATION}`]);
+      expect(mentioning(onionCode)).toEqual([`lime_tokens_${CONSULTATION}`]);
+      const answers = dump.filter((l) => l.startsWith(`INSERT INTO \`${table}\``));
+      expect(answers.join('\n')).toMatch(/'A1'/);
+      for (const line of answers) expect(line).not.toMatch(linking);
+      expect(dump.join('\n')).not.toMatch(new RegExp(gateways.map((g) => `'${g.replace(/\./g, '\\.')}'`).join('|')));
+    }, 600_000);
   });
 }
