@@ -9,4 +9,6 @@ export const LABEL = {
   personalData: 'fr.socle.personal-data',
   retention: 'fr.socle.retention',
   backup: 'fr.socle.backup',
+  /** On a container whose new image migrates data: the command that accepts a pre-upgrade backup (scripts/lib/upgrade-gate.ts). */
+  upgradeGate: 'fr.socle.upgrade-gate',
 } as const;

@@ -256,7 +256,7 @@ export class HostStack extends TerraformStack implements IPlatform {
       dnsOpts: spec.resolvesExternalNames ? undefined : ['timeout:1', 'attempts:1'],
       sysctls: spec.bindsLowPorts ? { 'net.ipv4.ip_unprivileged_port_start': '0' } : undefined,
       upload: uploads?.map((u) => ({ file: u.path, content: u.content, executable: u.executable ?? false })),
-      labels: labelList(this.labels({ [LABEL.service]: spec.service, [LABEL.role]: spec.role })),
+      labels: labelList(this.labels({ [LABEL.service]: spec.service, [LABEL.role]: spec.role, ...(spec.upgradeGate ? { [LABEL.upgradeGate]: spec.upgradeGate } : {}) })),
     });
     return { spec, containerName, construct: resource };
   }

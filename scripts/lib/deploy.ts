@@ -9,6 +9,7 @@ import type { SecretBinding } from '../../stacks/city.js';
 import { InputError, StepError } from '../../core/errors.js';
 import { LABEL } from '../../core/labels.js';
 import { firewallFix, probeHostFirewall } from './host-firewall.js';
+import { awaitUpgraded, backUpBeforeUpgrade, pendingUpgrades, restoreBeforeUpgrade, type Authorized, type OnHost } from './upgrade-gate.js';
 import { run, runOnHost, type Output, type RunResult } from './run.js';
 import { LOCK_FILE, defaultToolsDir, toolSet } from './tools.js';
 import { REGISTRY_HOSTS } from '../../stacks/deploy-tools.js';
@@ -304,7 +305,31 @@ async function deployOne(t: PreparedStack, options: DeployOptions, say: Output):
     for (const c of changes) say(`    ${c.actions.join('/')} ${c.address}${c.name ? ` (${c.name})` : ''}`);
     for (const name of kept) say(`  kept volume ${name} (prevent_destroy): still on the host with its data; docker volume rm ${name} there once it is no longer needed`);
     const applying = options.action !== 'plan' && (changes.length > 0 || options.dryRun === true);
-    if (applying) await tf('apply', ['apply', '-input=false', '-no-color', planFile]);
+    // An app whose new image migrates its data is backed up first (nothing applied if that fails).
+    const onHost: OnHost = (remote) => runOnHost(t.host.ssh, remote);
+    const replaced = changes.filter((c) => c.actions.includes('delete') && c.actions.includes('create') && c.name).map((c) => c.name!);
+    const upgrades: Authorized[] = [];
+    if (applying && options.action === 'apply' && !options.dryRun) {
+      for (const u of await pendingUpgrades(t.dir, replaced, onHost)) upgrades.push(await backUpBeforeUpgrade(t.dir, t.host.name, u, onHost, say));
+    }
+    let applyFailure: Error | undefined;
+    if (applying) await tf('apply', ['apply', '-input=false', '-no-color', planFile]).catch((err: Error) => {
+      if (upgrades.length === 0) throw err;
+      applyFailure = err;
+    });
+    for (const u of upgrades) {
+      const outcome = applyFailure ? { healthy: false as const, reason: applyFailure.message } : await awaitUpgraded(u, onHost, say);
+      if (outcome.healthy) continue;
+      say(`  UPGRADE FAILED: ${outcome.reason}`);
+      const restored = await restoreBeforeUpgrade(t.dir, u, onHost, say);
+      say(`  putting ${u.fromImage} back on ${u.container}`);
+      await tf('plan', ['plan', '-input=false', '-no-color', `-out=${planFile}`]);
+      await tf('apply', ['apply', '-input=false', '-no-color', planFile]);
+      const back = await awaitUpgraded({ ...u, toImage: u.fromImage }, onHost, say);
+      throw new StepError(`the upgrade of ${u.service} to ${u.toImage} FAILED and was undone: database ${restored.join(', ') || '(none)'} restored from backup ${u.snapshot.slice(0, 8)} taken just before it, `
+        + `${u.container} ${back.healthy ? 'runs' : 'is back on, but NOT healthy on,'} ${u.fromImage} again.\n  why: ${outcome.reason}\n`
+        + `  fix: the city file still names the new image, so the next deploy tries again (with a new backup first): fix the cause above, or set the image back in the city file`);
+    }
     if (!options.dryRun) say(`  done in ${Object.entries(seconds).map(([step, n]) => `${step} ${n.toFixed(1)} s`).join(', ')}`);
     return { name: t.name, changes, kept, adopted, applied: applying, seconds };
   } finally {

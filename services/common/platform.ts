@@ -125,6 +125,13 @@ export interface ContainerSpec {
    * answers, instead of being forwarded to a resolver outside the host. @default false
    */
   readonly resolvesExternalNames?: boolean;
+  /**
+   * For an app whose new image migrates its data (LimeSurvey's updatedb): the command, in this
+   * container, that records the backup taken before the upgrade. A deploy that replaces the image
+   * first runs a backup, then `<command> SNAPSHOT` in the running container, and restores that
+   * snapshot if the new one does not become healthy (scripts/lib/upgrade-gate.ts). @default none
+   */
+  readonly upgradeGate?: string;
   /** Lets a non-root process listen below 1024 (via a namespaced sysctl, not a capability). @default false */
   readonly bindsLowPorts?: boolean;
   /**

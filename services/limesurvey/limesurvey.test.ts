@@ -28,6 +28,8 @@ describe('LimeSurvey', () => {
     expect(app.user).toBe('www-data');
     expect(app.volumes.map((v: any) => v.container_path).sort()).toEqual(['/var/www/limesurvey/tmp', '/var/www/limesurvey/upload']);
     expect(containerNamed(json, 'ville-exemple-limesurvey-db').volumes[0].container_path).toBe('/var/lib/mysql');
+    // A new image migrates the answers' tables: the deploy backs up first (scripts/lib/upgrade-gate.ts).
+    expect(app.labels).toContainEqual({ label: 'fr.socle.upgrade-gate', value: 'socle-limesurvey authorize-upgrade' });
   });
 
   it('fails when memoryMiB is below 256', () => {

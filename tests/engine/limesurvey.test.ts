@@ -291,5 +291,78 @@ if (!archive) {
       for (const line of answers) expect(line).not.toMatch(linking);
       expect(dump.join('\n')).not.toMatch(new RegExp(gateways.map((g) => `'${g.replace(/\./g, '\\.')}'`).join('|')));
     }, 600_000);
+    it('upgrades only after a backup, refuses when the backup fails, and undoes an upgrade that fails', async () => {
+      // New versions, made from the image the city runs: the same LimeSurvey (its data migration
+      // from database version 611 to 612 is real), and one whose migration to 613 drops a table,
+      // then fails.
+      const running = imageReference('limesurvey', TEST_REGISTRY, {});
+      const derive = async (tag: string, steps: string) => {
+        const ref = `${TEST_REGISTRY.host}/${TEST_REGISTRY.namespace}/limesurvey:${tag}`;
+        await $({ quiet: true, input: `FROM ${running}\nLABEL fr.socle.test-version=${tag}\n${steps}\n` })`docker build --quiet --tag ${ref} -`;
+        await q`docker push --quiet ${ref}`;
+      };
+      await derive('6.2.1-next', 'USER root\nRUN touch /etc/socle-test-next\nUSER www-data');
+      const failing = String.raw`<?php
+namespace LimeSurvey\Helpers\Update;
+class Update_613 extends DatabaseUpdateBase
+{
+    public function up()
+    {
+        $this->db->createCommand()->dropTable('{{tokens_100001}}');
+        throw new \Exception('socle test: this migration fails after dropping a table');
+    }
+}`;
+      await derive('6.2.1-broken', `USER root\nRUN printf '%s' '${Buffer.from(failing).toString('base64')}' | base64 -d > application/helpers/update/updates/Update_613.php && sed -i "s/'dbversionnumber'\\] = 612/'dbversionnumber'] = 613/" application/config/version.php && grep -q "= 613" application/config/version.php\nUSER www-data`);
+      const base = readFileSync(city.city.config, 'utf8');
+      const deployTag = (tag: string) => {
+        writeFileSync(city.city.config, `${base}images:\n  limesurvey: { tag: "${tag}" }\n`);
+        return city.deploy(['--apply']);
+      };
+      const imageId = async () => (await q`docker inspect --format {{.Image}} ${APP}`).stdout.trim();
+      const answers = () => sql(`SELECT COUNT(*) FROM lime_survey_${CONSULTATION}`);
+      const snapshots = async () => JSON.parse((await q`docker exec ${RUNNER} socle-backup snapshots --json`).stdout.trim().split('\n')[0]).snapshots.length as number;
+
+      // An older database (611): the new image migrates it, after a backup the deploy took first.
+      await sql("UPDATE lime_settings_global SET stg_value = '611' WHERE stg_name = 'DBVersion'");
+      const before = await snapshots();
+      const up = await deployTag('6.2.1-next');
+      expect(up.exitCode, up.stdout + up.stderr).toBe(0);
+      expect(up.stdout).toMatch(/upgrade of limesurvey: .*limesurvey:6\.2\.1 -> .*limesurvey:6\.2\.1-next; backing up serveur-enquete first/);
+      expect(up.stdout).toMatch(/backup [0-9a-f]{8} on store taken; ville-enquete-limesurvey-app may now migrate/);
+      expect(up.stdout).toMatch(/ville-enquete-limesurvey-app is healthy on .*6\.2\.1-next/);
+      expect(await snapshots()).toBe(before + 1);
+      expect((await q`docker logs ${APP}`).stderr).toMatch(/upgrading the database from version 611 to 612 \(backup [0-9a-f]+ taken by the deploy first\)\n(.|\n)*upgraded to database version 612/);
+      expect(await sql("SELECT stg_value FROM lime_settings_global WHERE stg_name = 'DBVersion'")).toBe('612');
+      expect(await sql("SELECT COUNT(*) FROM lime_settings_global WHERE stg_name = 'socle_upgrade_authorized'")).toBe('0');
+      expect(await answers()).toBe('2');
+
+      // No backup, no upgrade: with the store stopped, nothing is applied.
+      const upgraded = await imageId();
+      await q`docker stop ${name('backup-store-sftp')}`;
+      try {
+        const refused = await deployTag('6.2.1-broken');
+        expect(refused.exitCode).toBe(1);
+        expect(refused.stderr).toMatch(/the backup taken first FAILED \(exit \d+\), so nothing was applied and ville-enquete-limesurvey-app still runs .*6\.2\.1-next/);
+        expect(await imageId()).toBe(upgraded);
+      } finally {
+        await q`docker start ${name('backup-store-sftp')}`;
+      }
+      await waitAllHealthy([name('backup-store-sftp')], 60);
+
+      // A migration that fails half-way: the database comes back from the backup taken just before,
+      // and the previous image runs again.
+      const failed = await deployTag('6.2.1-broken');
+      expect(failed.exitCode, failed.stdout + failed.stderr).toBe(1);
+      expect(failed.stdout).toMatch(/UPGRADE FAILED: ville-enquete-limesurvey-app is /);
+      expect(failed.stdout).toMatch(/restoring database limesurvey of limesurvey from backup [0-9a-f]{8}/);
+      expect(failed.stderr).toMatch(/the upgrade of limesurvey to .*6\.2\.1-broken FAILED and was undone: database limesurvey restored from backup [0-9a-f]{8} taken just before it, ville-enquete-limesurvey-app runs .*6\.2\.1-next again/);
+      expect(await imageId()).toBe(upgraded);
+      await waitAllHealthy([APP], 240);
+      expect(await sql(`SELECT COUNT(*), SUM(completed = 'Y') FROM lime_tokens_${CONSULTATION}`)).toBe('40\t2');
+      expect(await sql("SELECT stg_value FROM lime_settings_global WHERE stg_name = 'DBVersion'")).toBe('612');
+      expect(await answers()).toBe('2');
+      // Back to the city file as it was.
+      writeFileSync(city.city.config, base);
+    }, 1_200_000);
   });
 }

@@ -5,6 +5,8 @@
 //   enforce  the settings LimeSurvey keeps in its database, at every start (see below)
 //   network-of NAME  the IPv4 network (CIDR) this container shares with NAME (the proxy)
 //   purge-attempts HOURS  failed code and login attempts older than that (they hold addresses)
+//   authorize-upgrade SNAPSHOT  records that a backup of the database as it is now was taken
+//   take-upgrade-authorization  prints "<DBVersion> <snapshot>" of that record and deletes it
 // Connection from the same environment as config.php; table prefix lime_.
 const PREFIX = 'lime_';
 
@@ -65,6 +67,29 @@ if ($command === 'purge-attempts') {
     exit(0);
 }
 
+// The deploy's upgrade gate (scripts/lib/upgrade-gate.ts): the running, old image records the
+// backup the deploy just took, with the database version it holds; the new image migrates only a
+// database still at that version, once (the record is taken before updatedb runs). A restore of
+// that backup brings no record back: it was written after the backup.
+const UPGRADE_SETTING = 'socle_upgrade_authorized';
+if ($command === 'authorize-upgrade') {
+    $snapshot = $argv[2] ?? '';
+    if (!preg_match('/^[0-9a-f]{8,64}$/', $snapshot)) fail("authorize-upgrade needs the backup snapshot's id, got \"$snapshot\"");
+    $version = $db->query("SELECT stg_value FROM " . PREFIX . "settings_global WHERE stg_name = 'DBVersion'")->fetchColumn();
+    if ($version === false) fail('no LimeSurvey installation in this database: nothing to upgrade');
+    $db->prepare("REPLACE INTO " . PREFIX . "settings_global (stg_name, stg_value) VALUES (?, ?)")->execute([UPGRADE_SETTING, "$version $snapshot"]);
+    fwrite(STDERR, "socle-limesurvey: upgrade from database version $version allowed, backup $snapshot\n");
+    exit(0);
+}
+if ($command === 'take-upgrade-authorization') {
+    $record = $db->prepare("SELECT stg_value FROM " . PREFIX . "settings_global WHERE stg_name = ?");
+    $record->execute([UPGRADE_SETTING]);
+    $value = $record->fetchColumn();
+    $db->prepare("DELETE FROM " . PREFIX . "settings_global WHERE stg_name = ?")->execute([UPGRADE_SETTING]);
+    echo $value === false ? "\n" : "$value\n";
+    exit(0);
+}
+
 if ($command === 'enforce') {
     $settings = PREFIX . 'settings_global';
     // Mail settings saved once in the administration would silently win over config.php (the
@@ -88,4 +113,4 @@ if ($command === 'enforce') {
     exit(0);
 }
 
-fail("unknown command \"$command\": wait, state, enforce, purge-attempts HOURS or network-of NAME");
+fail("unknown command \"$command\": wait, state, enforce, purge-attempts HOURS, network-of NAME, authorize-upgrade SNAPSHOT or take-upgrade-authorization");
