@@ -38,6 +38,9 @@ const USAGE = `usage: npm run deploy -- --config FILE|DIR [--stack NAME]... [--a
   -h, --help          this help
 State: one file per stack in the city file's state.directory, encrypted with state.passphrase.
 A deploy interrupted at any point is resumed by running the same command again.
+Upgrades: an apply that gives an app whose data migrates (LimeSurvey) another image backs its host
+up first and stops if that fails; an upgrade that does not become healthy is undone (database
+restored from that backup, previous image back) and the deploy exits 1 (docs/surveys.md).
 exit status: 0 ok, 1 a step failed, 2 bad input (flags, city file, missing secret)`;
 
 interface Args {
