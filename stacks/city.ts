@@ -181,22 +181,27 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
   }
 
   if (s.backup.enabled) {
-    const targets: BackupTarget[] = [...s.backup.targets];
+    // The store, when the city has one: runners on its host reach it over its network, the others
+    // at its host's private address.
+    let storeTargetFor: (stack: HostStack) => BackupTarget[] = () => [];
     if (s.backup.store) {
       const storeHost = hostByName.get(s.backup.store.host)!;
       const storeStack = stackFor(storeHost.name);
-      new BackupStore(storeStack, 'backup-store', {
+      const store = new BackupStore(storeStack, 'backup-store', {
         address: storeHost.privateAddress, port: s.backup.store.port,
         authorizedKeys: secret(storeStack, 'backup_authorized_keys', { generate: 'ssh-keypair' }, 'public key of the backup runners (one line per key)'),
       });
-      targets.push({ name: 'store', host: storeHost.privateAddress, port: s.backup.store.port, user: 'restic', path: `/srv/restic/${slug}` });
+      const repository = { name: 'store', user: 'restic', path: `/srv/restic/${slug}` };
+      storeTargetFor = (stack) => [stack === storeStack
+        ? { ...repository, ...store.localAddress, network: store.network }
+        : { ...repository, host: storeHost.privateAddress, port: store.port }];
     }
     // A runner reads its host's volumes and databases when the stack is synthesized; a host with
     // nothing to back up gets none.
     for (const stack of stacks.values()) {
       if (!stack.volumes.some((v) => v.props.backup) && dumpAccountsOf(stack).length === 0) continue;
       new BackupRunner(stack, 'backup', {
-        targets,
+        targets: [...s.backup.targets, ...storeTargetFor(stack)],
         password: secret(stack, 'restic_password', s.backup.password!, 'key of the restic repositories, held by the city'),
         sshPrivateKey: secret(stack, 'backup_ssh_private_key', { generate: 'ssh-keypair' }, 'SSH key the backup runner uses to reach the targets'),
         schedule: s.backup.schedule, retention: s.backup.retention, checkEveryDays: s.backup.checkEveryDays, maxAgeHours: s.backup.maxAgeHours,

@@ -38,6 +38,13 @@ describe('a city over several hosts (front, apps, backup storage)', () => {
       { name: 'nas-mairie', url: 'sftp://restic@nas.ville-exemple.fr:22//srv/restic/ville-exemple' },
       { name: 'store', url: 'sftp://restic@10.30.0.20:2222//srv/restic/ville-exemple' },
     ]);
+    // The storage host's own runner reaches the store over the store's network, never through the
+    // host's address (the host firewall drops containers -> host), and declares no flow out for it.
+    const local = containerNamed(byName['ville-exemple-sauvegardes'], 'ville-exemple-backup-restic');
+    expect(JSON.parse(fileOf(local, BACKUP_PLAN_PATH)).targets).toContainEqual({ name: 'store', url: 'sftp://restic@backup-store:2222//srv/restic/ville-exemple' });
+    const storeNetwork = store.networks_advanced.map((n: any) => n.name);
+    expect(local.networks_advanced.map((n: any) => n.name)).toEqual(expect.arrayContaining(storeNetwork));
+    expect(store.networks_advanced[0].aliases).toEqual(['backup-store']);
   });
 
   it('fails when an app upstream port collides with another published port of its host', () => {

@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { Platform } from '../common/platform.js';
+import { Platform, type INetwork } from '../common/platform.js';
 import { suppress } from '../../core/suppressions.js';
 
 export interface BackupStoreProps {
@@ -18,13 +18,18 @@ export interface BackupStoreProps {
  * the city's key). @stateful - the repositories
  */
 export class BackupStore extends Construct {
+  /** Published on the storage host's private address, for runners on other hosts. */
   public readonly port: number;
+  /** For a runner on the same host: this network, where the store answers as `backup-store:2222`. */
+  public readonly network: INetwork;
+  public readonly localAddress = { host: 'backup-store', port: 2222 } as const;
 
   constructor(scope: Construct, id: string, props: BackupStoreProps) {
     super(scope, id);
     const platform = Platform.of(this);
     this.port = props.port ?? 2222;
     const network = platform.network(this, { name: 'backup-store', tier: 'egress' });
+    this.network = network;
     const repositories = platform.volume(this, {
       name: 'backup-store', service: 'backup-store', category: 'personal', retention: 'per the restic forget policy',
       // It is the backup: copying it again into itself would loop.
@@ -36,8 +41,8 @@ export class BackupStore extends Construct {
       role: 'sftp',
       image: 'sftp',
       command: ['/usr/sbin/sshd', '-D', '-e', '-f', '/etc/ssh/socle/sshd_config'],
-      networks: [{ network }],
-      ports: [{ internal: 2222, external: this.port, ip: props.address }],
+      networks: [{ network, aliases: [this.localAddress.host] }],
+      ports: [{ internal: this.localAddress.port, external: this.port, ip: props.address }],
       volumes: [{ volume: repositories, path: '/srv/restic' }, { volume: hostKeys, path: '/etc/ssh/socle/keys' }],
       uploads: [{ path: '/etc/socle/authorized_keys', content: props.authorizedKeys }],
       tmpfs: { '/tmp': 16, '/run/sshd': 1 },

@@ -18,6 +18,12 @@ export interface BackupTarget {
   readonly port: number;
   readonly user: string;
   readonly path: string;
+  /**
+   * A store on this same host, reached over this network by its name: no packet leaves the host,
+   * and none goes through the host's own address (the host firewall drops containers -> host).
+   * @default - reached at `host` through the runner's egress network
+   */
+  readonly network?: INetwork;
 }
 
 export interface BackupRunnerProps {
@@ -73,7 +79,9 @@ export class BackupRunner extends Construct {
       targets: props.targets.map((t) => ({ name: t.name, url: repositoryUrl(t) })),
     };
     const egress = platform.network(this, { name: 'backup-egress', tier: 'egress' });
-    for (const t of props.targets) platform.allowEgress(egress, { to: t.host, port: t.port, reason: `backup target ${t.name} (SFTP)` });
+    const remote = props.targets.filter((t) => !t.network);
+    for (const t of remote) platform.allowEgress(egress, { to: t.host, port: t.port, reason: `backup target ${t.name} (SFTP)` });
+    const storeNetworks = props.targets.flatMap((t) => (t.network ? [{ network: t.network }] : []));
     // restic's cache, and the last database dumps (kept so an unchanged database is not dumped again).
     const cache = platform.volume(this, { name: 'backup-cache', service: 'backup', category: 'personal', retention: 'the last database dumps, replaced at each run; cache rebuilt by restic', backup: false, preventDestroy: false });
     const runner = platform.container(this, 'Resource', {
@@ -83,7 +91,7 @@ export class BackupRunner extends Construct {
       command: [RUNNER_PROGRAM, 'daemon'],
       // Read by restic itself. Everything socle-backup reads is in the plan.
       env: { RESTIC_PASSWORD: props.password, RESTIC_CACHE_DIR: RUNNER_PATHS.cache, TMPDIR: RUNNER_PATHS.tmp },
-      networks: [{ network: egress }],
+      networks: [{ network: egress }, ...storeNetworks],
       volumes: [{ volume: cache, path: RUNNER_PATHS.home }],
       uploads: [
         // Copied to a 0600 file of its own by the program: ssh refuses a key readable by others.
@@ -95,7 +103,7 @@ export class BackupRunner extends Construct {
       user: '0:0',
       capAdd: ['DAC_READ_SEARCH'],
       // Targets given by DNS name are resolved by the host's resolver (the city's).
-      resolvesExternalNames: props.targets.some((t) => !isIPv4(t.host)),
+      resolvesExternalNames: remote.some((t) => !isIPv4(t.host)),
       // Unhealthy while the heartbeat is old, and while the last run could not back up everything.
       healthcheck: { test: ['CMD', RUNNER_PROGRAM, 'healthy'] },
       memoryMiB: props.memoryMiB ?? 512,
