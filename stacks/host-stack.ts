@@ -294,3 +294,16 @@ export class HostStack extends TerraformStack implements IPlatform {
     return { [LABEL.commune]: this.communeSlug, [LABEL.host]: this.host.name, ...extra };
   }
 }
+
+/**
+ * A generated file of a synthesized docker_container (cdk.tf.json), wherever the stack put it: an
+ * upload, or, for a read-only container, the SOCLE_FILE_<n> environment socle-files writes out.
+ */
+export function generatedFileOf(container: { upload?: Array<{ file: string; content: string }>; env?: string[] }, path: string): string | undefined {
+  const upload = (container.upload ?? []).find((u) => u.file === path);
+  if (upload) return upload.content;
+  const env = container.env ?? [];
+  const index = env.find((e) => /^SOCLE_FILE_\d+_PATH=/.test(e) && e.endsWith(`=${path}`))?.match(/^SOCLE_FILE_(\d+)_PATH/)?.[1];
+  const entry = index === undefined ? undefined : env.find((e) => e.startsWith(`SOCLE_FILE_${index}=`));
+  return entry?.slice(`SOCLE_FILE_${index}=`.length);
+}

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { parse, stringify } from 'yaml';
 import { Testing } from 'cdktf';
 import { loadCity } from '../stacks/config/load.js';
-import { HostStack } from '../stacks/host-stack.js';
+import { HostStack, generatedFileOf } from '../stacks/host-stack.js';
 import { synthesize } from '../stacks/synth.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
@@ -83,11 +83,7 @@ export const CDKTF = join(ROOT, 'node_modules/.bin/cdktf');
  * SOCLE_FILE_<n> environment pair that socle-files writes to /etc/socle.
  */
 export function fileOf(container: any, path: string): string {
-  const upload = (container.upload ?? []).find((u: any) => u.file === path);
-  if (upload) return upload.content;
-  const env: string[] = container.env ?? [];
-  const index = env.find((e) => /^SOCLE_FILE_\d+_PATH=/.test(e) && e.endsWith(`=${path}`))?.match(/^SOCLE_FILE_(\d+)_PATH/)?.[1];
-  const entry = index === undefined ? undefined : env.find((e) => e.startsWith(`SOCLE_FILE_${index}=`));
-  if (entry === undefined) throw new Error(`${container.name} receives no file ${path}`);
-  return entry.slice(`SOCLE_FILE_${index}=`.length);
+  const content = generatedFileOf(container, path);
+  if (content === undefined) throw new Error(`${container.name} receives no file ${path}`);
+  return content;
 }

@@ -10,6 +10,7 @@ import { LABEL } from '../../core/labels.js';
 import { StepError } from '../../core/errors.js';
 import { BACKUP_PLAN_PATH, RUNNER_PROGRAM, RUNNER_ROLE, type BackupPlan } from '../../services/backup/plan.js';
 import { DATABASE_ROLE } from '../../services/common/database.js';
+import { generatedFileOf } from '../../stacks/host-stack.js';
 import type { Output, RunResult } from './run.js';
 
 /** Runs a command on the stack's host (over SSH), returning what it printed. */
@@ -75,7 +76,7 @@ interface HostBackup {
 function backupOf(dir: string): HostBackup | undefined {
   for (const c of Object.values<any>(stackJson(dir).resource?.docker_container ?? {})) {
     if (labelsOf(c)[LABEL.role] !== RUNNER_ROLE) continue;
-    const plan = (c.upload ?? []).find((u: any) => u.file === BACKUP_PLAN_PATH)?.content;
+    const plan = generatedFileOf(c, BACKUP_PLAN_PATH);
     if (plan) return { runner: c.name, plan: JSON.parse(plan) as BackupPlan };
   }
   return undefined;
