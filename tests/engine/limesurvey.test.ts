@@ -296,27 +296,21 @@ if (!archive) {
       expect(statements.join(';\n')).not.toMatch(new RegExp(gateways.map((g) => `'${g.replace(/\./g, '\\.')}'`).join('|')));
     }, 600_000);
     it('upgrades only after a backup, refuses when the backup fails, and undoes an upgrade that fails', async () => {
-      // New versions, made from the image the city runs: the same LimeSurvey (its data migration
-      // from database version 611 to 612 is real), and one whose migration to 613 drops a table,
-      // then fails.
+      // New versions, made from the image the city runs, each with one more database migration
+      // that LimeSurvey's own updatedb runs: 613 adds a table; 614 drops a table, then fails.
       const running = imageReference('limesurvey', TEST_REGISTRY, {});
-      const derive = async (tag: string, steps: string) => {
-        const ref = `${TEST_REGISTRY.host}/${TEST_REGISTRY.namespace}/limesurvey:${tag}`;
-        await $({ quiet: true, input: `FROM ${running}\nLABEL fr.socle.test-version=${tag}\n${steps}\n` })`docker build --quiet --tag ${ref} -`;
-        await q`docker push --quiet ${ref}`;
+      const refOf = (tag: string) => `${TEST_REGISTRY.host}/${TEST_REGISTRY.namespace}/limesurvey:${tag}`;
+      const derive = async (tag: string, from: string, version: number, up: string) => {
+        const php = `<?php\nnamespace LimeSurvey\\Helpers\\Update;\nclass Update_${version} extends DatabaseUpdateBase\n{\n    public function up()\n    {\n        ${up}\n    }\n}\n`;
+        const dockerfile = [`FROM ${from}`, 'USER root',
+          `RUN echo ${Buffer.from(php).toString('base64')} | base64 -d > application/helpers/update/updates/Update_${version}.php \\`,
+          ` && sed -i "s/'dbversionnumber'\\] = ${version - 1};/'dbversionnumber'] = ${version};/" application/config/version.php \\`,
+          ` && grep -q "'dbversionnumber'\\] = ${version};" application/config/version.php`, 'USER www-data', ''].join('\n');
+        await $({ quiet: true, input: dockerfile })`docker build --quiet --tag ${refOf(tag)} -`;
+        await q`docker push --quiet ${refOf(tag)}`;
       };
-      await derive('6.2.1-next', 'USER root\nRUN touch /etc/socle-test-next\nUSER www-data');
-      const failing = String.raw`<?php
-namespace LimeSurvey\Helpers\Update;
-class Update_613 extends DatabaseUpdateBase
-{
-    public function up()
-    {
-        $this->db->createCommand()->dropTable('{{tokens_100001}}');
-        throw new \Exception('socle test: this migration fails after dropping a table');
-    }
-}`;
-      await derive('6.2.1-broken', `USER root\nRUN printf '%s' '${Buffer.from(failing).toString('base64')}' | base64 -d > application/helpers/update/updates/Update_613.php && sed -i "s/'dbversionnumber'\\] = 612/'dbversionnumber'] = 613/" application/config/version.php && grep -q "= 613" application/config/version.php\nUSER www-data`);
+      await derive('6.2.1-next', running, 613, "$this->db->createCommand()->createTable('{{socle_test_migrated}}', ['id' => 'pk']);");
+      await derive('6.2.1-broken', refOf('6.2.1-next'), 614, "$this->db->createCommand()->dropTable('{{tokens_100001}}'); throw new \\Exception('socle test: this migration fails after dropping a table');");
       const base = readFileSync(city.city.config, 'utf8');
       const deployTag = (tag: string) => {
         writeFileSync(city.city.config, `${base}images:\n  limesurvey: { tag: "${tag}" }\n`);
@@ -326,8 +320,7 @@ class Update_613 extends DatabaseUpdateBase
       const answers = () => sql(`SELECT COUNT(*) FROM lime_survey_${CONSULTATION}`);
       const snapshots = async () => JSON.parse((await q`docker exec ${RUNNER} socle-backup snapshots --json`).stdout.trim().split('\n')[0]).snapshots.length as number;
 
-      // An older database (611): the new image migrates it, after a backup the deploy took first.
-      await sql("UPDATE lime_settings_global SET stg_value = '611' WHERE stg_name = 'DBVersion'");
+      // The new image migrates the database, after a backup the deploy took first.
       const before = await snapshots();
       const up = await deployTag('6.2.1-next');
       expect(up.exitCode, up.stdout + up.stderr).toBe(0);
@@ -335,8 +328,9 @@ class Update_613 extends DatabaseUpdateBase
       expect(up.stdout).toMatch(/backup [0-9a-f]{8} on store taken; ville-enquete-limesurvey-app may now migrate/);
       expect(up.stdout).toMatch(/ville-enquete-limesurvey-app is healthy on .*6\.2\.1-next/);
       expect(await snapshots()).toBe(before + 1);
-      expect((await q`docker logs ${APP}`).stderr).toMatch(/upgrading the database from version 611 to 612 \(backup [0-9a-f]+ taken by the deploy first\)\n(.|\n)*upgraded to database version 612/);
-      expect(await sql("SELECT stg_value FROM lime_settings_global WHERE stg_name = 'DBVersion'")).toBe('612');
+      expect((await q`docker logs ${APP}`).stderr).toMatch(/upgrading the database from version 612 to 613 \(backup [0-9a-f]+ taken by the deploy first\)\n(.|\n)*upgraded to database version 613/);
+      expect(await sql("SELECT stg_value FROM lime_settings_global WHERE stg_name = 'DBVersion'")).toBe('613');
+      expect(await sql("SHOW TABLES LIKE 'lime_socle_test_migrated'")).toBe('lime_socle_test_migrated');
       expect(await sql("SELECT COUNT(*) FROM lime_settings_global WHERE stg_name = 'socle_upgrade_authorized'")).toBe('0');
       expect(await answers()).toBe('2');
 
@@ -363,7 +357,7 @@ class Update_613 extends DatabaseUpdateBase
       expect(await imageId()).toBe(upgraded);
       await waitAllHealthy([APP], 240);
       expect(await sql(`SELECT COUNT(*), SUM(completed = 'Y') FROM lime_tokens_${CONSULTATION}`)).toBe('40\t2');
-      expect(await sql("SELECT stg_value FROM lime_settings_global WHERE stg_name = 'DBVersion'")).toBe('612');
+      expect(await sql("SELECT stg_value FROM lime_settings_global WHERE stg_name = 'DBVersion'")).toBe('613');
       expect(await answers()).toBe('2');
       // Back to the city file as it was.
       writeFileSync(city.city.config, base);
