@@ -149,6 +149,11 @@ export class HostStack extends TerraformStack implements IPlatform {
     if (!this.egressRules.some((r) => JSON.stringify(r) === JSON.stringify(rule))) this.egressRules.push(rule);
   }
 
+  /** The bridge of every network of this stack (the host firewall lets each talk to itself only). */
+  public get bridges(): string[] {
+    return [...this.networkNames.keys()].sort();
+  }
+
   public qualify(...parts: string[]): string {
     return [this.communeSlug, ...parts].join('-');
   }

@@ -150,6 +150,7 @@ function firewallVars(stack: HostStack): { docker_host__egress_communes: unknown
       commune,
       table: `socle_egress_${commune.replace(/[^a-z0-9]/g, '_')}`,
       bridge_prefix: bridgePrefix(commune),
+      bridges: stack.bridges,
       flows: stack.egress.map((f) => ({ bridge: f.bridge, network: f.network, to: f.to, port: f.port ?? null, protocol: f.protocol ?? 'tcp', reason: f.reason })),
     }],
   };
