@@ -82,13 +82,32 @@ function site(label: string, origin: { tls: boolean; address: string; port: numb
 /** The fields LimeSurvey's form sends: its hidden inputs, plus the button pressed. */
 function formFields(html: string): URLSearchParams {
   const form = new URLSearchParams();
-  for (const tag of html.match(/<input[^>]*type="hidden"[^>]*>/g) ?? []) {
-    const name = /name="([^"]*)"/.exec(tag)?.[1];
-    if (name) form.set(name, (/value="([^"]*)"/.exec(tag)?.[1] ?? '').replace(/&amp;/g, '&'));
+  const attribute = (tag: string, name: string) => new RegExp(`\\s${name}=(?:"([^"]*)"|'([^']*)')`).exec(tag)?.slice(1).find((v) => v !== undefined);
+  for (const tag of html.match(/<input[^>]*>/g) ?? []) {
+    const name = attribute(tag, 'name');
+    if (!name || attribute(tag, 'type') !== 'hidden' || / disabled[ =>]/.test(tag)) continue;
+    form.set(name, (attribute(tag, 'value') ?? '').replace(/&amp;/g, '&'));
   }
-  const button = /<button[^>]*name="move"[^>]*value="([^"]*)"|<button[^>]*value="([^"]*)"[^>]*name="move"/.exec(html);
-  if (button) form.set('move', button[1] ?? button[2]);
+  // The page's own "next" or "submit" button (LimeSurvey's first, hidden one says "default").
+  const button = /<button[^>]*id="ls-button-submit"[^>]*>/.exec(html)?.[0];
+  const move = button ? attribute(button, 'value') : undefined;
+  if (move) form.set('move', move);
   return form;
+}
+
+/** Where LimeSurvey's survey form posts to (its own page when it says nothing). */
+function formAction(html: string, fallback: string): string {
+  const form = /<form[^>]*id="limesurvey"[^>]*>/.exec(html)?.[0] ?? '';
+  const action = /action="([^"]*)"/.exec(form)?.[1]?.replace(/&amp;/g, '&');
+  if (!action) return fallback;
+  return action.startsWith('http') ? new URL(action).pathname + new URL(action).search : action;
+}
+
+/** A failed answer, with the page it stopped on (written once to a file, for whoever reads the figures). */
+class AnswerError extends Error {
+  constructor(message: string, readonly page: string) {
+    super(message);
+  }
 }
 
 /** A citizen answers the example consultation with `code`: every request's time, or an error. */
@@ -98,25 +117,27 @@ async function answer(s: Site, code: string, choice: string): Promise<number[]> 
   const step = async (path: string, form?: URLSearchParams) => {
     const r = await s.send(path, cookies, form);
     times.push(r.ms);
-    if (r.status !== 200) throw new Error(`${form ? 'POST' : 'GET'} ${path}: HTTP ${r.status}`);
+    if (r.status !== 200) throw new AnswerError(`${form ? 'POST' : 'GET'} ${path}: HTTP ${r.status}`, r.body);
     return r.body;
   };
   let page = await step(`/${SURVEY}?lang=fr`);
   const first = formFields(page);
   first.set('token', formatCode(code));
   first.set('lang', 'fr');
-  page = await step(`/${SURVEY}`, first);
+  page = await step(formAction(page, `/${SURVEY}`), first);
   for (let i = 0; i < 4 && !page.includes('votre réponse est enregistrée'); i++) {
     const form = formFields(page);
     const field = /name="(\d+X\d+X\d+)"[^>]*type="radio"|type="radio"[^>]*name="(\d+X\d+X\d+)"/.exec(page);
     if (field) form.set(field[1] ?? field[2], choice);
-    page = await step(`/index.php/${SURVEY}`, form);
+    page = await step(formAction(page, `/${SURVEY}`), form);
   }
-  if (!page.includes('votre réponse est enregistrée')) throw new Error(`code ${code}: no end page after the questions`);
+  if (!page.includes('votre réponse est enregistrée')) throw new AnswerError(`code ${code}: no end page after the questions`, page);
   return times;
 }
 
 interface LoadResult { readonly answers: number; readonly errors: string[]; readonly seconds: number; readonly latencies: number[] }
+
+let firstFailure: string | undefined;
 
 async function load(s: Site, codes: string[], seconds: number, concurrency: number): Promise<LoadResult> {
   const latencies: number[] = [];
@@ -133,6 +154,7 @@ async function load(s: Site, codes: string[], seconds: number, concurrency: numb
         answers++;
       } catch (err) {
         errors.push((err as Error).message);
+        if (err instanceof AnswerError && !firstFailure) firstFailure = err.page;
       }
     }
   }));
@@ -176,13 +198,14 @@ async function main(): Promise<void> {
     const key = await rpc('get_session_key', ['admin', password]);
     await rpc('import_survey', [key, readFileSync(join(ROOT, 'services/limesurvey/examples/rythmes-scolaires.lss')).toString('base64'), 'lss', 'Rythmes scolaires', SURVEY]);
 
-    const codes = generateCodes(codeCount, 12);
-    const participants = join(tempDir(), 'limesurvey-participants.csv');
-    writeFileSync(participants, participantsCsv(codes, {}));
-    say(`import-codes: ${codeCount} codes`);
-    const i0 = Date.now();
-    await survey('import-codes', '--participants', participants);
-    const importS = (Date.now() - i0) / 1000;
+    // The consultation answering: a first batch of codes, activated, the page served by the proxy.
+    const codes = generateCodes(codeCount + 100, 12);
+    const participantsFile = (batch: string[]) => {
+      const file = join(tempDir(), 'limesurvey-participants.csv');
+      writeFileSync(file, participantsCsv(batch, {}));
+      return file;
+    };
+    await survey('import-codes', '--participants', participantsFile(codes.slice(0, 100)));
     await survey('activate');
     const ca = readFileSync(join(city.city.tls, 'ca.pem'), 'utf8');
     const viaProxy = site('through the proxy (TLS)', { tls: true, address: '127.0.0.1', port: PORT, hostHeader: HOST, ca });
@@ -190,6 +213,11 @@ async function main(): Promise<void> {
     const answeringS = (Date.now() - t0) / 1000;
     if (first.status !== 200) throw new StepError(`the consultation does not answer through the proxy (HTTP ${first.status})`);
 
+    say(`import-codes: ${codeCount} codes`);
+    const bulk = participantsFile(codes.slice(100));
+    const i0 = Date.now();
+    await survey('import-codes', '--participants', bulk);
+    const importS = (Date.now() - i0) / 1000;
     const appAddress = (await q`docker inspect --format ${'{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}'} ${APP}`).stdout.trim().split(' ')[0];
     const direct = site('the container directly (no proxy, no TLS)', { tls: false, address: appAddress, port: 8080, hostHeader: HOST });
     const runs: Array<{ site: Site; result: LoadResult }> = [];
@@ -199,13 +227,18 @@ async function main(): Promise<void> {
     }
 
     console.log(`LimeSurvey ${archive.version}, 2 cores, ${city.containers.length} containers`);
-    console.log(`apply done: ${applyS.toFixed(1)} s; all healthy: ${healthyS.toFixed(1)} s; consultation imported, ${codeCount} codes loaded and answering through the proxy: ${answeringS.toFixed(1)} s after the apply started`);
+    console.log(`apply done: ${applyS.toFixed(1)} s; all healthy: ${healthyS.toFixed(1)} s; consultation imported, 100 codes loaded, activated and answering through the proxy: ${answeringS.toFixed(1)} s after the apply started`);
     console.log(`import-codes of ${codeCount} codes: ${importS.toFixed(1)} s (${(codeCount / importS).toFixed(0)} codes/s; target ${IMPORT_TARGET_S} s for 84,000: ${importS * (84_000 / codeCount) <= IMPORT_TARGET_S ? 'ok' : 'over'})`);
     console.log(`\ncompleted answers, ${concurrency} at once for ${seconds} s`);
     console.log(`${'where'.padEnd(44)}${'answers/s'.padStart(10)}${'p50 ms'.padStart(9)}${'p95 ms'.padStart(9)}${'errors'.padStart(8)}`);
     for (const { site: s, result: r } of runs) {
       console.log(`${s.label.padEnd(44)}${(r.answers / r.seconds).toFixed(1).padStart(10)}${percentile(r.latencies, 50).toFixed(0).padStart(9)}${percentile(r.latencies, 95).toFixed(0).padStart(9)}${String(r.errors.length).padStart(8)}`);
       for (const e of [...new Set(r.errors)].slice(0, 3)) console.log(`    error: ${e}`);
+    }
+    if (firstFailure) {
+      const file = join(tempDir(), 'first-failed-page.html');
+      writeFileSync(file, firstFailure);
+      console.log(`the first failed answer stopped on the page written to ${file}`);
     }
     const [base, proxied] = runs.map((r) => r.result);
     const rate = proxied.answers / proxied.seconds;
