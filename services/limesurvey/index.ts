@@ -75,8 +75,9 @@ export class LimeSurvey extends Construct implements IWebApp {
         { path: '/etc/socle/limesurvey/security.php', content: renderFile(import.meta.url, './templates/security.php.tmpl', {}) },
       ],
       user: 'www-data',
-      // updatedb migrates the answers' tables: only after a backup the deploy took (socle-limesurvey).
-      upgradeGate: 'socle-limesurvey authorize-upgrade',
+      // updatedb migrates the answers' tables: only after a backup the deploy took (socle-limesurvey,
+      // in Socle's image; an image the city packaged itself upgrades its own way).
+      upgradeGate: props.image ? undefined : 'socle-limesurvey authorize-upgrade',
       tmpfs: { '/tmp': 128 },
       healthcheck: {
         // LimeSurvey answers from its database: its login page reads the global settings.

@@ -30,6 +30,9 @@ describe('LimeSurvey', () => {
     expect(containerNamed(json, 'ville-exemple-limesurvey-db').volumes[0].container_path).toBe('/var/lib/mysql');
     // A new image migrates the answers' tables: the deploy backs up first (scripts/lib/upgrade-gate.ts).
     expect(app.labels).toContainEqual({ label: 'fr.socle.upgrade-gate', value: 'socle-limesurvey authorize-upgrade' });
+    // Not on an image the city packaged itself: it has no socle-limesurvey.
+    const own = containerNamed(synthInHost((s) => new LimeSurvey(s, 'limesurvey', { hostname: 'e.ville-exemple.fr', smtp: smtpOf(s), exposure: frontend(s), image: 'enquetes-maison' })), 'ville-exemple-limesurvey-app');
+    expect(own.labels.map((l: any) => l.label)).not.toContain('fr.socle.upgrade-gate');
   });
 
   it('fails when memoryMiB is below 256', () => {
