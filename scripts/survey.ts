@@ -16,6 +16,8 @@ import { LimeSurvey, type CompletionStatus, type NewParticipant, type SurveyProp
 const PASSWORD_ENV = 'SOCLE_LIMESURVEY_ADMIN_PASSWORD';
 const ENDPOINT_PATH = REMOTE_CONTROL_PATH;
 const DEFAULT_BATCH = 1000;
+/** Codes per transaction when they go straight into the participant table (--config). */
+const BULK_BATCH = 10_000;
 
 const CONNECTION_OPTIONS = `connection (one of --url or --config):
   --url URL                RemoteControl endpoint, e.g. https://enquetes.ville.fr${ENDPOINT_PATH}
@@ -56,7 +58,9 @@ Loads the participant file npm run invitations wrote (limesurvey-participants.cs
 names) into the survey, creating its participant table if it has none. Safe to run again: codes
 already in the survey are skipped. The whole file is checked before anything is sent.
   --participants FILE      the participant file
-  --batch-size N           codes per RemoteControl call (default ${DEFAULT_BATCH})
+  --batch-size N           codes per RemoteControl call (default ${DEFAULT_BATCH}); with --config and
+                           Socle's image the codes go straight into the participant table, at
+                           least ${BULK_BATCH.toLocaleString('en')} per transaction
 ${CONNECTION_OPTIONS}
 exit status: 0 ok, 1 LimeSurvey refused a step, 2 bad input (a malformed file: file:line and the fix)`,
   activate: `usage: npm run survey -- activate (--url URL | --config FILE) --survey ID
@@ -292,7 +296,7 @@ const say = (line: string) => console.error(line);
  * LimeSurvey host, the way the deploy reaches it, and into the app container (docker exec curl on
  * its own loopback). The answer comes back as an HTTP response.
  */
-function overSsh(city: ReturnType<typeof loadCity>): { url: string; fetchImpl: typeof fetch } {
+function overSsh(city: ReturnType<typeof loadCity>): { url: string; fetchImpl: typeof fetch; bulk?: BulkImport } {
   const host = city.hosts.find((h) => h.name === city.services.limesurvey.host)!;
   const container = `${city.commune.slug}-limesurvey-app`;
   const url = `ssh://${host.ssh.user}@${host.ssh.address}:${host.ssh.port} → ${container}${ENDPOINT_PATH}`;
@@ -304,16 +308,22 @@ function overSsh(city: ReturnType<typeof loadCity>): { url: string; fetchImpl: t
     const cut = r.stdout.lastIndexOf('\n');
     return new Response(r.stdout.slice(0, cut), { status: Number(r.stdout.slice(cut + 1)) || 502 });
   }) as typeof fetch;
-  return { url, fetchImpl };
+  // Socle's image adds codes itself (socle-limesurvey import-codes), as fast as the database allows.
+  const bulk: BulkImport = async (surveyId, batch) => {
+    const r = await runOnHost(host.ssh, ['docker', 'exec', '-i', container, 'socle-limesurvey', 'import-codes', String(surveyId)], JSON.stringify(batch));
+    if (r.code !== 0) throw new StepError(`import-codes on ${host.name} (docker exec ${container} socle-limesurvey import-codes) failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-2).join(' ')}; codes already loaded are skipped when you run it again`);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { added: number; present: number };
+  };
+  return { url, fetchImpl, bulk: city.services.limesurvey.image ? undefined : bulk };
 }
 
-async function connect(args: Args): Promise<LimeSurvey> {
+async function connect(args: Args): Promise<{ ls: LimeSurvey; bulk?: BulkImport }> {
   const password = process.env[PASSWORD_ENV];
   if (!password) throw new InputError(`${PASSWORD_ENV} is not set: export it with the password of LimeSurvey user "${args.user ?? 'admin'}" (read it from your password manager, not from a file in the repository)`);
   const connection = { user: args.user ?? 'admin', password, passwordSource: PASSWORD_ENV };
-  if (args.url) return LimeSurvey.open({ ...connection, url: args.url });
-  const { url, fetchImpl } = overSsh(loadCity(args.config!));
-  return LimeSurvey.open({ ...connection, url }, fetchImpl);
+  if (args.url) return { ls: await LimeSurvey.open({ ...connection, url: args.url }) };
+  const { url, fetchImpl, bulk } = overSsh(loadCity(args.config!));
+  return { ls: await LimeSurvey.open({ ...connection, url }, fetchImpl), bulk };
 }
 
 const PROPERTY_NAMES = ['active', ...PRIVACY_RULES.map((r) => r.name)];
@@ -382,29 +392,40 @@ async function activate(ls: LimeSurvey, surveyId: number): Promise<void> {
   console.log(`survey ${surveyId} is active; LimeSurvey no longer lets its anonymity settings change`);
 }
 
-async function importCodes(ls: LimeSurvey, surveyId: number, participants: readonly NewParticipant[], batchSize: number): Promise<void> {
+/** Adds a batch of codes straight into the participant table, codes already there skipped. */
+type BulkImport = (surveyId: number, batch: readonly NewParticipant[]) => Promise<{ added: number; present: number }>;
+
+async function importCodes(ls: LimeSurvey, surveyId: number, participants: readonly NewParticipant[], batchSize: number, bulk?: BulkImport): Promise<void> {
   if (!(await ls.hasParticipantTable(surveyId))) {
     await ls.activateTokens(surveyId);
     say(`import-codes: created the participant table of survey ${surveyId}: from now on only code holders can answer`);
   }
   let added = 0;
   let present = 0;
-  for (let start = 0; start < participants.length; start += batchSize) {
-    const batch = participants.slice(start, start + batchSize);
-    const tokens = batch.map((p) => p.token);
-    const existing = new Set((await ls.listParticipants(surveyId, { limit: batch.length, conditions: { token: ['IN', ...tokens] } })).map((p) => p.token));
-    const missing = batch.filter((p) => !existing.has(p.token));
-    if (missing.length) {
-      const answers = await ls.addParticipants(surveyId, missing);
-      const refused = answers.filter((a) => a.errors);
-      if (refused.length) {
-        const first = refused[0];
-        throw new StepError(`add_participants: LimeSurvey refused ${refused.length} code(s) of the batch starting at code ${start + 1} (${Object.entries(first.errors ?? {}).map(([k, v]) => `${k}: ${v.join(' ')}`).join('; ')}); ${added} added so far: fix the cause and run import-codes again (codes already loaded are skipped)`);
+  // RemoteControl saves one code at a time; on the LimeSurvey host, a batch is one transaction.
+  const size = bulk ? Math.max(batchSize, BULK_BATCH) : batchSize;
+  for (let start = 0; start < participants.length; start += size) {
+    const batch = participants.slice(start, start + size);
+    if (bulk) {
+      const counts = await bulk(surveyId, batch);
+      added += counts.added;
+      present += counts.present;
+    } else {
+      const tokens = batch.map((p) => p.token);
+      const existing = new Set((await ls.listParticipants(surveyId, { limit: batch.length, conditions: { token: ['IN', ...tokens] } })).map((p) => p.token));
+      const missing = batch.filter((p) => !existing.has(p.token));
+      if (missing.length) {
+        const answers = await ls.addParticipants(surveyId, missing);
+        const refused = answers.filter((a) => a.errors);
+        if (refused.length) {
+          const first = refused[0];
+          throw new StepError(`add_participants: LimeSurvey refused ${refused.length} code(s) of the batch starting at code ${start + 1} (${Object.entries(first.errors ?? {}).map(([k, v]) => `${k}: ${v.join(' ')}`).join('; ')}); ${added} added so far: fix the cause and run import-codes again (codes already loaded are skipped)`);
+        }
       }
+      added += missing.length;
+      present += existing.size;
     }
-    added += missing.length;
-    present += existing.size;
-    say(`import-codes: ${Math.min(start + batchSize, participants.length)}/${participants.length} (${added} added, ${present} already there)`);
+    say(`import-codes: ${Math.min(start + size, participants.length)}/${participants.length} (${added} added, ${present} already there)`);
   }
   console.log(`survey ${surveyId}: ${added} code(s) added, ${present} already there; next: npm run survey -- check, then activate`);
 }
@@ -467,12 +488,12 @@ async function main(argv: readonly string[]): Promise<void> {
       if (err instanceof InputError) throw err;
     }
   }
-  const ls = await connect(args);
+  const { ls, bulk } = await connect(args);
   try {
     switch (command) {
       case 'check': return await check(ls, surveyId, args.fix ?? false);
       case 'activate': return await activate(ls, surveyId);
-      case 'import-codes': return await importCodes(ls, surveyId, participants, batchSize);
+      case 'import-codes': return await importCodes(ls, surveyId, participants, batchSize, bulk);
       case 'results': return await results(ls, surveyId, args.out!, (args.completion ?? 'complete') as CompletionStatus);
     }
   } finally {

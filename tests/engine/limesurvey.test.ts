@@ -218,10 +218,12 @@ if (!archive) {
       const [clearnetCode, onionCode] = codes;
       const participants = join(tempDir(), 'limesurvey-participants.csv');
       writeFileSync(participants, participantsCsv(codes, {}));
-      for (const step of [['import-codes', '--participants', participants], ['activate']]) {
+      for (const step of [['import-codes', '--participants', participants], ['import-codes', '--participants', participants], ['activate']]) {
         const r = await survey(...step, '--survey', String(CONSULTATION));
         expect(r.exitCode, `${step[0]}: ${r.stdout}${r.stderr}`).toBe(0);
       }
+      // Loaded once, whatever the number of runs.
+      expect(await sql(`SELECT COUNT(*), COUNT(DISTINCT token), SUM(usesleft = 1 AND completed = 'N' AND emailstatus = 'OK') FROM lime_tokens_${CONSULTATION}`)).toBe('40\t40\t40');
 
       // Two citizens answer in a real browser: one on the city's name, one on the onion site (the
       // proxy's virtual host Tor forwards to, reached here directly: this test keeps Tor offline).
