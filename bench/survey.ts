@@ -17,7 +17,7 @@ import { StepError } from '../core/errors.js';
 import { UsageError, runCommand } from '../core/cli.js';
 import { generateCodes, formatCode } from '../invitations/codes.js';
 import { participantsCsv } from '../invitations/outputs.js';
-import { DeployedCity, envOf, waitAllHealthy } from '../tests/engine/deployed-city.js';
+import { DeployedCity, envOf, remoteControl, waitAllHealthy } from '../tests/engine/deployed-city.js';
 import { lookedIn, presentArchive } from '../tests/engine/release-archives.js';
 import setup from '../tests/engine/global-setup.js';
 import { ROOT, TSX, tempDir } from '../tests/helpers.js';
@@ -194,9 +194,7 @@ async function main(): Promise<void> {
     const healthyS = (Date.now() - t0) / 1000;
     const password = await envOf(APP, 'ADMIN_PASSWORD');
     const survey = (...args: string[]) => $({ quiet: true, env: { ...process.env, SOCLE_LIMESURVEY_ADMIN_PASSWORD: password } })`${TSX} ${join(ROOT, 'scripts/survey.ts')} ${args} --config ${city.city.config} --survey ${SURVEY}`;
-    const rpc = async (method: string, params: unknown[]) => JSON.parse((await $({ quiet: true, input: JSON.stringify({ method, params, id: 1 }) })`docker exec -i ${APP} curl --silent --fail -X POST -H ${'Content-Type: application/json'} --data-binary @- http://127.0.0.1:8080/index.php/admin/remotecontrol`).stdout).result;
-    const key = await rpc('get_session_key', ['admin', password]);
-    await rpc('import_survey', [key, readFileSync(join(ROOT, 'services/limesurvey/examples/rythmes-scolaires.lss')).toString('base64'), 'lss', 'Rythmes scolaires', SURVEY]);
+    await remoteControl(APP, 'import_survey', readFileSync(join(ROOT, 'services/limesurvey/examples/rythmes-scolaires.lss')).toString('base64'), 'lss', 'Rythmes scolaires', SURVEY);
 
     // The consultation answering: a first batch of codes, activated, the page served by the proxy.
     const codes = generateCodes(codeCount + 100, 12);

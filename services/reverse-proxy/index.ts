@@ -232,7 +232,7 @@ export class ReverseProxy extends Construct {
       serverName,
       csp: route.csp ?? STRICT_CSP,
       tlsDirectives: tls ? '    add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;' : '',
-      accessLog: route.loggedAddress === 'masked' ? '    access_log /var/log/nginx/access-$socle_log_day.log socle_masked;' : '',
+      logFormat: route.loggedAddress === 'masked' ? 'socle_masked' : 'socle',
       internalLocations: (route.internalPaths ?? []).map((path) => `    # For the stack's own network only.\n    location ^~ ${path} { return 404; }`).join('\n'),
       // Tor Browser offers the onion address to a visitor of the clearnet name (once Tor has published it).
       onionDirectives: tls && route.onionPort && this.onionAddresses

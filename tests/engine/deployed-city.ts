@@ -6,6 +6,7 @@ import { $ } from 'zx';
 import { ROOT, TSX } from '../helpers.js';
 import { prepareTestCity, TEST_SECRETS, type TestCity } from './test-city.js';
 import { loadHostFirewall } from './test-host.js';
+import { REMOTE_CONTROL_PATH } from '../../services/limesurvey/index.js';
 
 export interface DeployedCityOptions {
   /**
@@ -123,4 +124,18 @@ export async function waitAllHealthy(names: readonly string[], timeoutSec = 120)
   const bad = names.filter((n) => states[n] !== 'healthy/running');
   const logs = await Promise.all(bad.map(async (n) => `--- ${n} (${states[n]}):\n${(await qn`docker logs --tail 15 ${n}`).stderr}${(await qn`docker inspect --format ${'{{json .State.Health.Log}}'} ${n}`).stdout.slice(-600)}`));
   throw new Error(`not healthy after ${timeoutSec} s: ${bad.join(', ')}\n${logs.join('\n')}`);
+}
+
+/**
+ * A LimeSurvey RemoteControl call from inside its app container (the endpoint is for the stack's
+ * own network), as the generated administrator.
+ */
+export async function remoteControl(app: string, method: string, ...params: unknown[]): Promise<any> {
+  const call = async (m: string, p: unknown[]) => {
+    const r = await $({ quiet: true, input: JSON.stringify({ method: m, params: p, id: 1 }) })`docker exec -i ${app} curl --silent --fail -X POST -H ${'Content-Type: application/json'} --data-binary @- http://127.0.0.1:8080${REMOTE_CONTROL_PATH}`;
+    return JSON.parse(r.stdout).result;
+  };
+  const key = await call('get_session_key', ['admin', await envOf(app, 'ADMIN_PASSWORD')]);
+  if (typeof key !== 'string') throw new Error(`get_session_key: ${JSON.stringify(key)}`);
+  return call(method, [key, ...params]);
 }

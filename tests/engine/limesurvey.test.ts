@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
-import { DeployedCity, envOf, waitAllHealthy } from './deployed-city.js';
+import { DeployedCity, envOf, remoteControl, waitAllHealthy } from './deployed-city.js';
+import { launchChromium } from './browser.js';
 import { lookedIn, presentArchive } from './release-archives.js';
 import { TEST_REGISTRY } from './global-setup.js';
 import { TEST_SECRETS } from './test-city.js';
@@ -32,16 +33,7 @@ const archive = presentArchive('limesurvey');
 
 let city: DeployedCity;
 
-/** A RemoteControl call from inside the app container (the endpoint is for the stack's own network). */
-async function rc(method: string, ...params: unknown[]): Promise<any> {
-  const call = async (m: string, p: unknown[]) => {
-    const r = await $({ quiet: true, input: JSON.stringify({ method: m, params: p, id: 1 }) })`docker exec -i ${APP} curl --silent --fail -X POST -H ${'Content-Type: application/json'} --data-binary @- http://127.0.0.1:8080/index.php/admin/remotecontrol`;
-    return JSON.parse(r.stdout).result;
-  };
-  const key = await call('get_session_key', ['admin', await envOf(APP, 'ADMIN_PASSWORD')]);
-  if (typeof key !== 'string') throw new Error(`get_session_key: ${JSON.stringify(key)}`);
-  return call(method, [key, ...params]);
-}
+const rc = (method: string, ...params: unknown[]) => remoteControl(APP, method, ...params);
 
 async function sql(query: string): Promise<string> {
   return (await q`docker exec --env ${`MYSQL_PWD=${await envOf(APP, 'DB_PASSWORD')}`} ${DB} mariadb -h127.0.0.1 -ulimesurvey limesurvey -N -B -e ${query}`).stdout.trim();
@@ -74,12 +66,7 @@ async function survey(...args: string[]) {
  * every URL the browser asked for.
  */
 async function answerInBrowser(url: string, printedCode: string, answer: 'A1' | 'A2', resolverRules: string): Promise<string[]> {
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', `--host-resolver-rules=${resolverRules}, EXCLUDE localhost`],
-  });
+  const browser = await launchChromium(resolverRules);
   try {
     const page = await browser.newPage({ ignoreHTTPSErrors: true });
     const requested: string[] = [];

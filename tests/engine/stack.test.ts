@@ -13,6 +13,7 @@ import { DeployedCity, containerEnv, envOf, waitAllHealthy } from './deployed-ci
 import { TEST_SECRETS } from './test-city.js';
 import { TEST_REGISTRY } from './global-setup.js';
 import { OUTSIDE, outsideConnections } from './test-host.js';
+import { launchChromium } from './browser.js';
 import { ROOT, TSX, tempDir } from '../helpers.js';
 
 const q = $({ quiet: true });
@@ -398,13 +399,8 @@ describe('the databases', () => {
 
 describe('in a browser (Debian\'s Chromium, headless)', () => {
   it('shows the legal notice in French, and the page asks nothing of any third party', async () => {
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      // No background traffic of the browser's own, and the city's names resolved to loopback only.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--host-resolver-rules=MAP *.ville-test.fr 127.0.0.1, EXCLUDE localhost'],
-    });
+    // The city's names resolved to loopback only.
+    const browser = await launchChromium('MAP *.ville-test.fr 127.0.0.1');
     try {
       // The test CA is not in the browser's store; curl checks the chain with it (tests above).
       const page = await browser.newPage({ ignoreHTTPSErrors: true });
