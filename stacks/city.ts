@@ -25,7 +25,7 @@ type WebAppCommon = WebAppProps & { readonly hostname: string };
 const WEB_APPS: { readonly [K in WebAppName]: {
   /** Proxy port the onion service forwards to (plain HTTP inside Tor). */
   readonly onionPort: number;
-  readonly build: (stack: HostStack, common: WebAppCommon, settings: Services[K]) => IWebApp;
+  readonly build: (stack: HostStack, common: WebAppCommon, settings: Services[K], city: CityConfig, proxy: ReverseProxy) => IWebApp;
 } } = {
   consultation: {
     onionPort: 8081,
@@ -39,7 +39,13 @@ const WEB_APPS: { readonly [K in WebAppName]: {
   },
   matomo: {
     onionPort: 8083,
-    build: (stack, common, m) => new Matomo(stack, 'matomo', { ...common, archiveIntervalMinutes: m.archiveIntervalMinutes, memoryMiB: m.memoryMiB }),
+    build: (stack, common, m, city, proxy) => new Matomo(stack, 'matomo', {
+      ...common, archiveIntervalMinutes: m.archiveIntervalMinutes, rawDataRetentionDays: m.rawDataRetentionDays, memoryMiB: m.memoryMiB, image: m.image,
+      communeName: city.commune.name,
+      measuredHostnames: WEB_APP_NAMES.filter((n) => n !== 'matomo' && city.services[n].enabled).map((n) => city.services[n].hostname),
+      // The audience logs are on the proxy's volume: imported when Matomo runs beside the proxy.
+      proxyLogs: m.host === city.services.proxy.host ? proxy.accessLogs : undefined,
+    }),
   },
 };
 const WEB_APP_NAMES = Object.keys(WEB_APPS) as WebAppName[];
@@ -172,8 +178,10 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
       onionPort: onion ? WEB_APPS[name].onionPort : undefined,
     };
     // Each row's build takes its own settings type; the name ties the two together.
-    const build = WEB_APPS[name].build as (stack: HostStack, common: WebAppCommon, settings: Services[WebAppName]) => IWebApp;
-    apps.push(build(stackFor(settings.host), common, settings));
+    const build = WEB_APPS[name].build as (stack: HostStack, common: WebAppCommon, settings: Services[WebAppName], city: CityConfig, proxy: ReverseProxy) => IWebApp;
+    const app = build(stackFor(settings.host), common, settings, city, proxy);
+    if (app instanceof Matomo) proxy.measureAudience(app.audience);
+    apps.push(app);
   }
   for (const app of apps) {
     proxy.addRoute(app.route);

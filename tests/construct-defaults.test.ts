@@ -44,8 +44,8 @@ const CASES: Record<string, { fields: Record<string, string>; build: (s: HostSta
     build: (s, settings) => new LimeSurvey(s, 'limesurvey', { hostname: 'e.ville-exemple.fr', smtp: gateway(s).smtp, exposure: frontend(s), ...settings }),
   },
   Matomo: {
-    fields: { memoryMiB: 'services.matomo.memoryMiB', archiveIntervalMinutes: 'services.matomo.archiveIntervalMinutes' },
-    build: (s, settings) => new Matomo(s, 'matomo', { hostname: 'm.ville-exemple.fr', smtp: gateway(s).smtp, exposure: frontend(s), ...settings }),
+    fields: { memoryMiB: 'services.matomo.memoryMiB', archiveIntervalMinutes: 'services.matomo.archiveIntervalMinutes', rawDataRetentionDays: 'services.matomo.rawDataRetentionDays' },
+    build: (s, settings) => new Matomo(s, 'matomo', { hostname: 'm.ville-exemple.fr', communeName: 'Ville', measuredHostnames: ['e.ville-exemple.fr'], smtp: gateway(s).smtp, exposure: frontend(s), ...settings }),
   },
   Consultation: {
     fields: { preset: 'services.consultation.preset', memoryMiB: 'services.consultation.memoryMiB', workerMemoryMiB: 'services.consultation.workerMemoryMiB' },

@@ -57,6 +57,10 @@ async function sha256Of(file: string): Promise<string> {
  * checksum differs stops the build (exit 2): it is not the release the catalog or city file names.
  */
 async function releaseArchive(key: string, release: UpstreamRelease, given: string | undefined, cacheDir: string, say: (l: string) => void): Promise<string> {
+  if (!release.sha256) {
+    throw new InputError(`the image catalog names no SHA-256 for ${key} ${release.version} (Socle could not confirm one): an archive nobody checked is never built.\n`
+      + `  fix: download ${release.url}, verify it as upstream says (its GPG signature), then name it in the city file: images.${key}.release: { version: "${release.version}", url: "${release.url}", sha256: <its SHA-256> }`);
+  }
   const named = `the ${key} ${release.version} release (SHA-256 ${release.sha256})`;
   const check = async (file: string, origin: string) => {
     const actual = await sha256Of(file);

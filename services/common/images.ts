@@ -19,7 +19,8 @@ export interface CatalogImage {
 export interface UpstreamRelease {
   readonly version: string;
   readonly url: string;
-  readonly sha256: string;
+  /** Absent when Socle could not confirm it: the city file must then name the archive it verified. */
+  readonly sha256?: string;
 }
 
 export const IMAGE_CATALOG: Readonly<Record<string, CatalogImage>> = {
@@ -44,7 +45,13 @@ export const IMAGE_CATALOG: Readonly<Record<string, CatalogImage>> = {
       sha256: 'bcbce002d719555c49d380bc8044ce3fb40dcb71ba87d1d3f04debc5ff331902',
     },
   },
-  matomo: { name: 'matomo', tag: '5-apache', origin: 'mirrored', upstream: 'docker.io/library/matomo:5-apache' },
+  // The official release archive. Matomo publishes GPG signatures (.asc), not checksums, and the
+  // archive could not be downloaded here: the catalog names no SHA-256, so build-images asks the
+  // city to name the one it verified (images.matomo.release) rather than trust an unchecked file.
+  matomo: {
+    name: 'matomo', tag: '5.0.2', origin: 'built', buildDir: 'services/matomo',
+    release: { version: '5.0.2', url: 'https://builds.matomo.org/matomo-5.0.2.tar.gz' },
+  },
   decidim: { name: 'decidim', tag: '0.28', origin: 'mirrored', upstream: 'ghcr.io/decidim/decidim:0.28' },
   consul: { name: 'consul', tag: '2.2', origin: 'mirrored', upstream: 'docker.io/consuldemocracy/consuldemocracy:2.2' },
 };

@@ -1,83 +1,169 @@
 import { Construct } from 'constructs';
-import { Platform } from '../common/platform.js';
+import { Platform, type IVolume } from '../common/platform.js';
 import { MariaDb } from '../mariadb/index.js';
 import { attachFrontend, ownOriginCsp, type IWebApp, type WebAppProps } from '../common/frontend.js';
 import type { ProxyRoute } from '../reverse-proxy/index.js';
+import { renderFile } from '../common/template.js';
+import { CODE_PARAMETERS, FORBIDDEN_PLUGINS, matomoPrivacy, rawDataRetentionLabel, type MatomoPrivacy } from './privacy.js';
 
 export interface MatomoProps extends WebAppProps {
-  /** Public host name, e.g. `statistiques.ville-exemple.fr`. */
+  /** Public host name of Matomo's own interface, e.g. `statistiques.ville-exemple.fr`. */
   readonly hostname: string;
+  /** The commune's name, for the names of its two Matomo sites. */
+  readonly communeName: string;
+  /** Public host names whose pages are measured (the other apps'). */
+  readonly measuredHostnames: readonly string[];
+  /** Days raw visit data is kept (CNIL: at most 25 months). @default 180 */
+  readonly rawDataRetentionDays?: number;
   /** @default 60 */
   readonly archiveIntervalMinutes?: number;
   /** @default 512 */
   readonly memoryMiB?: number;
+  /** An image the city packaged itself, under its registry namespace. @default Socle's (catalog `matomo`) */
+  readonly image?: string;
+  /**
+   * The proxy's access-log volume, when the proxy runs on this host: the audience logs it writes
+   * there are imported every night. @default - no log import (the proxy is on another host)
+   */
+  readonly proxyLogs?: IVolume;
 }
+
+/** What the proxy needs to measure the other sites with this Matomo, through their own origin. */
+export interface AudienceMeasurement {
+  /** `host:port` of Matomo's front end, for the tracker's paths on every site. */
+  readonly upstream: string;
+  /** The snippet every measured page loads (`/socle-audience.js`). */
+  readonly trackerScript: string;
+  readonly privacy: MatomoPrivacy;
+  /** Whether the proxy's logs are imported (a second measurement, for the correction). */
+  readonly logImport: boolean;
+}
+
+/** The two Matomo sites: what the tracker measures, and what the server logs show of the same pages. */
+const TRACKER_SITE_ID = 1;
+const LOGS_SITE_ID = 2;
 
 // Matomo's reporting UI uses inline scripts and eval: own origin only, still.
 const MATOMO_CSP = ownOriginCsp({ inlineScripts: true, inlineStyles: true, evalScripts: true });
 
+/** Matomo's default plugins (config/global.ini.php of 5.0) minus those in FORBIDDEN_PLUGINS. */
+const DEFAULT_PLUGINS = [
+  'CoreVue', 'CorePluginsAdmin', 'CoreAdminHome', 'CoreHome', 'WebsiteMeasurable', 'IntranetMeasurable', 'Diagnostics',
+  'CoreVisualizations', 'Proxy', 'API', 'Widgetize', 'Transitions', 'LanguagesManager', 'Actions', 'Dashboard', 'MultiSites',
+  'Referrers', 'UserLanguage', 'DevicesDetection', 'Goals', 'Ecommerce', 'SEO', 'Events', 'UserCountry', 'GeoIp2', 'VisitsSummary',
+  'VisitFrequency', 'VisitTime', 'VisitorInterest', 'RssWidget', 'Feedback', 'Monolog', 'Login', 'TwoFactorAuth', 'UsersManager',
+  'SitesManager', 'Installation', 'CoreUpdater', 'CoreConsole', 'ScheduledReports', 'UserCountryMap', 'Live', 'PrivacyManager',
+  'ImageGraph', 'Annotations', 'MobileMessaging', 'Overlay', 'SegmentEditor', 'Insights', 'Morpheus', 'Contents', 'BulkTracking',
+  'Resolution', 'DevicePlugins', 'Heartbeat', 'Intl', 'Marketplace', 'ProfessionalServices', 'UserId', 'CustomJsTracker', 'Tour',
+  'PagePerformance', 'CustomDimensions', 'JsTrackerInstallCheck',
+];
+const MATOMO_PLUGINS = DEFAULT_PLUGINS.filter((p) => !(FORBIDDEN_PLUGINS as readonly string[]).includes(p));
+
 /**
- * Self-hosted Matomo (mirrored upstream image) with MariaDB and its archiving job: audience
- * measurement without Google Analytics. @stateful - visits log (IP addresses: personal data)
+ * Matomo, built by Socle from Debian and the official release archive (services/matomo), with
+ * MariaDB, its archiver, and the nightly import of the proxy's logs: audience measurement without
+ * Google Analytics and without consent banner, on the CNIL's conditions (services/matomo/privacy.ts).
+ * Installed by code at first start; settings applied at every start.
+ * @stateful - raw visit data (masked addresses) in the database
  */
 export class Matomo extends Construct implements IWebApp {
   public readonly route: ProxyRoute;
+  public readonly audience: AudienceMeasurement;
 
   constructor(scope: Construct, id: string, props: MatomoProps) {
     super(scope, id);
     const service = 'matomo';
     const platform = Platform.of(this);
+    const privacy = matomoPrivacy(props.rawDataRetentionDays);
+    const memoryMiB = props.memoryMiB ?? 512;
+    if (memoryMiB < 256) throw new Error(`matomo memoryMiB must be at least 256, got ${memoryMiB}; raise services.matomo.memoryMiB in the city file`);
     const data = platform.network(this, { name: `${service}-data`, tier: 'data' });
-    const db = new MariaDb(this, 'Database', { service, network: data, retention: 'raw visit logs 180 days (Matomo privacy settings), reports kept' });
+    const db = new MariaDb(this, 'Database', { service, network: data, retention: rawDataRetentionLabel(privacy) });
     const c = db.connection;
-    // The upstream image installs Matomo into /var/www/html at first start and keeps config there.
-    const files = platform.volume(this, { name: `${service}-files`, service, category: 'operational', retention: 'duration of the service', expectContent: true });
-    const env = {
-      MATOMO_DATABASE_HOST: c.host, MATOMO_DATABASE_PORT: String(c.port), MATOMO_DATABASE_ADAPTER: 'mysql',
-      MATOMO_DATABASE_TABLES_PREFIX: 'matomo_', MATOMO_DATABASE_USERNAME: c.user, MATOMO_DATABASE_PASSWORD: c.password,
-      MATOMO_DATABASE_DBNAME: c.database,
-      // No phone home: no marketplace, no update check, no third-party geolocation.
-      MATOMO_GENERAL_ENABLE_MARKETPLACE: '0', MATOMO_GENERAL_ENABLE_UPDATE_COMMUNICATION: '0',
-      MATOMO_GENERAL_ENABLE_INTERNET_FEATURES: '0', MATOMO_GENERAL_FORCE_SSL: '1',
-      MATOMO_GENERAL_PROXY_CLIENT_HEADERS: 'HTTP_X_FORWARDED_FOR', MATOMO_GENERAL_TRUSTED_HOSTS: props.hostname,
-      MATOMO_MAIL_TRANSPORT: 'smtp', MATOMO_MAIL_HOST: props.smtp.host, MATOMO_MAIL_PORT: String(props.smtp.port),
-      MATOMO_MAIL_TYPE: 'Plain', MATOMO_MAIL_USERNAME: props.smtp.user, MATOMO_MAIL_PASSWORD: props.smtp.password,
-      MATOMO_MAIL_ENCRYPTION: props.smtp.security === 'tls' ? 'ssl' : 'tls', MATOMO_NOREPLY_EMAIL: props.smtp.from,
-    };
-    const port = 80;
+    const port = 8080;
     const front = attachFrontend(platform, this, service, port, props.exposure);
+    const env = {
+      DB_HOST: c.host, DB_PORT: String(c.port), DB_NAME: c.database, DB_USERNAME: c.user, DB_PASSWORD: c.password,
+      ADMIN_USER: 'admin', ADMIN_EMAIL: props.smtp.from,
+      ADMIN_PASSWORD: platform.generatedSecret(this, 'admin-password'),
+      // Matomo signs its sessions and tokens with it: generated once, kept in the state.
+      MATOMO_SALT: platform.generatedSecret(this, 'salt', { length: 64, hex: true }),
+      SMTP_PASSWORD: props.smtp.password,
+      SOCLE_LOGS_SITE_ID: String(LOGS_SITE_ID),
+    };
+    const urls = props.measuredHostnames.map((h) => `https://${h}`);
+    const settings = {
+      timezone: 'Europe/Paris',
+      sites: [
+        { id: TRACKER_SITE_ID, name: `${props.communeName} — traceur JavaScript`, urls },
+        { id: LOGS_SITE_ID, name: `${props.communeName} — journaux du serveur`, urls },
+      ],
+      privacy,
+    };
+    const uploads = [
+      {
+        path: '/etc/socle/matomo/config.ini.php',
+        content: renderFile(import.meta.url, './templates/config.ini.php.tmpl', {
+          dbHost: c.host, dbPort: c.port, dbName: c.database, dbUser: c.user, hostname: props.hostname,
+          // The onion site is plain HTTP inside Tor: Matomo must not redirect it to https.
+          forceSsl: props.onionPort ? 0 : 1,
+          from: props.smtp.from, fromName: `Statistiques – ${props.communeName}`,
+          smtpHost: props.smtp.host, smtpPort: props.smtp.port, smtpUser: props.smtp.user,
+          smtpEncryption: props.smtp.security === 'tls' ? 'ssl' : 'tls',
+          plugins: MATOMO_PLUGINS.map((p) => `Plugins[] = "${p}"`).join('\n'),
+          measuredHosts: props.measuredHostnames.map((h) => `trusted_hosts[] = "${h}"`).join('\n'),
+        }),
+      },
+      { path: '/etc/socle/matomo/settings.json', content: `${JSON.stringify(settings, null, 2)}\n` },
+    ];
+    const image = props.image ?? 'matomo';
     const app = platform.container(this, 'Resource', {
       service,
       role: 'app',
-      image: 'matomo',
-      env,
-      networks: [...front.networks, { network: data }, { network: props.smtp.network }],
+      image,
+      env: {
+        ...env,
+        // Where X-Real-IP is believed from: the proxy's own network, or its host across the city network.
+        ...(props.exposure.kind === 'network' ? { SOCLE_PROXY_NAME: 'proxy' } : { SOCLE_TRUSTED_PROXIES: `${props.exposure.proxyAddress}/32` }),
+      },
+      networks: [...front.networks, { network: data, aliases: ['matomo-app'] }, { network: props.smtp.network }],
       ports: front.ports,
-      volumes: [{ volume: files, path: '/var/www/html' }],
-      // Apache binds port 80 as root then drops to www-data; the entrypoint copies Matomo into its volume.
-      readOnlyRootfs: false,
-      capAdd: ['SETUID', 'SETGID', 'CHOWN', 'NET_BIND_SERVICE'],
-      tmpfs: { '/tmp': 128 },
-      healthcheck: { test: ['CMD-SHELL', 'curl --fail --silent --output /dev/null http://127.0.0.1/matomo.php || exit 1'], startPeriodSec: 120 },
-      memoryMiB: props.memoryMiB ?? 512,
+      uploads,
+      user: 'www-data',
+      // core:update migrates the visits' tables: only after a backup the deploy took.
+      upgradeGate: props.image ? undefined : 'socle-matomo authorize-upgrade',
+      tmpfs: { '/tmp': 128, '/var/www/matomo/tmp': 256 },
+      healthcheck: { test: ['CMD', 'socle-matomo', 'healthy'], startPeriodSec: 240 },
+      memoryMiB,
     });
     front.finish(app.construct);
     const interval = (props.archiveIntervalMinutes ?? 60) * 60;
     platform.container(this, 'Archiver', {
       service,
       role: 'archiver',
-      image: 'matomo',
-      entrypoint: ['sh', '-c'],
-      // A marker touched after each successful run lets the healthcheck see archiving that fails.
-      command: [`while :; do if php /var/www/html/console core:archive --url=https://${props.hostname}/; then touch /tmp/last-archive; else echo "archiving failed, retrying in ${interval}s" >&2; fi; sleep ${interval}; done`],
-      env,
+      image,
+      command: ['scheduler'],
+      env: { ...env, SOCLE_ARCHIVE_INTERVAL_SECONDS: String(interval) },
       networks: [{ network: data }],
-      volumes: [{ volume: files, path: '/var/www/html' }],
+      volumes: props.proxyLogs ? [{ volume: props.proxyLogs, path: '/var/log/socle-proxy', readOnly: true }] : [],
+      uploads,
       user: 'www-data',
-      tmpfs: { '/tmp': 64 },
-      healthcheck: { test: ['CMD-SHELL', `test -n "$(find /tmp/last-archive -mmin -${2 * (props.archiveIntervalMinutes ?? 60) + 5} 2>/dev/null)"`], intervalSec: 300, startPeriodSec: 600 + interval },
-      memoryMiB: props.memoryMiB ?? 512,
+      tmpfs: { '/tmp': 64, '/var/www/matomo/tmp': 256 },
+      // A marker touched after each successful archiving; a log import that failed shows too.
+      healthcheck: {
+        test: ['CMD-SHELL', `test -n "$(find /tmp/last-archive -mmin -${2 * (props.archiveIntervalMinutes ?? 60) + 5} 2>/dev/null)" && test ! -e /tmp/import-failed`],
+        intervalSec: 60, startPeriodSec: 600,
+      },
+      memoryMiB,
     });
+    this.audience = {
+      upstream: front.upstream,
+      privacy,
+      logImport: props.proxyLogs !== undefined,
+      trackerScript: renderFile(import.meta.url, './templates/socle-audience.js.tmpl', {
+        siteId: TRACKER_SITE_ID, codeParameters: JSON.stringify(CODE_PARAMETERS),
+      }),
+    };
     this.route = { service, hostname: props.hostname, upstream: front.upstream, csp: MATOMO_CSP, onionPort: props.onionPort };
   }
 }

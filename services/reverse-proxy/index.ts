@@ -4,6 +4,7 @@ import { Lazy } from 'cdktf';
 import { Platform, type INetwork, type IVolume } from '../common/platform.js';
 import { escapeHtml, renderFile } from '../common/template.js';
 import { ownOriginCsp } from '../common/frontend.js';
+import type { AudienceMeasurement } from '../matomo/index.js';
 
 /** Something the proxy serves: an app front end, reached on `upstream`. */
 export interface ProxyRoute {
@@ -98,6 +99,7 @@ export class ReverseProxy extends Construct {
   /** Where the onion service publishes its addresses (`onion: true` only); mount it at {@link ONION_ADDRESSES_PATH}. */
   public readonly onionAddresses?: IVolume;
   private readonly routes: ProxyRoute[] = [];
+  private audience?: AudienceMeasurement;
 
   constructor(scope: Construct, id: string, props: ReverseProxyProps) {
     super(scope, id);
@@ -108,7 +110,8 @@ export class ReverseProxy extends Construct {
     this.frontendNetwork = platform.network(this, { name: 'frontend', tier: 'frontend' });
     this.publicNetwork = platform.network(this, { name: 'public', tier: 'egress' });
     this.accessLogs = platform.volume(this, {
-      name: 'proxy-logs', service: 'proxy', category: 'personal', retention: `${retentionDays} days, at most ${maxMiB} MiB`,
+      name: 'proxy-logs', service: 'proxy', category: 'personal',
+      retention: `${retentionDays} days, at most ${maxMiB} MiB; audience logs (masked addresses, for Matomo's import) ${AUDIENCE_LOG_DAYS} days`,
       // Logs are evidence for incident response, not an archive: they are not copied to backups.
       backup: false, preventDestroy: false,
     });
@@ -134,6 +137,7 @@ export class ReverseProxy extends Construct {
         virtualHosts: this.routes.map((r) => this.renderVirtualHosts(r)).join('\n'),
         // Only with a site that sets $socle_site: nginx refuses a map over a variable nothing defines.
         onionMaps: this.onionAddresses && this.routes.some((r) => r.onionPort) ? ONION_LOCATION_MAPS : '',
+        audienceMaps: this.audience ? AUDIENCE_MAPS : '',
       }),
     });
 
@@ -164,8 +168,9 @@ export class ReverseProxy extends Construct {
       user: 'www-data',
       uploads: [
         { path: '/etc/socle/nginx.conf', content: nginxConf },
-        { path: '/etc/socle/mentions-legales.html', content: Lazy.stringValue({ produce: () => renderLegalNotice(props.legalNotice, retentionDays, this.routes) }) },
+        { path: '/etc/socle/mentions-legales.html', content: Lazy.stringValue({ produce: () => renderLegalNotice(props.legalNotice, retentionDays, this.routes, this.audience) }) },
         { path: '/etc/socle/security.txt', content: renderSecurityTxt(props.securityContact ?? `mailto:${props.legalNotice.email}`) },
+        { path: '/etc/socle/socle-audience.js', content: Lazy.stringValue({ produce: () => this.audience?.trackerScript ?? '' }) },
       ],
       healthcheck: { test: ['CMD', 'curl', '--fail', '--silent', '--output', '/dev/null', 'http://127.0.0.1:8079/healthz'], startPeriodSec: 10 },
       memoryMiB: props.memoryMiB ?? 128,
@@ -181,6 +186,8 @@ export class ReverseProxy extends Construct {
       command: ['sh', '-c', [
         'while :; do',
         `find /var/log/nginx -name 'access-*.log' -mtime +${retentionDays - 1} -delete`,
+        // Matomo imports a day's audience log the night after: one more day for a night that failed.
+        `find /var/log/nginx -name 'audience-*.log' -mtime +${AUDIENCE_LOG_DAYS - 1} -delete`,
         `while [ "$(du -sm /var/log/nginx | cut -f1)" -gt ${maxMiB} ]; do`,
         'oldest=$(ls -1tr /var/log/nginx/access-*.log 2>/dev/null | head -n 1); [ -n "$oldest" ] || break',
         'if [ "$(ls -1 /var/log/nginx/access-*.log | wc -l)" -le 1 ]; then : > "$oldest"; break; fi',
@@ -211,6 +218,18 @@ export class ReverseProxy extends Construct {
     }
   }
 
+  /**
+   * Measures every other site with the city's Matomo: each page loads `/socle-audience.js` (added
+   * by the proxy before `</head>`, so the apps need no setting for it), which reaches Matomo through
+   * the page's own origin (`/socle-audience/`), clearnet and onion alike; GET requests answered
+   * with a page are also written to a daily audience log with masked addresses, which Matomo
+   * imports (`logImport`) as a second measurement.
+   */
+  public measureAudience(audience: AudienceMeasurement): void {
+    if (this.audience) throw new Error('reverse proxy already measures audience with a Matomo; a city has one');
+    this.audience = audience;
+  }
+
   /** Serves `route` on its own virtual host (and onion port). */
   public addRoute(route: ProxyRoute): void {
     if (this.routes.some((r) => r.hostname === route.hostname)) {
@@ -234,6 +253,10 @@ export class ReverseProxy extends Construct {
       tlsDirectives: tls ? '    add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;' : '',
       logFormat: route.loggedAddress === 'masked' ? 'socle_masked' : 'socle',
       internalLocations: (route.internalPaths ?? []).map((path) => `    # For the stack's own network only.\n    location ^~ ${path} { return 404; }`).join('\n'),
+      audienceLocations: this.audience ? renderAudienceLocations(this.audience) : '',
+      audienceInjection: this.audience && route.upstream !== this.audience.upstream ? AUDIENCE_INJECTION : '',
+      audienceLog: this.audience?.logImport && route.upstream !== this.audience.upstream
+        ? '    access_log /var/log/nginx/audience-$socle_log_day.log socle_audience if=$socle_audience_page;' : '',
       // Tor Browser offers the onion address to a visitor of the clearnet name (once Tor has published it).
       onionDirectives: tls && route.onionPort && this.onionAddresses
         ? `    set $socle_site ${route.service};\n    add_header Onion-Location $socle_onion_location always;` : '',
@@ -243,8 +266,40 @@ export class ReverseProxy extends Construct {
   }
 }
 
+/** Days an audience log stays on the proxy's volume: imported the night after, tried again once. */
+const AUDIENCE_LOG_DAYS = 2;
+
+// Page views only (GET answered with HTML), with the masked address, the time in the format
+// Matomo's importer reads, the path without query string or code, and the user agent (the
+// importer leaves bots out by it). Upstream compression off, so the tracker can be added to pages.
+const AUDIENCE_MAPS = [
+  '  map "$request_method:$status:$sent_http_content_type" $socle_audience_page { default 0; "~^GET:200:text/html" 1; }',
+  '  log_format socle_audience \'$socle_masked_addr [$time_local] "$host" "$request_method $socle_logged_uri" $status $body_bytes_sent "$http_user_agent"\';',
+  '  proxy_set_header Accept-Encoding "";',
+].join('\n');
+
+const AUDIENCE_INJECTION = [
+  '      sub_filter \'</head>\' \'<script src="/socle-audience.js" async></script></head>\';',
+  '      sub_filter_once on;',
+].join('\n');
+
+/** Matomo's tracker, endpoint and opt-out, reached through every site's own origin. */
+function renderAudienceLocations(a: AudienceMeasurement): string {
+  const to = (location: string, target: string) => `    location = /socle-audience/${location} {\n      set $socle_matomo http://${a.upstream};\n      proxy_pass $socle_matomo/${target};\n    }`;
+  return [
+    '    # Audience measurement by the city\'s Matomo, first party (services/matomo).',
+    '    location = /socle-audience.js {',
+    '      default_type "application/javascript; charset=utf-8";',
+    '      alias /etc/socle/socle-audience.js;',
+    '    }',
+    to('matomo.js', 'matomo.js'),
+    to('matomo.php', 'matomo.php$is_args$args'),
+    to('opt-out.js', 'index.php?module=CoreAdminHome&action=optOutJS&divId=socle-opt-out&language=fr&showIntro=1'),
+  ].join('\n');
+}
+
 /** The French legal notice (mentions légales), naming the real host: the commune itself. */
-function renderLegalNotice(n: LegalNotice, accessLogRetentionDays: number, routes: readonly ProxyRoute[]): string {
+function renderLegalNotice(n: LegalNotice, accessLogRetentionDays: number, routes: readonly ProxyRoute[], audience?: AudienceMeasurement): string {
   const e = escapeHtml;
   const masked = routes.filter((r) => r.loggedAddress === 'masked').map((r) => e(r.hostname));
   return renderFile(import.meta.url, './templates/mentions-legales.html.tmpl', {
@@ -263,10 +318,24 @@ function renderLegalNotice(n: LegalNotice, accessLogRetentionDays: number, route
     maskedLogs: masked.length
       ? ` Pour ${masked.join(', ')}, les journaux ne gardent que le début de l’adresse IP (deux octets), et jamais le code de participation ni l’adresse complète de la page.`
       : '',
+    audience: audience ? renderAudienceNotice(audience) : '<p>Aucune mesure d’audience n’est réalisée sur ces sites.</p>',
     dpoName: e(n.dpo.name),
     dpoEmail: e(n.dpo.email),
     dpoPostal: n.dpo.postalAddress ? `, ${e(n.dpo.postalAddress)}` : '',
   });
+}
+
+/** The legal notice's section on audience measurement, from the settings Matomo applies, with the opt-out. */
+function renderAudienceNotice(a: AudienceMeasurement): string {
+  return [
+    '<p>La fréquentation de ces sites est mesurée par une instance Matomo hébergée par la commune sur ses propres serveurs, dans les conditions de la CNIL pour une mesure d’audience dispensée de consentement :',
+    'aucun cookie n’est déposé ; l’adresse IP est tronquée (' + a.privacy.ipMaskBytes + ' octets masqués) avant tout enregistrement ; le signal « Do Not Track » de votre navigateur est respecté ;',
+    'aucun code de participation ni identifiant de compte n’est enregistré ; les données brutes sont supprimées après ' + a.privacy.rawDataRetentionDays + ' jours et seules des statistiques agrégées sont conservées ;',
+    'ces données ne sont ni recoupées avec d’autres traitements ni transmises à quiconque.' + (a.logImport ? ' Les journaux du serveur (adresse tronquée, page, navigateur) servent à une seconde mesure, pour corriger la première ; ils sont supprimés après ' + AUDIENCE_LOG_DAYS + ' jours.' : '') + '</p>',
+    '<p>Vous pouvez vous opposer à cette mesure :</p>',
+    '<div id="socle-opt-out"></div>',
+    '<script src="/socle-audience/opt-out.js"></script>',
+  ].join('\n');
 }
 
 /**

@@ -70,7 +70,7 @@ export interface CityConfig {
       readonly env: Readonly<Record<string, string>>; readonly memoryMiB: number; readonly workerMemoryMiB: number;
     };
     readonly limesurvey: ServicePlacement & { readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly image?: string; readonly memoryMiB: number };
-    readonly matomo: ServicePlacement & { readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly archiveIntervalMinutes: number; readonly memoryMiB: number };
+    readonly matomo: ServicePlacement & { readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly archiveIntervalMinutes: number; readonly rawDataRetentionDays: number; readonly image?: string; readonly memoryMiB: number };
     readonly onion: ServicePlacement & { readonly enabled: boolean; readonly offline: boolean };
     readonly backup: {
       readonly enabled: boolean; readonly schedule: string; readonly checkEveryDays: number; readonly maxAgeHours: number;

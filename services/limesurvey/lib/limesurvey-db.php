@@ -3,7 +3,6 @@
 //   wait     until the database answers (at most 120 s)
 //   state    "empty", "installed <DBVersion>", or what else is there
 //   enforce  the settings LimeSurvey keeps in its database, at every start (see below)
-//   network-of NAME  the IPv4 network (CIDR) this container shares with NAME (the proxy)
 //   purge-attempts HOURS  failed code and login attempts older than that (they hold addresses)
 //   authorize-upgrade SNAPSHOT  records that a backup of the database as it is now was taken
 //   take-upgrade-authorization  prints "<DBVersion> <snapshot>" of that record and deletes it
@@ -23,22 +22,6 @@ function fail(string $message): never {
 }
 
 $command = $argv[1] ?? '';
-if ($command === 'network-of') {
-    // The proxy's address changes when it is recreated; the network it shares with this container
-    // does not. Routes without a gateway in /proc/net/route are the directly attached networks.
-    $address = gethostbyname($argv[2] ?? '');
-    if (!filter_var($address, FILTER_VALIDATE_IP, FILTER_FLAG_IPV4)) fail("cannot resolve {$argv[2]}: is the proxy on this container's network?");
-    foreach (array_slice(file('/proc/net/route', FILE_IGNORE_NEW_LINES), 1) as $line) {
-        [, $destination, $gateway, , , , , $mask] = preg_split('/\s+/', trim($line));
-        if ($gateway !== '00000000' || $mask === '00000000') continue;
-        // The kernel prints addresses as little-endian hex words: read them back as numbers.
-        $net = unpack('V', pack('H*', $destination))[1];
-        $netmask = unpack('V', pack('H*', $mask))[1];
-        $ip = unpack('N', inet_pton($address))[1];
-        if (($ip & $netmask) === $net) { echo long2ip($net) . '/' . substr_count(decbin($netmask), '1') . "\n"; exit(0); }
-    }
-    fail("no network of this container holds {$argv[2]} ($address)");
-}
 if ($command === 'wait') {
     $deadline = time() + 120;
     while (true) {
@@ -147,4 +130,4 @@ if ($command === 'enforce') {
     exit(0);
 }
 
-fail("unknown command \"$command\": wait, state, enforce, purge-attempts HOURS, network-of NAME, authorize-upgrade SNAPSHOT, take-upgrade-authorization or import-codes SID");
+fail("unknown command \"$command\": wait, state, enforce, purge-attempts HOURS, authorize-upgrade SNAPSHOT, take-upgrade-authorization or import-codes SID");
