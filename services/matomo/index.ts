@@ -4,6 +4,7 @@ import { MariaDb } from '../mariadb/index.js';
 import { attachFrontend, ownOriginCsp, type IWebApp, type WebAppProps } from '../common/frontend.js';
 import type { ProxyRoute } from '../reverse-proxy/index.js';
 import { renderFile } from '../common/template.js';
+import { LOGS_SITE_ID, TRACKER_SITE_ID } from './audience.js';
 import { CODE_PARAMETERS, FORBIDDEN_PLUGINS, matomoPrivacy, rawDataRetentionLabel, type MatomoPrivacy } from './privacy.js';
 
 export interface MatomoProps extends WebAppProps {
@@ -39,9 +40,6 @@ export interface AudienceMeasurement {
   readonly logImport: boolean;
 }
 
-/** The two Matomo sites: what the tracker measures, and what the server logs show of the same pages. */
-const TRACKER_SITE_ID = 1;
-const LOGS_SITE_ID = 2;
 
 // Matomo's reporting UI uses inline scripts and eval: own origin only, still.
 const MATOMO_CSP = ownOriginCsp({ inlineScripts: true, inlineStyles: true, evalScripts: true });
