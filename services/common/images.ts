@@ -52,8 +52,12 @@ export const IMAGE_CATALOG: Readonly<Record<string, CatalogImage>> = {
     name: 'matomo', tag: '5.0.2', origin: 'built', buildDir: 'services/matomo',
     release: { version: '5.0.2', url: 'https://builds.matomo.org/matomo-5.0.2.tar.gz' },
   },
-  decidim: { name: 'decidim', tag: '0.28', origin: 'mirrored', upstream: 'ghcr.io/decidim/decidim:0.28' },
-  consul: { name: 'consul', tag: '2.2', origin: 'mirrored', upstream: 'docker.io/consuldemocracy/consuldemocracy:2.2' },
+  // The generated app decidim/docker builds for each Decidim release (`decidim --queue sidekiq .`,
+  // WORKDIR /code, no USER), tagged with the full version. 0.32 is the newest release line, in
+  // security support (SECURITY.md: the last two minor versions). The tag could not be looked up on
+  // GHCR from here: a city mirrors it by digest, and pins a newer 0.32.x patch when there is one.
+  // CONSUL Democracy publishes no production image: no catalog entry (services/consultation/README.md).
+  decidim: { name: 'decidim', tag: '0.32.1', origin: 'mirrored', upstream: 'ghcr.io/decidim/decidim:0.32.1' },
 };
 
 export interface RegistrySettings {

@@ -21,13 +21,14 @@ export interface ConsultationProps extends WebAppProps {
   readonly env?: Readonly<Record<string, string>>;
   /** @default 1024 */
   readonly memoryMiB?: number;
-  /** @default 768 */
+  /** Memory of the worker, and of the scheduler. @default 768 */
   readonly workerMemoryMiB?: number;
 }
 
 /**
- * The participation platform: web + worker + PostgreSQL + Redis. Decidim by default; CONSUL
- * Democracy or another Rails-like app through `preset`, `image` and `env`.
+ * The participation platform, Decidim (services/consultation/README.md): web (migrations, first
+ * system admin, server) + Sidekiq worker + scheduler of Decidim's periodic tasks + PostgreSQL +
+ * Redis. A city image replaces the upstream one through `image` and `env`, on the same conventions.
  * @stateful - uploads and database volumes (personal data)
  */
 export class Consultation extends Construct implements IWebApp {
@@ -69,14 +70,21 @@ export class Consultation extends Construct implements IWebApp {
       volumes: uploads,
       tmpfs: preset.scratch,
     };
+    // Mail, notifications and periodic tasks reach the city relay through the gateway only.
+    const backend = [{ network: data }, { network: props.smtp.network }];
+    // The bracket keeps a check from matching its own command line.
+    const running = (program: string) => ['CMD-SHELL', `grep -qsa '[${program[0]}]${program.slice(1)}' /proc/[0-9]*/cmdline`];
     const front = attachFrontend(platform, this, service, port, props.exposure);
     const web = platform.container(this, 'Web', {
       ...common,
       role: 'web',
-      command: preset.webCommand,
-      networks: [...front.networks, { network: data }, { network: props.smtp.network }],
+      // The first system admin, at the first start only: its password is in the encrypted state.
+      env: { ...env, SOCLE_SYSTEM_ADMIN_EMAIL: props.smtp.from, SOCLE_SYSTEM_ADMIN_PASSWORD: platform.generatedSecret(this, 'system-admin-password') },
+      command: preset.webCommand(port),
+      networks: [...front.networks, ...backend],
       ports: front.ports,
-      healthcheck: { test: preset.healthcheck, startPeriodSec: 180 },
+      // The first start runs every migration of an empty database before the server listens.
+      healthcheck: { test: preset.healthcheck(port), startPeriodSec: 600 },
       memoryMiB: props.memoryMiB ?? 1024,
     });
     front.finish(web.construct);
@@ -84,9 +92,16 @@ export class Consultation extends Construct implements IWebApp {
       ...common,
       role: 'worker',
       command: preset.workerCommand,
-      networks: [{ network: data }, { network: props.smtp.network }],
-      // The bracket keeps the check from matching its own command line.
-      healthcheck: { test: ['CMD-SHELL', `grep -qsa '[${preset.workerCommand.at(-1)![0]}]${preset.workerCommand.at(-1)!.slice(1)}' /proc/[0-9]*/cmdline`], startPeriodSec: 120 },
+      networks: backend,
+      healthcheck: { test: running(preset.workerProcess), startPeriodSec: 120 },
+      memoryMiB: props.workerMemoryMiB ?? 768,
+    });
+    platform.container(this, 'Scheduler', {
+      ...common,
+      role: 'scheduler',
+      command: preset.schedulerCommand,
+      networks: backend,
+      healthcheck: { test: running(preset.schedulerProcess), startPeriodSec: 60 },
       memoryMiB: props.workerMemoryMiB ?? 768,
     });
     this.route = { service, hostname: props.hostname, upstream: front.upstream, csp: preset.csp, onionPort: props.onionPort };
