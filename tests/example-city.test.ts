@@ -26,8 +26,8 @@ describe('the example city', () => {
   it('declares every service of the file', () => {
     expect(containers.map((c) => c.name).sort()).toEqual([
       'ville-exemple-backup-restic', 'ville-exemple-consultation-db', 'ville-exemple-consultation-redis',
-      'ville-exemple-consultation-web', 'ville-exemple-consultation-worker', 'ville-exemple-limesurvey-app',
-      'ville-exemple-limesurvey-db', 'ville-exemple-mail-gateway', 'ville-exemple-matomo-app',
+      'ville-exemple-consultation-scheduler', 'ville-exemple-consultation-web', 'ville-exemple-consultation-worker',
+      'ville-exemple-limesurvey-app', 'ville-exemple-limesurvey-db', 'ville-exemple-mail-gateway', 'ville-exemple-matomo-app',
       'ville-exemple-matomo-archiver', 'ville-exemple-matomo-db', 'ville-exemple-onion-tor',
       'ville-exemple-proxy-log-retention', 'ville-exemple-proxy-nginx',
     ]);
@@ -57,9 +57,9 @@ describe('the example city', () => {
     }
     // Read-only root everywhere: every image Socle builds writes only to its volumes and tmpfs.
     expect(containers.filter((c) => c.read_only !== true).map((c) => c.name).sort()).toEqual([]);
-    // Non-root wherever the image allows.
+    // Non-root wherever the image allows: Decidim's upstream image has no other user than root.
     expect(containers.filter((c) => !c.user).map((c) => c.name).sort()).toEqual([
-      'ville-exemple-consultation-web', 'ville-exemple-consultation-worker',
+      'ville-exemple-consultation-scheduler', 'ville-exemple-consultation-web', 'ville-exemple-consultation-worker',
     ]);
   });
 

@@ -128,7 +128,7 @@ export const DECIDIM_SOCLE_INITIALIZERS = `${DECIDIM_APP_DIR}/config/initializer
  * (decidim-system/lib/tasks/decidim_system.rake), so the same model call runs through
  * `rails runner`. Once any system admin exists, nothing is changed.
  */
-export const DECIDIM_SYSTEM_ADMIN_RUBY = [
+const DECIDIM_SYSTEM_ADMIN_RUBY = [
   'if Decidim::System::Admin.exists?',
   '  puts "socle: a system admin exists, none created"',
   'else',
@@ -148,7 +148,7 @@ const WRITE_SMTP_INITIALIZER = `cat > ${DECIDIM_SOCLE_INITIALIZERS}/smtp.rb <<'R
  * then the server. Any failing step stops the container (set -e). Upgrades across minor releases
  * need Decidim's one-time tasks of each release's notes as well: they are not run here.
  */
-export function decidimWebScript(port: number): string {
+function decidimWebScript(port: number): string {
   return [
     'set -e',
     '# socle-decidim-web: services/consultation/presets.ts',
@@ -161,7 +161,7 @@ export function decidimWebScript(port: number): string {
 }
 
 /** Sidekiq with the generated config/sidekiq.yml (read by default from the app directory). */
-export function decidimWorkerScript(): string {
+function decidimWorkerScript(): string {
   return ['set -e', '# socle-decidim-worker: services/consultation/presets.ts', WRITE_SMTP_INITIALIZER, 'exec bundle exec sidekiq'].join('\n');
 }
 
@@ -173,7 +173,7 @@ const SCHEDULER = 'socle-decidim-scheduler';
  * logged and the others still run. Each task boots Rails on its own: one failure cannot skip the
  * personal-data clean-ups.
  */
-export function decidimSchedulerScript(schedule: readonly ScheduledTask[] = DECIDIM_SCHEDULE): string {
+function decidimSchedulerScript(schedule: readonly ScheduledTask[] = DECIDIM_SCHEDULE): string {
   const runs = (every: ScheduledTask['every'], indent: string) => schedule.filter((t) => t.every === every).map((t) => `${indent}run ${t.task}`);
   return [
     'set -e',

@@ -35,11 +35,16 @@ export interface AudienceMeasurement {
   readonly upstream: string;
   /** The snippet every measured page loads (`/socle-audience.js`). */
   readonly trackerScript: string;
+  /** The legal notice's opt-out (served at /socle-audience/opt-out.js by the proxy). */
+  readonly optOutScript: string;
   readonly privacy: MatomoPrivacy;
   /** Whether the proxy's logs are imported (a second measurement, for the correction). */
   readonly logImport: boolean;
 }
 
+
+/** A refusal is remembered 13 months (395 days), the CNIL's ceiling for a cookie's life. */
+const OPT_OUT_COOKIE_HOURS = 395 * 24;
 
 // Matomo's reporting UI uses inline scripts and eval: own origin only, still.
 const MATOMO_CSP = ownOriginCsp({ inlineScripts: true, inlineStyles: true, evalScripts: true });
@@ -161,6 +166,7 @@ export class Matomo extends Construct implements IWebApp {
       trackerScript: renderFile(import.meta.url, './templates/socle-audience.js.tmpl', {
         siteId: TRACKER_SITE_ID, codeParameters: JSON.stringify(CODE_PARAMETERS),
       }),
+      optOutScript: renderFile(import.meta.url, './templates/socle-opt-out.js.tmpl', { siteId: TRACKER_SITE_ID, optOutHours: OPT_OUT_COOKIE_HOURS }),
     };
     this.route = { service, hostname: props.hostname, upstream: front.upstream, csp: MATOMO_CSP, onionPort: props.onionPort };
   }

@@ -171,6 +171,7 @@ export class ReverseProxy extends Construct {
         { path: '/etc/socle/mentions-legales.html', content: Lazy.stringValue({ produce: () => renderLegalNotice(props.legalNotice, retentionDays, this.routes, this.audience) }) },
         { path: '/etc/socle/security.txt', content: renderSecurityTxt(props.securityContact ?? `mailto:${props.legalNotice.email}`) },
         { path: '/etc/socle/socle-audience.js', content: Lazy.stringValue({ produce: () => this.audience?.trackerScript ?? '' }) },
+        { path: '/etc/socle/socle-opt-out.js', content: Lazy.stringValue({ produce: () => this.audience?.optOutScript ?? '' }) },
       ],
       healthcheck: { test: ['CMD', 'curl', '--fail', '--silent', '--output', '/dev/null', 'http://127.0.0.1:8079/healthz'], startPeriodSec: 10 },
       memoryMiB: props.memoryMiB ?? 128,
@@ -271,9 +272,12 @@ const AUDIENCE_LOG_DAYS = 2;
 
 // Page views only (GET answered with HTML), with the masked address, the time in the format
 // Matomo's importer reads, the path without query string or code, and the user agent (the
-// importer leaves bots out by it). Upstream compression off, so the tracker can be added to pages.
+// importer leaves bots out by it). A visitor who refused the measurement (Do Not Track, or the
+// legal notice's opt-out cookie) is left out of the logs' measurement as of the tracker's.
+// Upstream compression off, so the tracker can be added to pages.
 const AUDIENCE_MAPS = [
-  '  map "$request_method:$status:$sent_http_content_type" $socle_audience_page { default 0; "~^GET:200:text/html" 1; }',
+  '  map "$http_dnt:$cookie_mtm_consent_removed" $socle_audience_refused { default 1; ":" 0; "0:" 0; }',
+  '  map "$request_method:$status:$socle_audience_refused:$sent_http_content_type" $socle_audience_page { default 0; "~^GET:200:0:text/html" 1; }',
   '  log_format socle_audience \'$socle_masked_addr [$time_local] "$host" "$request_method $socle_logged_uri" $status $body_bytes_sent "$http_user_agent"\';',
   '  proxy_set_header Accept-Encoding "";',
 ].join('\n');
@@ -283,7 +287,7 @@ const AUDIENCE_INJECTION = [
   '      sub_filter_once on;',
 ].join('\n');
 
-/** Matomo's tracker, endpoint and opt-out, reached through every site's own origin. */
+/** Matomo's tracker and endpoint, and Socle's opt-out, reached through every site's own origin. */
 function renderAudienceLocations(a: AudienceMeasurement): string {
   const to = (location: string, target: string) => `    location = /socle-audience/${location} {\n      set $socle_matomo http://${a.upstream};\n      proxy_pass $socle_matomo/${target};\n    }`;
   return [
@@ -292,9 +296,12 @@ function renderAudienceLocations(a: AudienceMeasurement): string {
     '      default_type "application/javascript; charset=utf-8";',
     '      alias /etc/socle/socle-audience.js;',
     '    }',
+    '    location = /socle-audience/opt-out.js {',
+    '      default_type "application/javascript; charset=utf-8";',
+    '      alias /etc/socle/socle-opt-out.js;',
+    '    }',
     to('matomo.js', 'matomo.js'),
     to('matomo.php', 'matomo.php$is_args$args'),
-    to('opt-out.js', 'index.php?module=CoreAdminHome&action=optOutJS&divId=socle-opt-out&language=fr&showIntro=1'),
   ].join('\n');
 }
 
@@ -329,7 +336,7 @@ function renderLegalNotice(n: LegalNotice, accessLogRetentionDays: number, route
 function renderAudienceNotice(a: AudienceMeasurement): string {
   return [
     '<p>La fréquentation de ces sites est mesurée par une instance Matomo hébergée par la commune sur ses propres serveurs, dans les conditions de la CNIL pour une mesure d’audience dispensée de consentement :',
-    'aucun cookie n’est déposé ; l’adresse IP est tronquée (' + a.privacy.ipMaskBytes + ' octets masqués) avant tout enregistrement ; le signal « Do Not Track » de votre navigateur est respecté ;',
+    'aucun cookie de mesure n’est déposé (seulement, si vous vous opposez à la mesure, un cookie qui retient votre refus 13 mois) ; l’adresse IP est tronquée (' + a.privacy.ipMaskBytes + ' octets masqués) avant tout enregistrement ; le signal « Do Not Track » de votre navigateur est respecté ;',
     'aucun code de participation ni identifiant de compte n’est enregistré ; les données brutes sont supprimées après ' + a.privacy.rawDataRetentionDays + ' jours et seules des statistiques agrégées sont conservées ;',
     'ces données ne sont ni recoupées avec d’autres traitements ni transmises à quiconque.' + (a.logImport ? ' Les journaux du serveur (adresse tronquée, page, navigateur) servent à une seconde mesure, pour corriger la première ; ils sont supprimés après ' + AUDIENCE_LOG_DAYS + ' jours.' : '') + '</p>',
     '<p>Vous pouvez vous opposer à cette mesure :</p>',

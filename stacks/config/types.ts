@@ -66,7 +66,7 @@ export interface CityConfig {
   readonly services: {
     readonly proxy: ServicePlacement & { readonly bindAddress: string; readonly httpPort: number; readonly httpsPort: number; readonly accessLogRetentionDays: number; readonly accessLogMaxMiB: number; readonly memoryMiB: number };
     readonly consultation: ServicePlacement & {
-      readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly preset: 'decidim' | 'consul'; readonly image?: string; readonly port?: number;
+      readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly preset: 'decidim'; readonly image?: string; readonly port?: number;
       readonly env: Readonly<Record<string, string>>; readonly memoryMiB: number; readonly workerMemoryMiB: number;
     };
     readonly limesurvey: ServicePlacement & { readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly image?: string; readonly memoryMiB: number };

@@ -86,7 +86,7 @@ afterAll(async () => {
 describe('the test city deployed with OpenTofu over SSH', () => {
   it('runs every container the stack declares, each image pulled from the city registry', async () => {
     expect(started).toEqual([
-      BACKUP, name('backup-store-sftp'), CONSULTATION_DB, name('consultation-redis'), name('consultation-web'), name('consultation-worker'),
+      BACKUP, name('backup-store-sftp'), CONSULTATION_DB, name('consultation-redis'), name('consultation-scheduler'), name('consultation-web'), name('consultation-worker'),
       LIMESURVEY_APP, LIMESURVEY_DB, MAIL, TOR, name('proxy-log-retention'), PROXY,
     ].sort());
     // The cities name the registry localhost:15000; the build pushed under 127.0.0.1:15000, so these
@@ -383,7 +383,7 @@ describe('the databases', () => {
     expect(await envOf(BACKUP, planned.passwordEnv)).toBe(dump);
     expect(await envOf(BACKUP, planned.passwordEnv)).not.toBe(await envOf(CONSULTATION_DB, 'POSTGRES_PASSWORD'));
     // No app container carries the dump account's password.
-    for (const app of [name('consultation-web'), name('consultation-worker'), LIMESURVEY_APP]) {
+    for (const app of [name('consultation-web'), name('consultation-worker'), name('consultation-scheduler'), LIMESURVEY_APP]) {
       expect((await containerEnv(app)).join('\n')).not.toContain(dump);
     }
   }, 60_000);

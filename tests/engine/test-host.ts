@@ -101,7 +101,7 @@ export async function ensureRegistry(): Promise<void> {
 }
 
 /** The "outside" host: a network namespace this machine makes, reached through a veth pair. */
-export const OUTSIDE = { namespace: 'socle-outside', hostSide: 'socle-out0', address: '198.18.0.2', hostAddress: '198.18.0.1', ports: [80, 443, 587, 2222] } as const;
+export const OUTSIDE = { namespace: 'socle-outside', hostSide: 'socle-out0', address: '198.18.0.2', hostAddress: '198.18.0.1', ports: [80, 587, 2222] } as const;
 /** Every connection the outside host accepts is written here, one line each: `<port> <peer>`. */
 const OUTSIDE_LOG = join(TEST_HOST_DIR, 'outside-connections.log');
 
@@ -120,21 +120,15 @@ export async function ensureOutside(): Promise<void> {
     await q`ip netns exec ${OUTSIDE.namespace} ip link set socle-out1 up`;
     await q`ip netns exec ${OUTSIDE.namespace} ip link set lo up`;
   }
-  const outsideListens = async () => {
-    for (const port of OUTSIDE.ports) if ((await qn`ip netns exec ${OUTSIDE.namespace} bash -c ${`exec 3<>/dev/tcp/${OUTSIDE.address}/${port}`}`).exitCode !== 0) return false;
-    return true;
-  };
-  if (await outsideListens()) return;
-  // A listener from an older suite (fewer ports) goes first.
-  const pids = (await qn`ip netns pids ${OUTSIDE.namespace}`).stdout.trim().split('\n').filter(Boolean);
-  if (pids.length) await qn`kill ${pids}`;
+  const probe = await qn`ip netns exec ${OUTSIDE.namespace} bash -c ${`exec 3<>/dev/tcp/${OUTSIDE.address}/${OUTSIDE.ports[0]}`}`;
+  if (probe.exitCode === 0) return;
   const server = [
     "const net = require('node:net'); const fs = require('node:fs');",
     `for (const port of ${JSON.stringify(OUTSIDE.ports)}) net.createServer((s) => { fs.appendFileSync(${JSON.stringify(OUTSIDE_LOG)}, port + ' ' + s.remoteAddress + '\\n'); s.end(); }).listen(port, '0.0.0.0');`,
   ].join('\n');
   daemon('ip', ['netns', 'exec', OUTSIDE.namespace, process.execPath, '-e', server], join(TEST_HOST_DIR, 'outside.log'));
   for (let i = 0; i < 50; i++) {
-    if (await outsideListens()) return;
+    if ((await qn`ip netns exec ${OUTSIDE.namespace} bash -c ${`exec 3<>/dev/tcp/${OUTSIDE.address}/${OUTSIDE.ports[0]}`}`).exitCode === 0) return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`the outside host did not listen: see ${join(TEST_HOST_DIR, 'outside.log')}`);
