@@ -12,7 +12,7 @@ import { launchChromium } from './browser.js';
 import { lookedIn, presentArchive } from './release-archives.js';
 import { LABEL } from '../../core/labels.js';
 import { evaluateMatomoPrivacy, matomoPrivacy, rawDataRetentionLabel, type MatomoReadBack } from '../../services/matomo/privacy.js';
-import { ROOT, TSX } from '../helpers.js';
+import { ROOT, TSX, tempDir } from '../helpers.js';
 
 const q = $({ quiet: true });
 const qn = $({ quiet: true, nothrow: true });
@@ -101,7 +101,7 @@ if (!archive) {
       expect(await failingConditions()).toEqual([]);
       const read = await readBack();
       expect(read.rawDataDeletion).toEqual({ enabled: true, olderThanDays: RETENTION_DAYS });
-      const label = (await q`docker volume inspect --format ${`{{index .Labels "${LABEL.retention}"}}`} ${name('matomo-db-data')}`).stdout.trim();
+      const label = (await q`docker volume inspect --format ${`{{index .Labels "${LABEL.retention}"}}`} ${name('matomo-mariadb')}`).stdout.trim();
       expect(label).toBe(rawDataRetentionLabel(matomoPrivacy(RETENTION_DAYS)));
       expect(label).toContain(`${read.rawDataDeletion.olderThanDays} days`);
       // What an administrator could change in Matomo's interface is put back at the next start.
@@ -235,16 +235,15 @@ if (!archive) {
         // Everything that would call matomo.org if it could: the administrator's pages (update
         // check, news, marketplace), Matomo's scheduled tasks, archiving, and its diagnostics
         // (which test the internet connection when the feature is on).
-        const jar = '/tmp/engine-test-cookies';
-        const inApp = (args: string[]) => q`docker exec ${APP} curl --silent --max-time 60 -c ${jar} -b ${jar} -H ${'Host: matomo-app:8080'} ${args}`;
-        const form = (await inApp(['http://127.0.0.1:8080/index.php?module=Login'])).stdout;
-        const nonce = /name="form_nonce"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="form_nonce"/.exec(form);
+        const jar = join(tempDir(), 'cookies');
+        const signedIn = (path: string, extra: string[] = []) => viaProxy(STATS, path, ['-c', jar, '-b', jar, ...extra]);
+        const form = (await signedIn('/index.php?module=Login')).stdout;
+        const nonce = /name="form_nonce"[^>]*value="([^"]+)"/.exec(form);
         expect(nonce, 'no nonce in the login form').not.toBeNull();
-        await inApp(['--data-urlencode', 'form_login=admin', '--data-urlencode', `form_password=${await envOf(APP, 'ADMIN_PASSWORD')}`, '--data-urlencode', `form_nonce=${nonce![1] ?? nonce![2]}`, 'http://127.0.0.1:8080/index.php?module=Login']);
-        const signedIn = (await inApp(['http://127.0.0.1:8080/index.php?module=CoreHome&action=index&idSite=1&period=day&date=today'])).stdout;
-        expect(signedIn, 'the administrator did not sign in').not.toContain('form_login');
+        await signedIn('/index.php?module=Login', ['--data-urlencode', 'form_login=admin', '--data-urlencode', `form_password=${await envOf(APP, 'ADMIN_PASSWORD')}`, '--data-urlencode', `form_nonce=${nonce![1]}`]);
+        expect((await signedIn('/index.php?module=CoreHome&action=index&idSite=1&period=day&date=today')).stdout, 'the administrator did not sign in').not.toContain('form_login');
         for (const page of ['module=CoreAdminHome&action=home', 'module=Marketplace&action=overview', 'module=CorePluginsAdmin&action=plugins', 'module=Widgetize&action=iframe&moduleToWidgetize=RssWidget&actionToWidgetize=rssPiwik', 'module=CoreUpdater&action=newVersionAvailable']) {
-          await inApp(['--output', '/dev/null', `http://127.0.0.1:8080/index.php?${page}&idSite=1&period=day&date=today`]);
+          await signedIn(`/index.php?${page}&idSite=1&period=day&date=today`, ['--output', '/dev/null']);
         }
         await q`docker exec ${APP} php /var/www/matomo/console core:run-scheduled-tasks --force`;
         await qn`docker exec ${APP} php /var/www/matomo/console diagnostics:run`;
