@@ -157,6 +157,9 @@ if ($command === 'apply') {
 
 if ($command === 'check') {
     matomo();
+    // The privacy settings are read through the tracker's cache: emptied first, so the read-back
+    // is what the database holds now, not what an earlier request cached.
+    \Piwik\Tracker\Cache::deleteTrackerCache();
     $purge = \Piwik\Plugins\PrivacyManager\PrivacyManager::getPurgeDataSettings();
     $privacy = new \Piwik\Plugins\PrivacyManager\Config();
     $sites = array_map(fn ($s) => ['id' => (int) $s['idsite'], 'name' => $s['name'], 'urls' => api('SitesManager.getSiteUrlsFromId', ['idSite' => $s['idsite']]), 'excludeUnknownUrls' => (bool) $s['exclude_unknown_urls']], array_values(api('SitesManager.getAllSites')));
