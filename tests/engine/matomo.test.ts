@@ -111,7 +111,7 @@ if (!archive) {
       await city.recreate(APP);
       await waitAllHealthy([APP], 240);
       expect(await failingConditions()).toEqual([]);
-    });
+    }, 420_000);
 
     it('counts a citizen\'s visit with the tracker and again from the proxy\'s log, its address masked and its code nowhere', async () => {
       const browser = await launchChromium(`MAP *.ville-test.fr 127.0.0.1`);
