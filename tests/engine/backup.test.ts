@@ -256,7 +256,7 @@ describe('backup faults', () => {
     expect(r.stderr).toMatch(/target nas: wrong repository password/);
     expect(r.stderr).not.toMatch(/creating it/);
     expect(await snapshotIds('nas')).toEqual(before);
-  });
+  }, 300_000);
 
   it('a run killed in the middle: the next run succeeds and restic check passes', async () => {
     // Enough new data for restic to be caught at work.

@@ -543,7 +543,7 @@ describe('the deploy engine (OpenTofu, the Docker provider, the state)', () => {
       const out = join(tempDir(), 'cdktf.out');
       const plan = await deploy(['--out', out]);
       expect(plan.exitCode, plan.stderr).toBe(0);
-      expect(plan.stdout).toMatch(/note: 12 container\(s\) and \d+ network\(s\) of this stack run on serveur-test but are not in any state \(there is no state file\)/);
+      expect(plan.stdout).toMatch(/note: 13 container\(s\) and \d+ network\(s\) of this stack run on serveur-test but are not in any state \(there is no state file\)/);
       const apply = await deploy(['--out', out, '--apply']);
       expect(apply.exitCode).toBe(2);
       expect(apply.stderr).toMatch(/fix: if the state was moved, put it back at \S+; if it is lost, run again with --adopt/);
