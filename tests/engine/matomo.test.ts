@@ -5,11 +5,14 @@
 // code parameter absent; the privacy settings read back match the city file and the volume label;
 // Matomo calls nothing outside even when given a way to. Without an archive every test here is reported as NOT RUN.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
 import { DeployedCity, envOf, waitAllHealthy } from './deployed-city.js';
 import { launchChromium } from './browser.js';
 import { lookedIn, presentArchive } from './release-archives.js';
+import { TEST_REGISTRY } from './global-setup.js';
+import { imageReference } from '../../services/common/images.js';
 import { LABEL } from '../../core/labels.js';
 import { evaluateMatomoPrivacy, matomoPrivacy, rawDataRetentionLabel, type MatomoReadBack } from '../../services/matomo/privacy.js';
 import { ROOT, TSX, tempDir } from '../helpers.js';
@@ -255,5 +258,45 @@ if (!archive) {
         await qn`docker network rm ${net}`;
       }
     }, 300_000);
+
+    it('upgrades with core:update only after the deploy took a backup', async () => {
+      // A new version, made from the image the city runs: 5.0.3 with one more core update that
+      // Matomo's own core:update runs (it adds a table).
+      const running = imageReference('matomo', TEST_REGISTRY, {});
+      const refOf = (tag: string) => `${TEST_REGISTRY.host}/${TEST_REGISTRY.namespace}/matomo:${tag}`;
+      const derive = async (tag: string, from: string, version: string, doUpdate: string) => {
+        const cls = `Updates_${version.replace(/\./g, '_')}`;
+        const php = `<?php\nnamespace Piwik\\Updates;\nuse Piwik\\Common;\nuse Piwik\\Db;\nuse Piwik\\Updater;\nclass ${cls} extends \\Piwik\\Updates\n{\n    public function doUpdate(Updater $updater)\n    {\n        ${doUpdate}\n    }\n}\n`;
+        const dockerfile = [`FROM ${from}`, 'USER root',
+          `RUN echo ${Buffer.from(php).toString('base64')} | base64 -d > core/Updates/${version}.php \\`,
+          ` && sed -i "s/const VERSION = '[^']*';/const VERSION = '${version}';/" core/Version.php \\`,
+          ` && grep -q "const VERSION = '${version}';" core/Version.php`, 'USER www-data', ''].join('\n');
+        await $({ quiet: true, input: dockerfile })`docker build --quiet --tag ${refOf(tag)} -`;
+        await q`docker push --quiet ${refOf(tag)}`;
+      };
+      await derive('5.0.3-test', running, '5.0.3', "Db::exec('CREATE TABLE ' . Common::prefixTable('socle_test_migrated') . ' (id INT)');");
+      const base = readFileSync(city.city.config, 'utf8');
+      const deployTag = (tag: string) => {
+        writeFileSync(city.city.config, base.replace(/^images:\n/m, '').concat(`images:\n  matomo: { tag: "${tag}" }\n`));
+        return city.deploy(['--apply']);
+      };
+      const visits = () => sql('SELECT COUNT(*) FROM matomo_log_visit');
+      const visitsBefore = await visits();
+      // The backup refuses an empty database (the stand-in consultation app creates none): a table.
+      await q`docker exec ${name('consultation-db')} psql -U postgres -d consultation -Atq -v ON_ERROR_STOP=1 -c ${'SET ROLE consultation'} -c ${'CREATE TABLE IF NOT EXISTS proposals (id serial PRIMARY KEY)'}`;
+      try {
+        const up = await deployTag('5.0.3-test');
+        expect(up.exitCode, up.stdout + up.stderr).toBe(0);
+        expect(up.stdout).toMatch(/upgrade of matomo: .*matomo:5\.0\.2 -> .*matomo:5\.0\.3-test; backing up serveur-audience first/);
+        expect(up.stdout).toMatch(/backup [0-9a-f]{8} on store taken; ville-audience-matomo-app may now migrate/);
+        expect((await q`docker logs ${APP}`).stderr).toMatch(/upgrading the database from Matomo 5\.0\.2 to 5\.0\.3 \(backup [0-9a-f]+ taken by the deploy first\)(.|\n)*upgraded to Matomo 5\.0\.3/);
+        expect(await sql("SELECT option_value FROM matomo_option WHERE option_name = 'version_core'")).toBe('5.0.3');
+        expect(await sql("SHOW TABLES LIKE 'matomo_socle_test_migrated'")).toBe('matomo_socle_test_migrated');
+        expect(await visits()).toBe(visitsBefore);
+
+      } finally {
+        writeFileSync(city.city.config, base);
+      }
+    }, 1_200_000);
   });
 }
