@@ -222,7 +222,7 @@ export class ReverseProxy extends Construct {
   /**
    * Measures every other site with the city's Matomo: each page loads `/socle-audience.js` (added
    * by the proxy before `</head>`, so the apps need no setting for it), which reaches Matomo through
-   * the page's own origin (`/socle-audience/`), clearnet and onion alike; GET requests answered
+   * the page's own origin (`/socle-audience/`); GET requests answered
    * with a page are also written to a daily audience log with masked addresses, which Matomo
    * imports (`logImport`) as a second measurement.
    */
@@ -244,6 +244,8 @@ export class ReverseProxy extends Construct {
   }
 
   private renderVirtualHosts(route: ProxyRoute): string {
+    // Every site but Matomo's own interface is measured.
+    const measured = this.audience !== undefined && route.upstream !== this.audience.upstream;
     const vhost = (listen: string, serverName: string, tls: boolean) => renderFile(import.meta.url, './templates/vhost.conf.tmpl', {
       service: route.service,
       hostname: route.hostname,
@@ -255,8 +257,8 @@ export class ReverseProxy extends Construct {
       logFormat: route.loggedAddress === 'masked' ? 'socle_masked' : 'socle',
       internalLocations: (route.internalPaths ?? []).map((path) => `    # For the stack's own network only.\n    location ^~ ${path} { return 404; }`).join('\n'),
       audienceLocations: this.audience ? renderAudienceLocations(this.audience) : '',
-      audienceInjection: this.audience && route.upstream !== this.audience.upstream ? AUDIENCE_INJECTION : '',
-      audienceLog: this.audience?.logImport && route.upstream !== this.audience.upstream
+      audienceInjection: measured ? AUDIENCE_INJECTION : '',
+      audienceLog: measured && this.audience?.logImport
         ? '    access_log /var/log/nginx/audience-$socle_log_day.log socle_audience if=$socle_audience_page;' : '',
       // Tor Browser offers the onion address to a visitor of the clearnet name (once Tor has published it).
       onionDirectives: tls && route.onionPort && this.onionAddresses
@@ -289,19 +291,14 @@ const AUDIENCE_INJECTION = [
 
 /** Matomo's tracker and endpoint, and Socle's opt-out, reached through every site's own origin. */
 function renderAudienceLocations(a: AudienceMeasurement): string {
-  const to = (location: string, target: string) => `    location = /socle-audience/${location} {\n      set $socle_matomo http://${a.upstream};\n      proxy_pass $socle_matomo/${target};\n    }`;
+  const script = (location: string, file: string) => `    location = ${location} {\n      default_type "application/javascript; charset=utf-8";\n      alias ${file};\n    }`;
+  const toMatomo = (location: string, target: string) => `    location = /socle-audience/${location} {\n      set $socle_matomo http://${a.upstream};\n      proxy_pass $socle_matomo/${target};\n    }`;
   return [
     '    # Audience measurement by the city\'s Matomo, first party (services/matomo).',
-    '    location = /socle-audience.js {',
-    '      default_type "application/javascript; charset=utf-8";',
-    '      alias /etc/socle/socle-audience.js;',
-    '    }',
-    '    location = /socle-audience/opt-out.js {',
-    '      default_type "application/javascript; charset=utf-8";',
-    '      alias /etc/socle/socle-opt-out.js;',
-    '    }',
-    to('matomo.js', 'matomo.js'),
-    to('matomo.php', 'matomo.php$is_args$args'),
+    script('/socle-audience.js', '/etc/socle/socle-audience.js'),
+    script('/socle-audience/opt-out.js', '/etc/socle/socle-opt-out.js'),
+    toMatomo('matomo.js', 'matomo.js'),
+    toMatomo('matomo.php', 'matomo.php$is_args$args'),
   ].join('\n');
 }
 

@@ -88,6 +88,14 @@ export class DeployedCity {
     if (vols.length) await qn`docker volume rm --force ${vols}`;
   }
 
+  /**
+   * curl to `https://host:port/path` through the city's proxy published on loopback, as a browser
+   * on this machine would reach the city's name, trusting the test city's CA.
+   */
+  viaProxy(host: string, port: number, path: string, extra: readonly string[] = []) {
+    return qn`curl --silent --show-error --max-time 20 --cacert ${join(this.city.tls, 'ca.pem')} --resolve ${`${host}:${port}:127.0.0.1`} ${extra} ${`https://${host}:${port}${path}`}`;
+  }
+
   /** The commune's slug, as its resources are labelled. */
   get slug(): string {
     const c = Object.values<any>(this.city.stack.resource.docker_container)[0];

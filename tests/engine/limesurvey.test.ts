@@ -39,10 +39,8 @@ async function sql(query: string): Promise<string> {
   return (await q`docker exec --env ${`MYSQL_PWD=${await envOf(APP, 'DB_PASSWORD')}`} ${DB} mariadb -h127.0.0.1 -ulimesurvey limesurvey -N -B -e ${query}`).stdout.trim();
 }
 
-/** curl through the proxy, as a browser on this machine would reach the city's name. */
-function viaProxy(path: string, extra: string[] = []) {
-  return qn`curl --silent --show-error --max-time 20 --cacert ${join(city.city.tls, 'ca.pem')} --resolve ${`${HOST}:${PORT}:127.0.0.1`} ${extra} ${`https://${HOST}:${PORT}${path}`}`;
-}
+/** curl through the proxy to LimeSurvey's name. */
+const viaProxy = (path: string, extra: string[] = []) => city.viaProxy(HOST, PORT, path, extra);
 
 /** A citizen opens the survey and types `typed` into its code form: true when the questions follow. */
 async function typeCode(typed: string, headers: string[] = []): Promise<boolean> {

@@ -39,9 +39,7 @@ async function sql(query: string): Promise<string> {
   return (await q`docker exec --env ${`MYSQL_PWD=${await envOf(APP, 'DB_PASSWORD')}`} ${DB} mariadb -h127.0.0.1 -umatomo matomo -N -B -e ${query}`).stdout.trim();
 }
 
-function viaProxy(host: string, path: string, extra: string[] = []) {
-  return qn`curl --silent --show-error --max-time 20 --cacert ${join(city.city.tls, 'ca.pem')} --resolve ${`${host}:${PORT}:127.0.0.1`} ${extra} ${`https://${host}:${PORT}${path}`}`;
-}
+const viaProxy = (host: string, path: string, extra: string[] = []) => city.viaProxy(host, PORT, path, extra);
 
 async function readBack(): Promise<MatomoReadBack> {
   return JSON.parse((await q`docker exec ${APP} socle-matomo check`).stdout) as MatomoReadBack;
