@@ -149,6 +149,18 @@ describe('synth command on bad input', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('refuses a Matomo retention beyond the CNIL\'s 25 months, on its line, with the limit', () => {
+    const city = exampleCity();
+    city.services.matomo.rawDataRetentionDays = 800;
+    const file = writeCity(city);
+    const out = join(tempDir(), 'cdktf.out');
+    const r = run(TSX, ['main.ts', '--config', file, '--out', out]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`ville\\.yaml:${lineOf(readFileSync(file, 'utf8'), 'rawDataRetentionDays')}:\\d+  services\\.matomo\\.rawDataRetentionDays`));
+    expect(r.stderr).toMatch(/760/);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('keeps a previous output intact when the new config is bad', () => {
     const out = join(tempDir(), 'cdktf.out');
     mkdirSync(out);
