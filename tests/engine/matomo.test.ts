@@ -257,9 +257,9 @@ if (!archive) {
       }
     }, 300_000);
 
-    it('upgrades with core:update only after the deploy took a backup', async () => {
+    it('upgrades with core:update only after the deploy took a backup, and undoes an upgrade that fails', async () => {
       // A new version, made from the image the city runs: 5.0.3 with one more core update that
-      // Matomo's own core:update runs (it adds a table).
+      // Matomo's own core:update runs (it adds a table); then 5.0.4, whose update fails half-way.
       const running = imageReference('matomo', TEST_REGISTRY, {});
       const refOf = (tag: string) => `${TEST_REGISTRY.host}/${TEST_REGISTRY.namespace}/matomo:${tag}`;
       const derive = async (tag: string, from: string, version: string, doUpdate: string) => {
@@ -292,6 +292,21 @@ if (!archive) {
         expect(await sql("SHOW TABLES LIKE 'matomo_socle_test_migrated'")).toBe('matomo_socle_test_migrated');
         expect(await visits()).toBe(visitsBefore);
 
+        // An update that drops a table, then throws: Matomo's core:update calls that a warning,
+        // records 5.0.4 and exits 0. Socle fails the upgrade on it, the database comes back from
+        // the backup taken just before, and the previous image runs again.
+        await derive('5.0.4-broken', refOf('5.0.3-test'), '5.0.4',
+          "Db::exec('DROP TABLE ' . Common::prefixTable('socle_test_migrated')); throw new \\Exception('socle test: this update fails after dropping a table');");
+        const upgraded = (await q`docker inspect --format {{.Image}} ${APP}`).stdout.trim();
+        const failed = await deployTag('5.0.4-broken');
+        expect(failed.exitCode, failed.stdout + failed.stderr).toBe(1);
+        expect(failed.stdout).toMatch(/UPGRADE FAILED: ville-audience-matomo-app is /);
+        expect(failed.stderr).toMatch(/the upgrade of matomo to .*5\.0\.4-broken FAILED and was undone: database matomo restored from backup [0-9a-f]{8} taken just before it, ville-audience-matomo-app runs .*5\.0\.3-test again/);
+        expect((await q`docker inspect --format {{.Image}} ${APP}`).stdout.trim()).toBe(upgraded);
+        await waitAllHealthy([APP], 240);
+        expect(await sql("SELECT option_value FROM matomo_option WHERE option_name = 'version_core'")).toBe('5.0.3');
+        expect(await sql("SHOW TABLES LIKE 'matomo_socle_test_migrated'")).toBe('matomo_socle_test_migrated');
+        expect(await visits()).toBe(visitsBefore);
       } finally {
         writeFileSync(city.city.config, base);
       }
