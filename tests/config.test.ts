@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { ConfigError, loadCities, loadCity } from '../stacks/config/load.js';
 import { EXAMPLE, ROOT, TSX, exampleCity, run, tempDir, writeCity } from './helpers.js';
 
-/** Line (1-based) of the first line of `text` containing `needle`. */
+/** Line (1-based) of the first line of `text` containing `needle` (starting with it, after a `^`). */
 function lineOf(text: string, needle: string): number {
-  const i = text.split('\n').findIndex((l) => l.includes(needle));
+  const i = text.split('\n').findIndex((l) => (needle.startsWith('^') ? l.startsWith(needle.slice(1)) : l.includes(needle)));
   if (i < 0) throw new Error(`"${needle}" not in the file`);
   return i + 1;
 }
@@ -47,6 +47,9 @@ const CORPUS: Array<[string, Mutation, string, string, RegExp]> = [
   ['secret written in the app settings', (c) => { c.services.consultation.env.SMTP_PASS = 'motdepasse'; }, 'services.consultation.env.SMTP_PASS', 'SMTP_PASS: ', /placeholder such as \{\{database\.password\}\}/],
   ['credentials inside a URL of the app settings', (c) => { c.services.consultation.env.ARCHIVE_URL = 'https://archiviste:motdepasse@archives.ville-exemple.fr/'; }, 'services.consultation.env.ARCHIVE_URL', 'ARCHIVE_URL', /no secret written/],
   ['suppression whose reason is blank', (c) => { c.policy = { suppressions: [{ id: 'Socle-CT2', path: 'x', reason: '            ' }] }; }, 'policy.suppressions.0.reason', 'reason:', /at least 10 characters/],
+  ['no alert address while backups run', (c) => { delete c.mail.alerts; }, 'mail.alerts', '^mail:', /at least one address/],
+  ['alerts sent to a mailbox outside the city', (c) => { c.mail.alerts = ['informatique@gmail.com']; }, 'mail.alerts.0', 'informatique@gmail.com', /commune\.owns\.domains/],
+  ['relay CA file that does not exist', (c) => { c.mail.relay.ca = 'ca-de-la-ville.pem'; }, 'mail.relay.ca', 'ca-de-la-ville.pem', /put the city CA's certificate at .*ca-de-la-ville\.pem/],
   ['SSH port taken by the proxy', (c) => { c.services.proxy.httpsPort = 22; }, 'services.proxy.httpsPort', 'httpsPort: 22', /already taken by SSH of serveur-1/],
 ];
 

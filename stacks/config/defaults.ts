@@ -44,6 +44,7 @@ export function withDerivedDefaults(defaulted: any, cityFile: string): Omit<City
   const base = dirname(resolve(cityFile));
   for (const h of data.hosts) for (const key of ['knownHosts', 'identityFile'] as const) if (h.ssh[key]) h.ssh[key] = resolve(base, h.ssh[key].replace(/^~(?=\/)/, homedir()));
   if (data.state.directory) data.state.directory = resolve(base, data.state.directory);
+  if (data.mail.relay.ca) data.mail.relay.ca = resolve(base, data.mail.relay.ca.replace(/^~(?=\/)/, homedir()));
   for (const name of PLACED_SERVICES) data.services[name].host ??= data.hosts[0].name;
   if (!data.services.backup.enabled) data.services.backup.targets = [];
   return data;

@@ -59,8 +59,14 @@ export interface CityConfig {
   readonly registry: { readonly host: string; readonly namespace: string; readonly username?: string; readonly password?: SecretRef };
   readonly images: Readonly<Record<string, ImagePin>>;
   readonly mail: {
-    readonly relay: { readonly host: string; readonly address: string; readonly port: number; readonly security: 'starttls' | 'tls'; readonly user: string; readonly password: SecretRef };
+    readonly relay: {
+      readonly host: string; readonly address: string; readonly port: number; readonly security: 'starttls' | 'tls'; readonly user: string; readonly password: SecretRef;
+      /** Absolute path of the CA file the relay's certificate chains to. @default the CAs Debian trusts */
+      readonly ca?: string;
+    };
     readonly from: string;
+    /** Who receives Socle's own alerts (at least one when backups are on). */
+    readonly alerts: readonly string[];
   };
   readonly tls: { readonly mode: 'files' | 'acme'; readonly files?: { readonly directory: string }; readonly acme?: { readonly directoryUrl: string; readonly email: string } };
   readonly services: {

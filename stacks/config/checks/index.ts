@@ -5,6 +5,7 @@ import type { SourceFile } from '../source.js';
 import { appEnvIssues } from './app-env.js';
 import { backupIssues } from './backup.js';
 import { hostIssues } from './hosts.js';
+import { mailIssues } from './mail.js';
 import { ownershipIssues } from './ownership.js';
 import { placementIssues } from './placement.js';
 import { policyIssues } from './policy.js';
@@ -24,6 +25,7 @@ export function cityIssues(src: SourceFile, city: any): ConfigIssue[] {
     ...appEnvIssues(src, city),
     ...policyIssues(src, city),
     ...backupIssues(src, city),
+    ...mailIssues(src, city),
     ...tlsIssues(src, city),
     ...ownershipIssues(src, city, new Set(denied.map((i) => i.path))),
     ...denied,
