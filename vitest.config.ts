@@ -25,7 +25,8 @@ export default defineConfig({
           // A Docker engine, the deploy tools and Socle's images: installed, started and built once.
           globalSetup: ['tests/engine/global-setup.ts'],
           testTimeout: 120_000,
-          hookTimeout: 120_000,
+          // A stack's teardown (tofu destroy) under the other worker's load can take minutes.
+          hookTimeout: 300_000,
         },
       },
     ],
