@@ -69,7 +69,7 @@ export function resolveSecrets(bindings: readonly SecretBinding[], env: NodeJS.P
 }
 
 /** The value behind a secret reference, or what to do to provide it. */
-function readSecret(ref: SecretRef, env: NodeJS.ProcessEnv): { value?: string; source: string; fix: string } {
+export function readSecret(ref: SecretRef, env: NodeJS.ProcessEnv): { value?: string; source: string; fix: string } {
   if ('env' in ref) {
     const value = env[ref.env] || undefined;
     return { value, source: `environment variable ${ref.env}`, fix: `export ${ref.env}=... on the deploying machine` };
