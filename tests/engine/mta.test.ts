@@ -1,7 +1,7 @@
 // The test MTA (tests/engine/mta.ts) proved on its own, before any stack names it as its relay:
 // nodemailer on this machine talks to it over the veth pair, exactly as the mail gateway's
 // forwarded connections will.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
@@ -17,8 +17,16 @@ import { TEST_SECRETS } from './test-city.js';
 const { dkimVerify } = createRequire(import.meta.url)('mailauth/lib/dkim/verify') as { dkimVerify: typeof DkimVerify };
 const PASSWORD = TEST_SECRETS.SOCLE_TEST_SMTP_PASSWORD;
 const ca = readFileSync(MTA.caFile);
-/** A mailbox of its own for each test (other files may share the domain's usual ones). */
-const mailbox = (what: string) => `mta-${what}-${randomBytes(3).toString('hex')}@ville-test.fr`;
+/** A mailbox of its own for each test (other files may share the domain's usual ones), emptied afterwards. */
+const used: string[] = [];
+const mailbox = (what: string) => {
+  const address = `mta-${what}-${randomBytes(3).toString('hex')}@ville-test.fr`;
+  used.push(address);
+  return address;
+};
+afterAll(async () => {
+  for (const m of used) await clearMailbox(m);
+});
 
 function transport(options: { host?: string; port?: number; secure?: boolean; user?: string; pass?: string; servername?: string; requireTLS?: boolean } = {}) {
   const port = options.port ?? 587;

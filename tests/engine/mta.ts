@@ -35,7 +35,7 @@
 // the message has one recipient; zimbra.socle-test.invalid otherwise, and in its banner).
 //
 // API:
-//   MTA, MTA_DOMAINS, MTA_CONTAINER
+//   MTA, MTA_DOMAINS
 //   ensureMta(): builds the image, (re)creates the container and the veth pair when missing or
 //     changed, waits until every listener answers, and sets .21 up. Idempotent; called by the
 //     global setup (tests should not call it while others run: it brings .21 back up).
@@ -70,7 +70,7 @@ export const MTA = {
 /** The test cities' mail domains; the relay certificate names zimbra.<each>. */
 export const MTA_DOMAINS = ['ville-test.fr', 'ville-enquete.fr', 'ville-audience.fr', 'ville-sauvegarde.fr', 'ville-courrier.fr'] as const;
 
-export const MTA_CONTAINER = 'socle-test-mta';
+const MTA_CONTAINER = 'socle-test-mta';
 const IMAGE = 'socle-test-mta:latest';
 const DIR = '/var/lib/socle-test-host/mta';
 /** Mounted read-only at /srv/mta: accounts, maps, keys and certificates. */
