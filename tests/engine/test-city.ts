@@ -7,6 +7,7 @@ import { $ } from 'zx';
 import { synthesize } from '../../stacks/synth.js';
 import { ROOT, tempDir } from '../helpers.js';
 import { DEPLOY_KEY, KNOWN_HOSTS } from './test-host.js';
+import { MTA } from './mta.js';
 
 
 
@@ -63,7 +64,8 @@ export async function prepareTestCity(fixture = 'ville-test', edit: (yaml: strin
   const stateDir = tempDir('socle-state-');
   const config = join(tempDir(), `${fixture}.yaml`);
   const text = readFileSync(join(ROOT, `tests/fixtures/${fixture}.yaml`), 'utf8')
-    .replace('TLS_DIRECTORY', tls).replace('KNOWN_HOSTS', KNOWN_HOSTS).replace('DEPLOY_KEY', DEPLOY_KEY).replace('STATE_DIRECTORY', stateDir);
+    .replace('TLS_DIRECTORY', tls).replace('KNOWN_HOSTS', KNOWN_HOSTS).replace('DEPLOY_KEY', DEPLOY_KEY).replace('STATE_DIRECTORY', stateDir)
+    .replace('MTA_CA', MTA.caFile);
   writeFileSync(config, edit(text));
   const outdir = join(tempDir(), 'cdktf.out');
   synthesize({ config, outdir });

@@ -23,7 +23,7 @@ function ipv4ToNumber(address: string): number | undefined {
 }
 
 /** Whether `address` lies in `network`, an IPv4 address or prefix (`10.20.0.0/16`). */
-function inNetwork(address: string, network: string): boolean {
+export function inNetwork(address: string, network: string): boolean {
   const [base, length = '32'] = network.split('/');
   const a = ipv4ToNumber(address);
   const b = ipv4ToNumber(base);
