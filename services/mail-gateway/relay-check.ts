@@ -66,11 +66,18 @@ export async function checkRelay(route: RelayRoute, relay: RelaySettings): Promi
   const connection = new SMTPConnection(connectionOptions(route, relay, { logger, transactionLog: true }) as SMTPConnection.Options);
   const report: { -readonly [K in keyof RelayCheck]: RelayCheck[K] } = { ok: false, route: route.description };
   const fail = (step: CheckStep, message: string, fix: string): RelayCheck => ({ ...report, ok: false, failure: { step, message, fix } });
-  // Errors also reach the step's callback; without a listener an 'error' event would throw.
-  connection.on('error', () => undefined);
+  // connect() calls back on success only: a failure to connect or to secure the session is an
+  // 'error' event (or the server closing). Later steps get their errors in their callbacks.
+  let stepFailed: ((err: Error) => void) | undefined;
+  connection.on('error', (err: Error) => stepFailed?.(err));
+  connection.on('end', () => stepFailed?.(new Error('the server closed the connection')));
   try {
     try {
-      await new Promise<void>((resolve, reject) => connection.connect((err?: Error) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve, reject) => {
+        stepFailed = reject;
+        connection.connect((err?: Error) => (err ? reject(err) : resolve()));
+      });
+      stepFailed = undefined;
     } catch (err) {
       const e = err as Error & { code?: string };
       report.banner = serverLines.find((l) => /^220[ -]/.test(l));
