@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { synthesize } from './stacks/synth.js';
 import { UsageError, runCommand } from './core/cli.js';
 import { readSummary, formatSummary } from './stacks/summary.js';
+import { mailRecords, mailRecordsSummary } from './services/mail-gateway/records.js';
 
 const DEFAULT_CONFIG = 'examples/ville-exemple.yaml';
 
@@ -18,7 +19,8 @@ const USAGE = `usage: npm start                       synthesize the bundled exa
   --timing           print the time spent synthesizing (in this process) on stderr
   -h, --help         this help
 
-Writes cdktf.out/stacks/<commune>-<host>/cdk.tf.json, a policy report per stack, and prints a
+Writes cdktf.out/stacks/<commune>-<host>/cdk.tf.json, a policy report per stack, what the city's
+mail team publishes (cdktf.out/mail/<commune>/: DNS records, Zimbra commands), and prints a
 summary. Deploy each stack with: terraform -chdir=cdktf.out/stacks/<stack> init && ... apply
 exit status: 0 ok, 1 policy errors or failure, 2 bad input (flags, city file, suppressions)`;
 
@@ -51,6 +53,7 @@ function main(): void {
     // `cdktf synth --hcl` writes cdk.tf instead of the JSON the summary reads.
     if (process.env.SYNTH_HCL_OUTPUT === 'true') console.log('HCL output: see cdk.tf in each stack directory');
     else console.log(formatSummary(readSummary(result.outdir)));
+    for (const city of result.cities) console.log(mailRecordsSummary(mailRecords(city)).join('\n'));
     console.log(`\nsynthesized ${result.builds.reduce((n, b) => n + b.stacks.size, 0)} stack(s) for ${result.cities.length} commune(s) into ${outdir} in ${ms.toFixed(0)} ms`);
     console.log(`next: review ${outdir}/policy-report.*.csv, then npm run deploy -- --config ${config} (a plan; --apply to apply it)`);
   }

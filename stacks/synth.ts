@@ -7,6 +7,7 @@ import type { CityConfig } from './config/types.js';
 import { buildCity, type CityBuildOptions, type CityStacks } from './city.js';
 import { LOCK_FILE } from './deploy-tools.js';
 import { bridgePrefix, type HostStack } from './host-stack.js';
+import { mailRecordFiles, mailRecords, mailRecordsDir } from '../services/mail-gateway/records.js';
 import { SoclePack, findingsCsv, formatFindings, type Finding } from './policy/socle-pack.js';
 
 /** The policy pack found unsuppressed errors: nothing was written. Exit status 1. */
@@ -113,6 +114,13 @@ export function synthesize(options: SynthOptions): SynthResult {
         // The host firewall's flows for this commune, as the Ansible role takes them (-e @file).
         writeFileSync(join(staging, 'stacks', name, 'ansible-vars.json'), JSON.stringify(firewallVars(stack), null, 2) + '\n');
       }
+    }
+    // What the city's mail team publishes (DNS records, Zimbra commands): Socle cannot do it itself.
+    for (const city of cities) {
+      const records = mailRecords(city);
+      const dir = join(staging, mailRecordsDir(records));
+      mkdirSync(dir, { recursive: true });
+      for (const [name, content] of Object.entries(mailRecordFiles(records))) writeFileSync(join(dir, name), content);
     }
     keepTerraformWorkdirs(outdir, staging);
     // Every stack starts from the committed lock file: init takes exactly the pinned provider bytes.

@@ -50,6 +50,7 @@ const CORPUS: Array<[string, Mutation, string, string, RegExp]> = [
   ['no alert address while backups run', (c) => { delete c.mail.alerts; }, 'mail.alerts', '^mail:', /at least one address/],
   ['alerts sent to a mailbox outside the city', (c) => { c.mail.alerts = ['informatique@gmail.com']; }, 'mail.alerts.0', 'informatique@gmail.com', /commune\.owns\.domains/],
   ['relay CA file that does not exist', (c) => { c.mail.relay.ca = 'ca-de-la-ville.pem'; }, 'mail.relay.ca', 'ca-de-la-ville.pem', /put the city CA's certificate at .*ca-de-la-ville\.pem/],
+  ['DMARC reports sent to a mailbox outside the city', (c) => { c.mail.dmarc = { reports: 'rapports@dmarc-analyse.example.com' }; }, 'mail.dmarc.reports', 'rapports@dmarc-analyse', /commune\.owns\.domains/],
   ['SSH port taken by the proxy', (c) => { c.services.proxy.httpsPort = 22; }, 'services.proxy.httpsPort', 'httpsPort: 22', /already taken by SSH of serveur-1/],
 ];
 

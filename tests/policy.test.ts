@@ -226,6 +226,40 @@ describe('Socle-SEC1: no secret literal', () => {
   });
 });
 
+describe('Socle-MAIL1: app mail settings match the relay', () => {
+  const mailFindings = (mutate: (c: any) => void = () => {}) => {
+    const c = exampleCity();
+    mutate(c);
+    const { pack } = buildApp([loadCity(writeCity(c))], tempDir());
+    return pack.findings.filter((f) => f.ruleId === 'Socle-MAIL1');
+  };
+
+  it('passes the example city, whose apps take everything from mail.relay and mail.from', () => {
+    const findings = mailFindings();
+    expect(findings.length).toBeGreaterThanOrEqual(3);
+    expect(findings.filter((f) => f.status !== 'compliant')).toEqual([]);
+  });
+
+  it('fails a city override of the consultation app\'s SMTP port, naming the variable and the override', () => {
+    const errors = mailFindings((c) => { c.services.consultation.env.SMTP_PORT = '2525'; }).filter((f) => f.status === 'non-compliant');
+    expect(errors.map((f) => f.path).sort()).toEqual(['ville-exemple-serveur-1/consultation/Scheduler', 'ville-exemple-serveur-1/consultation/Web', 'ville-exemple-serveur-1/consultation/Worker']);
+    expect(errors[0].details).toMatch(/SMTP_PORT=2525 is not the relay's port 587 \(city override: .*ville\.yaml:\d+: services\.consultation\.env\.SMTP_PORT\)/);
+    expect(errors[0].fix).toMatch(/services\.<service>\.env/);
+  });
+
+  it('fails a relay host other than mail.relay.host, and a security that does not match', () => {
+    const errors = mailFindings((c) => { c.services.consultation.env.SMTP_ADDRESS = 'smtp.ville-exemple.fr'; c.services.consultation.env.SOCLE_SMTP_TLS = 'true'; }).filter((f) => f.status === 'non-compliant');
+    expect(errors[0].details).toMatch(/SMTP_ADDRESS=smtp\.ville-exemple\.fr is not the relay zimbra\.ville-exemple\.fr/);
+    expect(errors[0].details).toMatch(/SOCLE_SMTP_TLS=true but the relay's security is starttls/);
+  });
+
+  it('fails a sender outside the sending domain', () => {
+    const errors = mailFindings((c) => { c.services.consultation.env.DECIDIM_MAILER_SENDER = 'participation@autre-ville.fr'; }).filter((f) => f.status === 'non-compliant');
+    expect(errors.length).toBe(3);
+    expect(errors[0].details).toMatch(/DECIDIM_MAILER_SENDER=participation@autre-ville\.fr is not in the sending domain ville-exemple\.fr/);
+  });
+});
+
 describe('the policy pack', () => {
   it('has unique ids, each with info, explanation and fix', () => {
     expect(new Set(SOCLE_RULES.map((r) => r.id)).size).toBe(SOCLE_RULES.length);

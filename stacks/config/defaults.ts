@@ -24,8 +24,14 @@ export function withSchemaDefaults(raw: any): any {
   data.services.consultation.env ??= {};
   data.tls ??= {};
   data.state ??= {};
+  for (const block of ['sending', 'dkim', 'dmarc'] as const) data.mail[block] ??= {};
   if (!validateCity(data)) throw new Error(`schema defaults made a valid city file invalid: ${JSON.stringify(validateCity.errors)}`);
   return data;
+}
+
+/** The domain mail is sent from: the domain of mail.from (its SPF, DKIM and DMARC records). */
+export function sendingDomain(from: string): string {
+  return from.slice(from.lastIndexOf('@') + 1).toLowerCase();
 }
 
 /** The derived defaults, on a copy already holding the schema's (see withSchemaDefaults). */
@@ -35,6 +41,7 @@ export function withDerivedDefaults(defaulted: any, cityFile: string): Omit<City
   data.policy.suppressions ??= [];
   data.services.backup.targets ??= [];
   data.commune.securityContact ??= `mailto:${data.commune.email}`;
+  data.mail.dmarc.reports ??= `dmarc@${sendingDomain(data.mail.from)}`;
   if (data.tls.mode === 'files') data.tls.files ??= { directory: `/etc/socle/tls/${data.commune.slug}` };
   // The consultation app's pin applies to whichever image it runs.
   const consultation = data.services.consultation;

@@ -67,6 +67,13 @@ export interface CityConfig {
     readonly from: string;
     /** Who receives Socle's own alerts (at least one when backups are on). */
     readonly alerts: readonly string[];
+    /** Public addresses the relay sends from (SPF ip4:). @default SPF names the relay host (a:) */
+    readonly sending: { readonly publicAddresses?: readonly string[] };
+    readonly dkim: { readonly selector: string };
+    /** @default reports: dmarc@<sending domain> */
+    readonly dmarc: { readonly reports: string; readonly policy: 'none' | 'quarantine' | 'reject' };
+    readonly mtaSts: boolean;
+    readonly tlsRpt: boolean;
   };
   readonly tls: { readonly mode: 'files' | 'acme'; readonly files?: { readonly directory: string }; readonly acme?: { readonly directoryUrl: string; readonly email: string } };
   readonly services: {

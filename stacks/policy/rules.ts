@@ -21,6 +21,8 @@ export interface ResourceView {
   readonly attrs: Readonly<Record<string, any>>;
   /** `<registry>/<namespace>/` of the city owning the stack, when known. */
   readonly registryPrefix?: string;
+  /** The city's mail relay, when known (Socle-MAIL1). */
+  readonly mailRelay?: MailRelayView;
 }
 
 export type Rule = (r: ResourceView) => Compliance;
@@ -156,4 +158,45 @@ export const noSecretLiteral: Rule = (r) => {
     if (m) hits.push(`file ${u.file} assigns a literal to ${m[1]}`);
   }
   return hits.length ? violation(hits.join('; ')) : COMPLIANT;
+};
+
+/** The relay every app must send through, as the city file gives it (mail.relay, mail.from). */
+export interface MailRelayView {
+  readonly host: string; readonly port: number; readonly security: 'starttls' | 'tls'; readonly domain: string;
+  /** Per service, the environment variables the city file overrides, with their `file:line`: where a wrong value comes from. */
+  readonly overrides?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+}
+
+/** Environment variables naming an app's mail host, port, security and sender (Decidim, LimeSurvey, Matomo and Socle's own). */
+const MAIL_HOST_VARS = ['SMTP_ADDRESS', 'SMTP_HOST', 'MAIL_HOST'];
+const MAIL_PORT_VARS = ['SMTP_PORT', 'MAIL_PORT'];
+const MAIL_FROM_VARS = ['MAIL_FROM', 'SMTP_FROM', 'SOCLE_MAIL_FROM', 'DECIDIM_MAILER_SENDER'];
+
+/** Socle-MAIL1: a container's mail settings point at the city's relay, with its port and security, and send from its domain. */
+export const mailSettingsMatchRelay = (relay: MailRelayView | undefined): Rule => (r) => {
+  if (!relay || r.type !== 'docker_container') return NOT_APPLICABLE;
+  const env = new Map<string, string>((r.attrs.env ?? []).map((e: string) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+  const problems: string[] = [];
+  const service = labelsOf(r.attrs as Record<string, any>)[LABEL.service];
+  const overridden = (service && relay.overrides?.[service]) || {};
+  const literal = (name: string) => { const v = env.get(name); return v === undefined || isReference(v) ? undefined : v; };
+  const origin = (name: string) => overridden[name] ? ` (city override: ${overridden[name]}: services.${service}.env.${name})` : '';
+  for (const name of MAIL_HOST_VARS) {
+    const v = literal(name);
+    if (v !== undefined && v !== relay.host) problems.push(`${name}=${v} is not the relay ${relay.host}${origin(name)}`);
+  }
+  for (const name of MAIL_PORT_VARS) {
+    const v = literal(name);
+    if (v !== undefined && v !== String(relay.port)) problems.push(`${name}=${v} is not the relay's port ${relay.port}${origin(name)}`);
+  }
+  for (const name of MAIL_FROM_VARS) {
+    const v = literal(name);
+    if (v !== undefined && v.slice(v.lastIndexOf('@') + 1).toLowerCase() !== relay.domain) problems.push(`${name}=${v} is not in the sending domain ${relay.domain}${origin(name)}`);
+  }
+  const starttls = literal('SMTP_STARTTLS_AUTO');
+  if (starttls !== undefined && (starttls === 'true') !== (relay.security === 'starttls')) problems.push(`SMTP_STARTTLS_AUTO=${starttls} but the relay's security is ${relay.security}${origin('SMTP_STARTTLS_AUTO')}`);
+  const tls = literal('SOCLE_SMTP_TLS');
+  if (tls !== undefined && (tls === 'true') !== (relay.security === 'tls')) problems.push(`SOCLE_SMTP_TLS=${tls} but the relay's security is ${relay.security}${origin('SOCLE_SMTP_TLS')}`);
+  if (problems.length === 0) return [...env.keys()].some((k) => [...MAIL_HOST_VARS, ...MAIL_PORT_VARS, ...MAIL_FROM_VARS].includes(k)) ? COMPLIANT : NOT_APPLICABLE;
+  return violation(problems.join('; '));
 };

@@ -3,9 +3,10 @@ import { Annotations, DefaultTokenResolver, StringConcat, TerraformResource, Ter
 import type { IConstruct } from 'constructs';
 import { HostStack } from '../host-stack.js';
 import {
-  containerHardened, containerHasHealthcheck, containerHasMemoryLimit, containerHasProcessLimit, imageFromCityRegistry, noSecretLiteral,
+  containerHardened, containerHasHealthcheck, mailSettingsMatchRelay, containerHasMemoryLimit, containerHasProcessLimit, imageFromCityRegistry, noSecretLiteral,
   noThirdPartyHost, portsOnlyOnProxy, privateNetworksInternal, type ResourceView, type Rule,
 } from './rules.js';
+import { sendingDomain } from '../config/defaults.js';
 import { findSuppression } from '../../core/suppressions.js';
 
 export type RuleLevel = 'error' | 'warning';
@@ -78,6 +79,12 @@ export const SOCLE_RULES: readonly RuleBinding[] = [
     explanation: 'Synthesized output goes to git and to logs: secrets must only appear as references to sensitive variables or generated values.',
     fix: 'Use platform.generatedSecret() or a secret reference in the city file ({ env: NAME } or { file: /path }).',
   },
+  {
+    id: 'Socle-MAIL1', level: 'error', rule: (r) => mailSettingsMatchRelay(r.mailRelay)(r),
+    info: 'An app\'s mail settings do not match the city\'s relay (host, port, security) or send from outside its domain.',
+    explanation: 'Apps reach only the relay\'s host name, which the mail gateway answers for: another host or port cannot work, and a sender outside the sending domain fails SPF, DKIM and DMARC.',
+    fix: 'Remove the override from services.<service>.env in the city file (the apps take host, port, security and sender from mail.relay and mail.from), or use the {{smtp.*}} and {{mail.from}} placeholders.',
+  },
 ];
 
 export type FindingStatus = 'non-compliant' | 'suppressed' | 'compliant' | 'unknown';
@@ -122,7 +129,11 @@ function viewOf(resource: TerraformResource): ResourceView {
   const json = Tokenization.resolve(resource.toTerraform(), { scope: stack, preparing: false, resolver }) as any;
   const attrs = json.resource[resource.terraformResourceType][resource.friendlyUniqueId];
   const registryPrefix = stack instanceof HostStack ? `${stack.city.registry.host}/${stack.city.registry.namespace}/` : undefined;
-  return { type: resource.terraformResourceType, attrs, registryPrefix };
+  const mailRelay = stack instanceof HostStack
+    ? { host: stack.city.mail.relay.host, port: stack.city.mail.relay.port, security: stack.city.mail.relay.security, domain: sendingDomain(stack.city.mail.from),
+      overrides: { consultation: Object.fromEntries(Object.keys(stack.city.services.consultation.env).map((k) => [k, stack.city.locate(['services', 'consultation', 'env', k])])) } }
+    : undefined;
+  return { type: resource.terraformResourceType, attrs, registryPrefix, mailRelay };
 }
 
 function pathMatches(constructPath: string, pattern: string): boolean {

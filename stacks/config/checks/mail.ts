@@ -21,6 +21,12 @@ export function mailIssues(src: SourceFile, city: any): ConfigIssue[] {
         `use a city mailbox such as dsi@${city.domain}, or add its domain to commune.owns.domains if the commune owns it`, JSON.stringify(address)));
     }
   });
+  // DMARC reports say who sends as the city and from where: they go to a city mailbox.
+  const reports: string | undefined = city.mail.dmarc?.reports;
+  if (reports !== undefined && !domains.some((d) => isUnder(reports.split('@')[1] ?? '', d))) {
+    issues.push(src.issue(['mail', 'dmarc', 'reports'], `an address in ${domains.join(', ')} (commune.owns.domains): DMARC reports list who sends mail as the city, and stay in its mail`,
+      `use a city mailbox such as dmarc@${city.domain}, or remove reports to use dmarc@ the sending domain`, JSON.stringify(reports)));
+  }
   const ca: string | undefined = city.mail.relay.ca;
   if (ca !== undefined) {
     const file = resolve(dirname(resolve(src.name)), ca.replace(/^~(?=\/)/, process.env.HOME ?? '~'));
