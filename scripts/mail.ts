@@ -4,7 +4,8 @@
 // any credential; `send-test` sends a message exactly as the apps do and, read back from the
 // mailbox, audits the way it went; `verify` audits a message saved from a mailbox.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
 import { ImapFlow } from 'imapflow';
@@ -16,6 +17,7 @@ import { runOnHost } from './lib/run.js';
 import { mailGatewayNames, routeThroughGateway, type RelayRoute } from '../services/mail-gateway/relay-route.js';
 import { checkRelay, connectionOptions, relayCheckText, type RelaySettings } from '../services/mail-gateway/relay-check.js';
 import { auditMessage, headerFields, messageAuditText, type AuditPolicy } from '../services/mail-gateway/message-audit.js';
+import { mailRecordFiles, mailRecords } from '../services/mail-gateway/records.js';
 
 const USAGE = `usage: npm run mail -- <command> --config FILE [options]
 commands:
@@ -32,6 +34,11 @@ commands:
               --imap-password-env VAR   environment variable holding its password (default SOCLE_IMAP_PASSWORD)
               --imap-port N             (default 993)
               --save FILE               keep the message read back (never overwritten)
+  records     the DNS records the city's mail team publishes for the sending domain (SPF, DKIM,
+              DMARC, optional MTA-STS and TLS-RPT) and the Zimbra commands (zmprov, zmdkimkeyutil),
+              each line explained in French and English; the synth writes the same files under
+              cdktf.out/mail/<commune>/
+              --out DIR                 write the files there (none overwritten) instead of printing them
   verify      audit a delivered message (a .eml saved with its full headers)
               --message FILE
   For send-test --read-back and verify:
@@ -47,7 +54,7 @@ exit status: 0 ok, 1 a check failed (the output says what to fix), 2 bad input`;
 
 interface Args {
   config?: string; host?: string; to?: string; 'read-back'?: boolean; 'imap-user'?: string; 'imap-password-env'?: string; 'imap-port'?: string;
-  save?: string; message?: string; 'dkim-record'?: string; json?: boolean; help?: boolean;
+  save?: string; out?: string; message?: string; 'dkim-record'?: string; json?: boolean; help?: boolean;
 }
 
 function relaySettings(city: CityConfig, file: string): RelaySettings {
@@ -201,7 +208,20 @@ async function verify(args: Args, city: CityConfig): Promise<void> {
   await report(await auditMessage(raw, auditPolicy(city, link, raw, args['dkim-record'])), args);
 }
 
-const COMMANDS = ['check', 'send-test', 'verify'] as const;
+function records(args: Args, city: CityConfig): void {
+  const files = mailRecordFiles(mailRecords(city));
+  if (!args.out) {
+    for (const [name, content] of Object.entries(files)) process.stdout.write(`===== ${name}\n${content}${content.endsWith('\n') ? '' : '\n'}`);
+    return;
+  }
+  const taken = Object.keys(files).filter((n) => existsSync(join(args.out!, n)));
+  if (taken.length) throw new InputError(`--out ${args.out}: ${taken.join(', ')} already there; files are never overwritten: choose another directory or move them away`);
+  mkdirSync(args.out, { recursive: true });
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(args.out, name), content, { flag: 'wx', mode: name.endsWith('.sh') ? 0o750 : 0o640 });
+  console.error(`mail: ${Object.keys(files).join(', ')} written to ${args.out}`);
+}
+
+const COMMANDS = ['check', 'send-test', 'records', 'verify'] as const;
 
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
@@ -214,7 +234,7 @@ async function main(): Promise<void> {
   const args = parseFlags<Args>({
     config: { type: 'string' }, host: { type: 'string' }, to: { type: 'string' }, 'read-back': { type: 'boolean' },
     'imap-user': { type: 'string' }, 'imap-password-env': { type: 'string' }, 'imap-port': { type: 'string' }, save: { type: 'string' },
-    message: { type: 'string' }, 'dkim-record': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    message: { type: 'string' }, out: { type: 'string' }, 'dkim-record': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   }, rest);
   if (args.help) {
     console.log(USAGE);
@@ -224,6 +244,7 @@ async function main(): Promise<void> {
   const city = loadCity(args.config);
   if (command === 'check') await check(args, args.config, city);
   else if (command === 'send-test') await sendTest(args, args.config, city);
+  else if (command === 'records') records(args, city);
   else await verify(args, city);
 }
 

@@ -18,7 +18,7 @@ describe('npm run mail', () => {
   it('fails with exit 2 and the usage on an unknown command or flag', () => {
     const r = mail(['chek', '--config', EXAMPLE]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/unknown command "chek"; commands: check, send-test, verify/);
+    expect(r.stderr).toMatch(/unknown command "chek"; commands: check, send-test, records, verify/);
     expect(mail(['check', '--config', EXAMPLE, '--hots', 'x']).status).toBe(2);
   });
 
@@ -33,6 +33,19 @@ describe('npm run mail', () => {
     const r = mail(['verify', '--config', EXAMPLE, '--message', '/nonexistent.eml']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--message \/nonexistent\.eml: no such file/);
+  });
+
+  it('prints the DNS records and Zimbra commands, and writes them without overwriting', () => {
+    const r = mail(['records', '--config', EXAMPLE]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/v=spf1 a:zimbra\.ville-exemple\.fr -all/);
+    expect(r.stdout).toMatch(/zmprov ma socle@ville-exemple\.fr zimbraAllowFromAddress ne-pas-repondre@ville-exemple\.fr/);
+    expect(r.stdout).toMatch(/FR: /);
+    const out = tempDir();
+    expect(mail(['records', '--config', EXAMPLE, '--out', out]).status).toBe(0);
+    const again = mail(['records', '--config', EXAMPLE, '--out', out]);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(/never overwritten/);
   });
 
   it('audits a saved message offline and exits 1 when it went through a vendor', () => {
