@@ -42,19 +42,23 @@ export async function routeThroughGateway(o: { ssh: HostConfig['ssh']; hostName:
   const { network } = mailGatewayNames(o.slug);
   const remote = ['docker', 'run', '--rm', '-i', '--network', network, '--user', '65534:65534', '--read-only', '--cap-drop', 'ALL',
     '--security-opt', 'no-new-privileges', '--log-driver', 'none', '--entrypoint', 'bash', o.image, '-c', PIPE_SCRIPT, o.relayHost, String(o.relayPort)];
-  return localEndpoint(() => spawn('ssh', sshCommand(o.ssh, remote), { stdio: ['pipe', 'pipe', 'pipe'] }), o.relayHost,
+  return localEndpoint(() => spawn('ssh', sshCommand(o.ssh, remote), { stdio: ['pipe', 'pipe', 'pipe'], detached: true }), o.relayHost,
     `from a container on ${network} (the apps' network) on ${o.hostName}, through the mail gateway`);
 }
 
 /** A direct TCP route to an address (no gateway): the baseline of bench/mail, and fixture tests. */
 export async function directRoute(address: string, port: number, servername: string): Promise<RelayRoute> {
-  return localEndpoint(() => spawn('bash', ['-c', PIPE_SCRIPT, address, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] }), servername,
+  return localEndpoint(() => spawn('bash', ['-c', PIPE_SCRIPT, address, String(port)], { stdio: ['pipe', 'pipe', 'pipe'], detached: true }), servername,
     `directly from this machine to ${address}:${port}`);
 }
 
 async function localEndpoint(open: () => ChildProcess, servername: string, description: string): Promise<RelayRoute> {
   let failure: string | undefined;
   const children = new Set<ChildProcess>();
+  // Each pipe runs in its own process group, killed whole: the copying `cat`s hold the connection.
+  const kill = (child: ChildProcess) => {
+    try { if (child.pid) process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
+  };
   const server: Server = createServer((socket) => {
     const child = open();
     children.add(child);
@@ -63,8 +67,8 @@ async function localEndpoint(open: () => ChildProcess, servername: string, descr
     socket.pipe(child.stdin!);
     child.stdout!.pipe(socket);
     child.stdin!.on('error', () => socket.destroy());
-    socket.on('error', () => child.kill());
-    socket.on('close', () => child.kill());
+    socket.on('error', () => kill(child));
+    socket.on('close', () => kill(child));
     child.on('close', (code) => {
       children.delete(child);
       if (code !== 0 && code !== null && stderr.trim()) failure = stderr.trim();
@@ -77,7 +81,7 @@ async function localEndpoint(open: () => ChildProcess, servername: string, descr
     host: '127.0.0.1', port, servername, description,
     lastFailure: () => failure,
     close: () => new Promise<void>((resolve) => {
-      for (const c of children) c.kill();
+      for (const c of children) kill(c);
       server.close(() => resolve());
     }),
   };
