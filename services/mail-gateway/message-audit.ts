@@ -8,8 +8,9 @@ import { promises as dns } from 'node:dns';
 import type { dkimVerify as DkimVerify } from 'mailauth';
 import { inNetwork, isUnder } from '../../stacks/config/checks/ownership.js';
 
-// mailauth's main entry point fails to load on Node 20; its DKIM verifier alone loads.
-const { dkimVerify } = createRequire(import.meta.url)('mailauth/lib/dkim/verify') as { dkimVerify: typeof DkimVerify };
+// mailauth's main entry point fails to load on Node 20; its DKIM verifier alone loads (and is
+// the one place Socle loads it: the test MTA's own test verifies with it too).
+export const { dkimVerify } = createRequire(import.meta.url)('mailauth/lib/dkim/verify') as { dkimVerify: typeof DkimVerify };
 
 export interface AuditPolicy {
   readonly domains: readonly string[];

@@ -34,6 +34,11 @@ export function sendingDomain(from: string): string {
   return from.slice(from.lastIndexOf('@') + 1).toLowerCase();
 }
 
+/** A path on the deploying machine as the city file writes it: relative to the file, `~/` for home. */
+export function fromCityFile(cityFile: string, path: string): string {
+  return resolve(dirname(resolve(cityFile)), path.replace(/^~(?=\/)/, homedir()));
+}
+
 /** The derived defaults, on a copy already holding the schema's (see withSchemaDefaults). */
 export function withDerivedDefaults(defaulted: any, cityFile: string): Omit<CityConfig, 'file' | 'locate'> {
   const data = structuredClone(defaulted);
@@ -48,10 +53,9 @@ export function withDerivedDefaults(defaulted: any, cityFile: string): Omit<City
   if (data.images.consultation) data.images[consultation.image ?? consultation.preset] ??= data.images.consultation;
   for (const h of data.hosts) h.privateAddress ??= h.ssh.address;
   // Paths on the deploying machine are written relative to the city file.
-  const base = dirname(resolve(cityFile));
-  for (const h of data.hosts) for (const key of ['knownHosts', 'identityFile'] as const) if (h.ssh[key]) h.ssh[key] = resolve(base, h.ssh[key].replace(/^~(?=\/)/, homedir()));
-  if (data.state.directory) data.state.directory = resolve(base, data.state.directory);
-  if (data.mail.relay.ca) data.mail.relay.ca = resolve(base, data.mail.relay.ca.replace(/^~(?=\/)/, homedir()));
+  for (const h of data.hosts) for (const key of ['knownHosts', 'identityFile'] as const) if (h.ssh[key]) h.ssh[key] = fromCityFile(cityFile, h.ssh[key]);
+  if (data.state.directory) data.state.directory = resolve(dirname(resolve(cityFile)), data.state.directory);
+  if (data.mail.relay.ca) data.mail.relay.ca = fromCityFile(cityFile, data.mail.relay.ca);
   for (const name of PLACED_SERVICES) data.services[name].host ??= data.hosts[0].name;
   if (!data.services.backup.enabled) data.services.backup.targets = [];
   return data;

@@ -69,7 +69,7 @@ describe('npm run mail, through the gateway, to a real MTA', () => {
     expect(raw).toMatch(/^Message-ID: <[^>]+@ville-courrier\.fr>/im);
     // It arrived through the gateway: the relay saw the Socle host's address, not this test's.
     expect(raw).toMatch(new RegExp(`Received: from \\S+ \\([^)]*\\[${MTA.hostAddress.replace(/\./g, '\\.')}\\]\\)`));
-    // Without the key and without DNS for the test domains the signature cannot verify: said, exit 1.
+    // A --dkim-record file that holds no key is refused before the audit (exit 2): no DNS lookup.
     const unverified = await mail(['verify', '--config', city.city.config, '--message', saved, '--dkim-record', join(ROOT, 'tests/fixtures/encodings/ville-utf8-bom.yaml')]);
     expect(unverified.exitCode).toBe(2);
     expect(unverified.stderr).toMatch(/no "p=" public key/);

@@ -7,14 +7,12 @@ import { readFileSync } from 'node:fs';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { connect as netConnect, type Socket } from 'node:net';
 import nodemailer from 'nodemailer';
-import { createRequire } from 'node:module';
-import type { dkimVerify as DkimVerify } from 'mailauth';
 import { MTA, MTA_DOMAINS, cleartextSessions, clearMailbox, dkimPublicKey, messagesFor, mtaLog, setRelayUp, waitForMessages } from './mta.js';
 import { TEST_SECRETS } from './test-city.js';
+import { dkimVerify } from '../../services/mail-gateway/message-audit.js';
 
 // mailauth's entry point loads its BIMI module, whose undici needs a newer Node than 20: take the
 // DKIM verifier alone.
-const { dkimVerify } = createRequire(import.meta.url)('mailauth/lib/dkim/verify') as { dkimVerify: typeof DkimVerify };
 const PASSWORD = TEST_SECRETS.SOCLE_TEST_SMTP_PASSWORD;
 const ca = readFileSync(MTA.caFile);
 /** A mailbox of its own for each test (other files may share the domain's usual ones), emptied afterwards. */

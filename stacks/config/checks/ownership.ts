@@ -15,6 +15,12 @@ export function isUnder(host: string, domain: string): boolean {
   return host === domain || host.endsWith(`.${domain}`);
 }
 
+/** True when the mailbox `address` is in one of `domains` (or their subdomains). */
+export function ownsAddress(domains: readonly string[], address: string): boolean {
+  const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+  return address.includes('@') && domains.some((d) => isUnder(domain, d));
+}
+
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 function ipv4ToNumber(address: string): number | undefined {
@@ -62,8 +68,7 @@ export function ownershipIssues(src: SourceFile, city: any, alreadyReported: Rea
   if (!domains.some((d) => isUnder(city.domain, d))) {
     issues.push(src.issue(['domain'], `a domain under commune.owns.domains (${ownedDomains})`, `add ${city.domain} to commune.owns.domains if the commune owns it`, JSON.stringify(city.domain)));
   }
-  const fromDomain = String(city.mail.from).split('@')[1] ?? '';
-  if (!domains.some((d) => isUnder(fromDomain, d))) {
+  if (!ownsAddress(domains, String(city.mail.from))) {
     issues.push(src.issue(['mail', 'from'], `a sender address in ${ownedDomains} (commune.owns.domains)`, `use an address such as ne-pas-repondre@${city.domain}`, JSON.stringify(city.mail.from)));
   }
 
