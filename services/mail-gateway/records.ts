@@ -228,45 +228,34 @@ function zimbraScript(r: MailRecords): string {
   return lines.join('\n');
 }
 
+/** The README's words, by language; its layout is the same in both. */
+const README_WORDS: Readonly<Record<'fr' | 'en', { title: (d: string) => string; intro: (files: string) => string; dns: string; zimbra: string; notes: string }>> = {
+  fr: {
+    title: (d) => `# Courrier de Socle : ce que l'équipe messagerie publie pour ${d}`,
+    intro: (files) => `Socle envoie son courrier uniquement par le Zimbra de la ville. Pour qu'il soit délivré et reconnu, l'équipe messagerie publie ces enregistrements DNS et lance ces commandes Zimbra (fichiers : ${files}).`,
+    dns: 'Enregistrements DNS', zimbra: 'Commandes Zimbra', notes: 'À savoir',
+  },
+  en: {
+    title: (d) => `# Socle's mail: what the mail team publishes for ${d}`,
+    intro: (files) => `Socle sends mail only through the city's Zimbra. For it to be delivered and trusted, the mail team publishes these DNS records and runs these Zimbra commands (files: ${files}).`,
+    dns: 'DNS records', zimbra: 'Zimbra commands', notes: 'Good to know',
+  },
+};
+
+function readmeIn(lang: 'fr' | 'en', r: MailRecords, files: string): string[] {
+  const w = README_WORDS[lang];
+  return [
+    w.title(r.domain), '', w.intro(files), '',
+    `## ${w.dns}`, '', ...r.records.flatMap((rec) => [`- \`${rec.name}\` ${rec.type} \`${rec.value}\``, `  ${rec.why[lang]}`]), '',
+    `## ${w.zimbra}`, '', ...r.zimbra.flatMap((c) => [`- \`${c.command}\``, `  ${c.why[lang]}`]), '',
+    `## ${w.notes}`, '', ...r.notes.map((n) => `- ${n[lang]}`),
+  ];
+}
+
+/** LISEZMOI.md: French first (the city's mail team), then English. */
 function readme(r: MailRecords): string {
-  const files = [`dns-${r.domain}.zone`, 'zimbra-commands.sh', ...(r.mtaStsPolicy !== undefined ? ['mta-sts.txt'] : [])];
-  const fr = [
-    `# Courrier de Socle : ce que l'équipe messagerie publie pour ${r.domain}`,
-    '',
-    `Socle envoie son courrier uniquement par le Zimbra de la ville. Pour qu'il soit délivré et reconnu, l'équipe messagerie publie ces enregistrements DNS et lance ces commandes Zimbra (fichiers : ${files.join(', ')}).`,
-    '',
-    '## Enregistrements DNS',
-    '',
-    ...r.records.flatMap((rec) => [`- \`${rec.name}\` ${rec.type} \`${rec.value}\``, `  ${rec.why.fr}`]),
-    '',
-    '## Commandes Zimbra',
-    '',
-    ...r.zimbra.flatMap((c) => [`- \`${c.command}\``, `  ${c.why.fr}`]),
-    '',
-    '## À savoir',
-    '',
-    ...r.notes.map((n) => `- ${n.fr}`),
-  ];
-  const en = [
-    '',
-    `# Socle's mail: what the mail team publishes for ${r.domain}`,
-    '',
-    `Socle sends mail only through the city's Zimbra. For it to be delivered and trusted, the mail team publishes these DNS records and runs these Zimbra commands (files: ${files.join(', ')}).`,
-    '',
-    '## DNS records',
-    '',
-    ...r.records.flatMap((rec) => [`- \`${rec.name}\` ${rec.type} \`${rec.value}\``, `  ${rec.why.en}`]),
-    '',
-    '## Zimbra commands',
-    '',
-    ...r.zimbra.flatMap((c) => [`- \`${c.command}\``, `  ${c.why.en}`]),
-    '',
-    '## Good to know',
-    '',
-    ...r.notes.map((n) => `- ${n.en}`),
-    '',
-  ];
-  return [...fr, ...en].join('\n');
+  const files = [`dns-${r.domain}.zone`, 'zimbra-commands.sh', ...(r.mtaStsPolicy !== undefined ? ['mta-sts.txt'] : [])].join(', ');
+  return [...readmeIn('fr', r, files), '', ...readmeIn('en', r, files), ''].join('\n');
 }
 
 /** File name -> content, written under cdktf.out/mail/<slug>/ (mailRecordsDir). */
