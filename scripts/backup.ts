@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { loadCity } from '../stacks/config/load.js';
 import type { CityConfig, HostConfig } from '../stacks/config/types.js';
 import { InputError, StepError, UsageError, runCommand } from '../core/cli.js';
-import { Engine, drill, drillMarkdown, errorLines, findRunner, inRunner, restore, type Runner } from './lib/backup.js';
+import { Engine, drill, drillMarkdown, errorLines, findRunner, inRunner, notifyFromRunner, restore, statusMail, type Runner } from './lib/backup.js';
 
 const USAGE = `usage: npm run backup -- COMMAND --config FILE [--host NAME] [options]
 commands:
@@ -15,16 +15,19 @@ commands:
   verify                   dump and check every input a run needs, record nothing
   list                     snapshots of each host, per target
   check [--read-data P]    restic check of every target (P: also read P% of the data, e.g. 10)
-  status [--max-age-hours H]
+  status [--max-age-hours H] [--notify]
                            age of the last good backup per target; exit 1 past H hours
                            (default: services.backup.maxAgeHours of the city file)
   restore --snapshot ID [--service NAME] [--target NAME] [--overwrite]
                            put a snapshot back into the live stack (ID from list, or latest);
                            refuses to replace existing data without --overwrite
-  drill [--snapshot ID] [--target NAME] [--report-dir DIR]
+  drill [--snapshot ID] [--target NAME] [--report-dir DIR] [--notify]
                            restore into throwaway containers on an isolated network, compare
                            with the live data, write a dated report (JSON + Markdown) with the
                            measured RTO and RPO (default snapshot: latest; dir: drills/)
+  --notify                 (status, drill) also mail the report, or the failure, to mail.alerts
+                           through the host's mail gateway; queued on the runner when the relay
+                           cannot take it (sent at its next success), and the command exits 1
 options:
   --config FILE            the city file
   --host NAME              only this host (default: every host running a backup runner)
@@ -32,14 +35,14 @@ options:
                            city file (e.g. unix:///var/run/docker.sock when run on the host)
   -h, --help               this help
 exit status: 0 ok, 1 a step failed (or a drill found differences, or status found a stale
-target), 2 bad input`;
+target, or a --notify report could not be sent), 2 bad input`;
 
 const COMMANDS = ['run', 'verify', 'list', 'check', 'status', 'restore', 'drill'] as const;
 type Command = typeof COMMANDS[number];
 
 interface Args {
   config?: string; host?: string; 'docker-host'?: string; snapshot?: string; service?: string; target?: string;
-  overwrite?: boolean; 'report-dir'?: string; 'max-age-hours'?: string; 'read-data'?: string; help?: boolean;
+  overwrite?: boolean; 'report-dir'?: string; 'max-age-hours'?: string; 'read-data'?: string; notify?: boolean; help?: boolean;
 }
 
 function parse(): { command?: Command; args: Args } {
@@ -50,7 +53,7 @@ function parse(): { command?: Command; args: Args } {
       options: {
         config: { type: 'string' }, host: { type: 'string' }, 'docker-host': { type: 'string' }, snapshot: { type: 'string' },
         service: { type: 'string' }, target: { type: 'string' }, overwrite: { type: 'boolean' }, 'report-dir': { type: 'string' },
-        'max-age-hours': { type: 'string' }, 'read-data': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        'max-age-hours': { type: 'string' }, 'read-data': { type: 'string' }, notify: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true, allowPositionals: true,
     });
@@ -65,7 +68,7 @@ function parse(): { command?: Command; args: Args } {
   if (extra.length) throw new UsageError(`unexpected argument(s): ${extra.join(' ')}`);
   const only: Record<string, readonly Command[]> = {
     snapshot: ['restore', 'drill'], service: ['restore'], target: ['restore', 'drill'], overwrite: ['restore'],
-    'report-dir': ['drill'], 'max-age-hours': ['status'], 'read-data': ['check'],
+    'report-dir': ['drill'], 'max-age-hours': ['status'], 'read-data': ['check'], notify: ['status', 'drill'],
   };
   for (const [flag, commands] of Object.entries(only)) {
     if (args[flag as keyof Args] !== undefined && !commands.includes(command as Command)) throw new UsageError(`--${flag} applies to ${commands.join(' and ')} only`);
@@ -94,6 +97,13 @@ function pickTarget(runner: Runner, wanted?: string): string {
 }
 
 const say = (line: string) => console.error(line);
+
+/** --notify: the report goes to mail.alerts from the runner; a report that stays queued fails the command. */
+async function notify(engine: Engine, runner: Runner, host: string, mail: { subject: string; body: string }, failures: string[]): Promise<void> {
+  const r = await notifyFromRunner(engine, runner, mail.subject, mail.body);
+  if (r.sent) say(`${host}: report mailed to ${runner.plan.alerts.to.join(', ')}`);
+  else failures.push(`${host}: ${r.problem}\n  It stays queued in the runner and is sent at its next success; fix the mail route (npm run mail -- check)`);
+}
 
 async function main(): Promise<void> {
   const { command, args } = parse();
@@ -138,6 +148,7 @@ async function main(): Promise<void> {
           console.log(`${host.name}\t${r.target}\t${r.state}\t${r.time ?? '-'}\t${age}\t(max ${r.maxAgeHours} h)`);
           if (r.state !== 'ok') failures.push(`${host.name}: ${r.message}`);
         }
+        if (args.notify) await notify(engine, runner, host.name, statusMail(host.name, rows), failures);
         break;
       }
       case 'restore': {
@@ -146,7 +157,18 @@ async function main(): Promise<void> {
         break;
       }
       case 'drill': {
-        const report = await drill(engine, runner, { commune: slug, host: host.name, target: pickTarget(runner, args.target), snapshot: args.snapshot ?? 'latest', say });
+        let report;
+        try {
+          report = await drill(engine, runner, { commune: slug, host: host.name, target: pickTarget(runner, args.target), snapshot: args.snapshot ?? 'latest', say });
+        } catch (err) {
+          if (args.notify) {
+            await notify(engine, runner, host.name, {
+              subject: 'Exercice de restauration en ÉCHEC',
+              body: `L'exercice de restauration sur l'hôte ${host.name} n'a pas pu aller au bout :\n\n${(err as Error).message}\n\nQue faire : corriger la cause indiquée, puis relancer npm run backup -- drill --notify.\n\n-- \nMessage automatique de Socle (npm run backup -- drill --notify).`,
+            }, failures);
+          }
+          throw err;
+        }
         const dir = args['report-dir'] ?? 'drills';
         mkdirSync(dir, { recursive: true });
         const base = join(dir, `restauration-${slug}-${host.name}-${report.startedAt.replace(/[:.]/g, '-')}`);
@@ -154,6 +176,12 @@ async function main(): Promise<void> {
         writeFileSync(`${base}.md`, drillMarkdown(report));
         console.log(`${host.name}: drill of snapshot ${report.snapshot.id.slice(0, 8)}: RTO ${report.rtoSeconds.toFixed(1)} s, RPO ${(report.rpoSeconds / 3600).toFixed(2)} h, ${report.identical ? 'identical to the live data' : 'DIFFERENCES with the live data'}\n  report: ${base}.md (and .json)`);
         if (!report.identical) failures.push(`${host.name}: the restored data differs from the live data; read ${base}.md (data changed since the snapshot is a normal cause: drill right after a run to rule it out)`);
+        if (args.notify) {
+          await notify(engine, runner, host.name, {
+            subject: `Exercice de restauration : ${report.identical ? 'données identiques' : 'DIFFÉRENCES'}`,
+            body: `${drillMarkdown(report)}\nRapport complet : ${base}.md (et .json), sur la machine qui a lancé l'exercice.\n\n-- \nMessage automatique de Socle (npm run backup -- drill --notify).\n`,
+          }, failures);
+        }
         break;
       }
     }

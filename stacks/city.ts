@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Construct } from 'constructs';
 import type { CityConfig, HostConfig, SecretRef } from './config/types.js';
 import { HostStack } from './host-stack.js';
@@ -150,6 +151,7 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
     ? new OnionService(proxyStack, 'onion', { network: proxy.publicNetwork, addresses: proxy.onionAddresses!, extraTorrc: [...(s.onion.offline ? ['DisableNetwork 1'] : []), ...(options.extraTorrc ?? [])] })
     : undefined;
 
+  const relayCa = city.mail.relay.ca ? readFileSync(city.mail.relay.ca, 'utf8') : undefined;
   const gateways = new Map<string, MailGateway>();
   const smtpOn = (hostName: string) => {
     // One gateway per host that has apps sending mail.
@@ -160,6 +162,7 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
         hostname: city.mail.relay.host, address: city.mail.relay.address, port: city.mail.relay.port,
         security: city.mail.relay.security, user: city.mail.relay.user, from: city.mail.from,
         password: secret(stack, 'smtp_password', city.mail.relay.password, `password of ${city.mail.relay.user} on ${city.mail.relay.host}`),
+        ca: relayCa,
       });
       gateways.set(hostName, gateway);
     }
@@ -206,9 +209,10 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
     }
     // A runner reads its host's volumes and databases when the stack is synthesized; a host with
     // nothing to back up gets none.
-    for (const stack of stacks.values()) {
+    for (const [hostName, stack] of [...stacks]) {
       if (!stack.volumes.some((v) => v.props.backup) && dumpAccountsOf(stack).length === 0) continue;
       new BackupRunner(stack, 'backup', {
+        alerts: { to: city.mail.alerts, smtp: smtpOn(hostName), label: `${city.commune.name}, ${hostName}` },
         targets: [...s.backup.targets, ...storeTargetFor(stack)],
         password: secret(stack, 'restic_password', s.backup.password!, 'key of the restic repositories, held by the city'),
         sshPrivateKey: secret(stack, 'backup_ssh_private_key', { generate: 'ssh-keypair' }, 'SSH key the backup runner uses to reach the targets'),

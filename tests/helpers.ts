@@ -7,6 +7,8 @@ import { Testing } from 'cdktf';
 import { loadCity } from '../stacks/config/load.js';
 import { HostStack, generatedFileOf } from '../stacks/host-stack.js';
 import { synthesize } from '../stacks/synth.js';
+import { MailGateway } from '../services/mail-gateway/index.js';
+import type { BackupAlerts } from '../services/backup/index.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const EXAMPLE = join(ROOT, 'examples/ville-exemple.yaml');
@@ -86,4 +88,10 @@ export function fileOf(container: any, path: string): string {
   const content = generatedFileOf(container, path);
   if (content === undefined) throw new Error(`${container.name} receives no file ${path}`);
   return content;
+}
+
+/** Alert settings for a BackupRunner declared alone in a test host: a mail gateway of its own. */
+export function testAlerts(stack: HostStack, relayCa?: string): BackupAlerts {
+  const gateway = new MailGateway(stack, 'mail', { hostname: 'zimbra.ville-exemple.fr', address: '10.0.0.25', user: 'socle@ville-exemple.fr', from: 'ne-pas-repondre@ville-exemple.fr', password: stack.secretVariable('smtp_password', 'relay password'), ca: relayCa });
+  return { to: ['dsi@ville-exemple.fr'], smtp: gateway.smtp, label: 'Ville-Exemple, serveur-1' };
 }

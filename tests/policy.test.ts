@@ -7,12 +7,13 @@ import { Container, type ContainerConfig } from '@cdktf/provider-docker/lib/cont
 import { Image } from '@cdktf/provider-docker/lib/image/index.js';
 import { Network } from '@cdktf/provider-docker/lib/network/index.js';
 import { loadCity } from '../stacks/config/load.js';
-import { HostStack, LABEL } from '../stacks/host-stack.js';
+import { HostStack, LABEL, generatedFileOf } from '../stacks/host-stack.js';
 import { SOCLE_RULES, SoclePack, type Finding } from '../stacks/policy/socle-pack.js';
+import { mailSettingsMatchRelay } from '../stacks/policy/rules.js';
 import { suppress } from '../core/suppressions.js';
 import { buildApp } from '../stacks/synth.js';
 import type { ContainerSpec } from '../services/common/platform.js';
-import { CDKTF, EXAMPLE, TSX, exampleCity, run, tempDir, writeCity } from './helpers.js';
+import { CDKTF, EXAMPLE, TSX, exampleCity, resources, run, synthToDisk, tempDir, writeCity } from './helpers.js';
 
 const city = loadCity(EXAMPLE);
 
@@ -226,6 +227,8 @@ describe('Socle-SEC1: no secret literal', () => {
   });
 });
 
+const LIMESURVEY_CONFIG = '/etc/socle/limesurvey/config.php';
+
 describe('Socle-MAIL1: app mail settings match the relay', () => {
   const mailFindings = (mutate: (c: any) => void = () => {}) => {
     const c = exampleCity();
@@ -251,6 +254,29 @@ describe('Socle-MAIL1: app mail settings match the relay', () => {
     const errors = mailFindings((c) => { c.services.consultation.env.SMTP_ADDRESS = 'smtp.ville-exemple.fr'; c.services.consultation.env.SOCLE_SMTP_TLS = 'true'; }).filter((f) => f.status === 'non-compliant');
     expect(errors[0].details).toMatch(/SMTP_ADDRESS=smtp\.ville-exemple\.fr is not the relay zimbra\.ville-exemple\.fr/);
     expect(errors[0].details).toMatch(/SOCLE_SMTP_TLS=true but the relay's security is starttls/);
+  });
+
+  it('reads the settings LimeSurvey, Matomo and the backup runner keep in files, and passes them', () => {
+    const findings = mailFindings();
+    for (const part of ['/limesurvey/', '/matomo/', '/backup/']) {
+      expect(findings.filter((f) => f.path.includes(part)).map((f) => f.status), part).toContain('compliant');
+    }
+  });
+
+  it('fails a file whose settings point elsewhere, naming the file and the setting (the rule alone, on synthesized attributes)', () => {
+    const relay = { host: 'zimbra.ville-exemple.fr', port: 587, security: 'starttls' as const, domain: 'ville-exemple.fr' };
+    const container = synthToDisk(EXAMPLE).stacks.flatMap((st) => resources(st.json, 'docker_container')).find((c: any) => generatedFileOf(c, LIMESURVEY_CONFIG) !== undefined);
+    const rule = mailSettingsMatchRelay(relay);
+    expect(rule({ type: 'docker_container', attrs: container })).toEqual({ status: 'compliant' });
+    const original = generatedFileOf(container, LIMESURVEY_CONFIG)!;
+    const changed = original.replace(':587', ':2525').replace("'emailsmtpssl' => 'tls'", "'emailsmtpssl' => 'ssl'").replace(/'siteadminemail' => '[^']*'/, "'siteadminemail' => 'enquetes@prestataire.example'");
+    expect(changed).not.toBe(original);
+    const tampered = { ...container, env: container.env.map((e: string) => e.replace(original, changed)) };
+    const result = rule({ type: 'docker_container', attrs: tampered });
+    expect(result.status).toBe('non-compliant');
+    expect((result as { details: string }).details).toMatch(/\/etc\/socle\/limesurvey\/config\.php: port 2525 is not the relay's port 587/);
+    expect((result as { details: string }).details).toMatch(/security tls but the relay's is starttls/);
+    expect((result as { details: string }).details).toMatch(/sender enquetes@prestataire\.example is not in the sending domain ville-exemple\.fr/);
   });
 
   it('fails a sender outside the sending domain', () => {

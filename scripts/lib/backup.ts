@@ -475,3 +475,32 @@ export function drillMarkdown(r: DrillReport): string {
   if (differing.length) lines.push('### Fichiers différents', '', ...differing.flatMap((v) => v.differing.slice(0, 50).map((p) => `- ${v.volume} : \`${p}\``)), '');
   return lines.join('\n');
 }
+
+/**
+ * Mails a report to the city's alert addresses from the runner (`socle-backup notify`): through the
+ * host's mail gateway, queued on the runner's volume when the relay cannot take it.
+ */
+export async function notifyFromRunner(engine: Engine, runner: Runner, subject: string, body: string): Promise<{ sent: boolean; problem?: string }> {
+  const out = await engine.docker(['exec', '-i', runner.name, RUNNER_PROGRAM, 'notify', subject], { input: body, nothrow: true });
+  if (out.exitCode === 0) return { sent: true };
+  return { sent: false, problem: `the report to ${runner.plan.alerts.to.join(', ')} was not sent:\n${errorLines(out.stderr)}` };
+}
+
+/** A status report in French, for the city's alert mailboxes. */
+export function statusMail(host: string, rows: ReadonlyArray<{ target: string; state: string; time: string | null; ageSeconds: number | null; maxAgeHours: number; message: string }>): { subject: string; body: string } {
+  const bad = rows.filter((r) => r.state !== 'ok');
+  const state: Record<string, string> = { ok: 'à jour', stale: 'TROP ANCIENNE', none: 'AUCUNE', unreachable: 'INJOIGNABLE' };
+  return {
+    subject: bad.length ? `État des sauvegardes : ${bad.length} problème(s)` : 'État des sauvegardes : à jour',
+    body: [
+      `État des sauvegardes de l'hôte ${host}, relevé le ${new Date().toISOString()} :`,
+      '',
+      ...rows.map((r) => `- ${r.target} : ${state[r.state] ?? r.state}${r.time ? `, dernière sauvegarde complète ${r.time} (il y a ${((r.ageSeconds ?? 0) / 3600).toFixed(1)} h)` : ''} ; seuil ${r.maxAgeHours} h${r.message ? `\n  ${r.message}` : ''}`),
+      '',
+      bad.length ? 'Que faire : suivre l\'indication donnée pour chaque cible, puis relancer npm run backup -- run.' : 'Rien à faire.',
+      '',
+      '-- ',
+      'Message automatique de Socle (npm run backup -- status --notify).',
+    ].join('\n'),
+  };
+}

@@ -2,14 +2,16 @@
 // holds exactly the keys the type defines, the runner's program reads only those keys, and what the
 // program prints is what `npm run backup` parses.
 import { describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BackupRunner } from './index.js';
 import { BACKUP_PLAN_PATH, BACKUP_PLAN_VERSION, PLAN_KEYS, RUNNER_PATHS, parseRunnerLine, type BackupPlan } from './plan.js';
 import { MariaDb } from '../mariadb/index.js';
 import { errorLines } from '../../scripts/lib/backup.js';
-import { containerNamed, fileOf, synthInHost, tempDir } from '../../tests/helpers.js';
+import { headerFields } from '../mail-gateway/message-audit.js';
+import addressparser from 'nodemailer/lib/addressparser/index.js';
+import { containerNamed, fileOf, synthInHost, tempDir, testAlerts } from '../../tests/helpers.js';
 
 const SCRIPT = new URL('./bin/socle-backup', import.meta.url).pathname;
 const script = readFileSync(SCRIPT, 'utf8');
@@ -18,7 +20,7 @@ if (!hasJq) console.warn('backup-plan.test.ts: jq is not installed here: the tes
 
 function renderedPlan(): BackupPlan {
   const json = synthInHost((s) => {
-    new BackupRunner(s, 'backup', { targets: [{ name: 'nas', host: '10.0.0.9', port: 22, user: 'restic', path: '/srv/restic' }], password: 'x', sshPrivateKey: 'y' });
+    new BackupRunner(s, 'backup', { targets: [{ name: 'nas', host: '10.0.0.9', port: 22, user: 'restic', path: '/srv/restic' }], password: 'x', sshPrivateKey: 'y', alerts: testAlerts(s) });
     new MariaDb(s, 'db', { service: 'app', network: s.network(s, { name: 'app-data', tier: 'data' }) });
     s.volume(s, { name: 'app-uploads', service: 'app', category: 'personal', retention: 'x', expectContent: true });
   });
@@ -39,14 +41,14 @@ function pathsReadByScript(): string[] {
 }
 
 /** Runs the program on a plan whose paths point into a temporary directory. */
-function runScript(args: string[], tweak: (plan: BackupPlan, dir: string) => BackupPlan = (p) => p) {
+function runScript(args: string[], tweak: (plan: BackupPlan, dir: string) => BackupPlan = (p) => p, input?: string) {
   const dir = tempDir('socle-backup-plan-');
   const base = renderedPlan();
   const paths = Object.fromEntries(Object.entries(base.paths).map(([k, v]) => [k, join(dir, v)])) as unknown as BackupPlan['paths'];
   const plan = tweak({ ...base, paths }, dir);
   const file = join(dir, 'plan.json');
   writeFileSync(file, JSON.stringify(plan));
-  const r = spawnSync('bash', [SCRIPT, ...args], { env: { PATH: process.env.PATH, SOCLE_BACKUP_PLAN: file, TMPDIR: join(dir, 'tmp') }, encoding: 'utf8' });
+  const r = spawnSync('bash', [SCRIPT, ...args], { env: { PATH: process.env.PATH, SOCLE_BACKUP_PLAN: file, TMPDIR: join(dir, 'tmp') }, encoding: 'utf8', input });
   return { status: r.status, stderr: r.stderr, stdout: r.stdout, plan, dir };
 }
 
@@ -57,8 +59,9 @@ describe('the backup plan', () => {
 
   it('is read by socle-backup through those keys only, and every key is read', () => {
     // Read by others: the image creates the home (Dockerfile, checked below), restic finds its cache
-    // through RESTIC_CACHE_DIR, which the stack sets from the same constant.
-    const readElsewhere = ['.paths.home', '.paths.cache'];
+    // through RESTIC_CACHE_DIR, which the stack sets from the same constant; the relay's CA is
+    // uploaded by the stack to paths.relayCa, which the program reads as .alerts.trustFile.
+    const readElsewhere = ['.paths.home', '.paths.cache', '.paths.relayCa'];
     expect(pathsReadByScript()).toEqual(PLAN_KEYS.filter((k) => !readElsewhere.includes(k)).sort());
   });
 
@@ -104,6 +107,40 @@ describe.skipIf(!hasJq)('socle-backup against a plan', () => {
     });
     expect(failed.status).toBe(1);
     expect(runScript(['healthy']).status).toBe(1);
+  });
+
+  it('keeps an alert it cannot send as one well-formed message: one sender, names quoted or encoded, the plan\'s recipients', () => {
+    // The relay is a loopback port nothing listens on (or msmtp is absent here): either way the
+    // alert cannot leave, and stays queued as the file the relay will get.
+    const queuedAlert = (label: string, subject: string) => {
+      const r = runScript(['notify', subject], (p) => ({ ...p, alerts: { ...p.alerts, label, host: '127.0.0.1', port: 9, retrySeconds: [] } }), 'Corps du message.\n');
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/alert NOT sent after 1 attempt\(s\).*It stays queued \(1 alert\(s\) in /);
+      const files = readdirSync(r.plan.paths.alertQueue);
+      expect(files).toHaveLength(1);
+      const raw = readFileSync(join(r.plan.paths.alertQueue, files[0]), 'utf8');
+      rmSync(r.dir, { recursive: true, force: true });
+      return { raw, fields: Object.fromEntries(headerFields(raw)) };
+    };
+    const decode = (v: string) => v.replace(/\?=\s+=\?/g, '?==?').replace(/=\?UTF-8\?B\?([^?]+)\?=/g, (_, b) => Buffer.from(b, 'base64').toString('utf8'));
+
+    const accented = queuedAlert('Saint-Étienne, serveur "1"', 'Sauvegarde de la nuit en ÉCHEC, « urgent »');
+    const from = addressparser(accented.fields.from) as Array<{ name: string; address: string }>;
+    expect(from).toHaveLength(1);
+    expect(from[0].address).toBe('ne-pas-repondre@ville-exemple.fr');
+    expect(decode(from[0].name)).toBe('Sauvegardes Saint-Étienne, serveur "1"');
+    expect(decode(accented.fields.subject)).toBe('[Saint-Étienne, serveur "1"] Sauvegarde de la nuit en ÉCHEC, « urgent »');
+    for (const word of accented.raw.match(/=\?UTF-8\?B\?[^?]*\?=/g) ?? []) expect(word.length).toBeLessThanOrEqual(75);
+    expect(accented.fields.to).toBe('dsi@ville-exemple.fr');
+    expect(accented.fields['message-id']).toMatch(/^<[^@>]+@ville-exemple\.fr>$/);
+    expect(accented.fields['auto-submitted']).toBe('auto-generated');
+    expect(accented.fields['content-type']).toBe('text/plain; charset=UTF-8');
+    expect(accented.raw.split(/\n\n/).slice(1).join('\n\n')).toBe('Corps du message.\n');
+
+    // A plain ASCII name with a comma is quoted: unquoted, msmtp -t read it as a second recipient.
+    const plain = queuedAlert('Ville-Exemple, serveur-1', 'Essai');
+    expect(plain.fields.from).toBe('"Sauvegardes Ville-Exemple, serveur-1" <ne-pas-repondre@ville-exemple.fr>');
+    expect(addressparser(plain.fields.from)).toHaveLength(1);
   });
 
   it('refuses a plan of another version, and a daemon time that is not HH:MM', () => {

@@ -1,18 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { Testing } from 'cdktf';
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
-import { BackupRunner } from './index.js';
+import { BackupRunner, type BackupAlerts } from './index.js';
 import { BACKUP_PLAN_PATH, type BackupPlan } from './plan.js';
 import { MariaDb } from '../mariadb/index.js';
 import { Postgres } from '../postgres/index.js';
 import { HostStack } from '../../stacks/host-stack.js';
 import { loadCity } from '../../stacks/config/load.js';
 import { LABEL } from '../../core/labels.js';
-import { EXAMPLE, containerNamed, fileOf, resources, synthInHost, synthToDisk } from '../../tests/helpers.js';
+import { EXAMPLE, containerNamed, fileOf, resources, synthInHost, synthToDisk, testAlerts } from '../../tests/helpers.js';
 
 const target = { name: 'nas', host: 'nas.ville-exemple.fr', port: 22, user: 'restic', path: '/srv/restic' };
 const RUNNER = 'ville-exemple-backup-restic';
-const runnerProps = (s: HostStack) => ({ targets: [target], password: s.secretVariable('restic_password', 'x'), sshPrivateKey: s.secretVariable('k', 'x') });
+const runnerProps = (s: HostStack, alerts: Partial<BackupAlerts> = {}, relayCa?: string) => ({
+  targets: [target], password: s.secretVariable('restic_password', 'x'), sshPrivateKey: s.secretVariable('k', 'x'), alerts: { ...testAlerts(s, relayCa), ...alerts },
+});
 const planOf = (runner: any): BackupPlan => JSON.parse(fileOf(runner, BACKUP_PLAN_PATH));
 
 describe('BackupRunner', () => {
@@ -32,7 +34,40 @@ describe('BackupRunner', () => {
     expect(runner.volumes).toEqual(expect.arrayContaining([expect.objectContaining({ container_path: '/data/app-uploads', read_only: true })]));
     expect(runner.volumes).not.toEqual(expect.arrayContaining([expect.objectContaining({ container_path: '/data/backup-cache' })]));
     expect(runner.env).toEqual(expect.arrayContaining(['RESTIC_PASSWORD=${var.restic_password}', expect.stringMatching(/^SOCLE_DB_0_PASSWORD=\$\{random_password\.db_dump-password_\w+\.result\}$/)]));
-    expect(runner.networks_advanced).toHaveLength(2);
+    // Its egress, the mail network (alerts) and the database's data network.
+    expect(runner.networks_advanced.map((n: any) => n.name)).toEqual(['${docker_network.network-backup-egress.name}', '${docker_network.network-mail.name}', '${docker_network.network-app-data.name}']);
+  });
+
+  it('mails its alerts through the host\'s mail gateway: TLS for the relay\'s name with the city CA, the password by reference', () => {
+    const ca = '-----BEGIN CERTIFICATE-----\nMIIB-test-ca\n-----END CERTIFICATE-----\n';
+    const json = synthInHost((s) => {
+      new BackupRunner(s, 'backup', runnerProps(s, { retrySeconds: [2, 4] }, ca));
+      s.volume(s, { name: 'app-uploads', service: 'app', category: 'personal', retention: '1 year' });
+    });
+    const runner = containerNamed(json, RUNNER);
+    const plan = planOf(runner);
+    expect(plan.alerts).toEqual({
+      to: ['dsi@ville-exemple.fr'], from: 'ne-pas-repondre@ville-exemple.fr', label: 'Ville-Exemple, serveur-1',
+      host: 'zimbra.ville-exemple.fr', port: 587, security: 'starttls', user: 'socle@ville-exemple.fr',
+      passwordEnv: 'SOCLE_SMTP_PASSWORD', trustFile: plan.paths.relayCa, retrySeconds: [2, 4], flushEveryMinutes: 15,
+    });
+    expect(fileOf(runner, plan.paths.relayCa)).toBe(ca);
+    // The secret is the deploy's variable, in the environment only: never in the plan.
+    expect(runner.env).toContain('SOCLE_SMTP_PASSWORD=${var.smtp_password}');
+    expect(JSON.stringify(plan)).not.toMatch(/var\.smtp_password/);
+    expect(runner.networks_advanced.map((n: any) => n.name)).toContain('${docker_network.network-mail.name}');
+    // The alert queue is on the runner's volume (kept when the container is recreated).
+    expect(plan.paths.alertQueue.startsWith(`${plan.paths.home}/`)).toBe(true);
+  });
+
+  it('checks the relay against Debian\'s CA bundle when the city gives no CA, and refuses an alert without an address', () => {
+    const json = synthInHost((s) => {
+      new BackupRunner(s, 'backup', runnerProps(s));
+      s.volume(s, { name: 'app-uploads', service: 'app', category: 'personal', retention: '1 year' });
+    });
+    expect(planOf(containerNamed(json, RUNNER)).alerts.trustFile).toBe('/etc/ssl/certs/ca-certificates.crt');
+    expect(() => synthInHost((s) => new BackupRunner(s, 'backup', runnerProps(s, { to: [] })))).toThrow(/at least one alert address; add mail.alerts/);
+    expect(() => synthInHost((s) => new BackupRunner(s, 'backup', runnerProps(s, { retrySeconds: [0] })))).toThrow(/whole positive seconds/);
   });
 
   it('numbers the dump passwords in the order the databases were declared', () => {
@@ -51,7 +86,7 @@ describe('BackupRunner', () => {
     const json = synthInHost((s) => {
       s.volume(s, { name: 'onion-keys', service: 'onion', category: 'secret', retention: 'x', expectContent: true });
       s.volume(s, { name: 'app-uploads', service: 'app', category: 'personal', retention: 'x' });
-      new BackupRunner(s, 'backup', { targets: [target], password: 'x', sshPrivateKey: 'y', maxAgeHours: 12, checkEveryDays: 3, schedule: '01:30', retention: { daily: 1, weekly: 2, monthly: 3 } });
+      new BackupRunner(s, 'backup', { targets: [target], password: 'x', sshPrivateKey: 'y', alerts: testAlerts(s), maxAgeHours: 12, checkEveryDays: 3, schedule: '01:30', retention: { daily: 1, weekly: 2, monthly: 3 } });
     });
     const runner = containerNamed(json, RUNNER);
     expect(runner.user).toBe('0:0');
@@ -67,7 +102,7 @@ describe('BackupRunner', () => {
   });
 
   it('fails without a target', () => {
-    expect(() => synthInHost((s) => new BackupRunner(s, 'backup', { targets: [], password: 'x', sshPrivateKey: 'y' }))).toThrow(/at least one target/);
+    expect(() => synthInHost((s) => new BackupRunner(s, 'backup', { targets: [], password: 'x', sshPrivateKey: 'y', alerts: testAlerts(s) }))).toThrow(/at least one target/);
   });
 
   it('fails validation when a volume labelled for backup was not declared through the platform', () => {

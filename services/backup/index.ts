@@ -4,12 +4,13 @@ import { Lazy, TerraformStack } from 'cdktf';
 import { Container, containerNetworksAdvancedToTerraform, containerVolumesToTerraform, type ContainerNetworksAdvanced, type ContainerVolumes } from '@cdktf/provider-docker/lib/container/index.js';
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import { Platform, type INetwork, type IPlatform, type IVolume } from '../common/platform.js';
+import type { SmtpSettings } from '../mail-gateway/index.js';
 import { dumpAccountsOf, type DumpAccount } from '../common/database.js';
 import { suppress } from '../../core/suppressions.js';
 import { LABEL } from '../../core/labels.js';
 import {
-  BACKUP_PLAN_PATH, BACKUP_PLAN_VERSION, RUNNER_LOG, RUNNER_PATHS, RUNNER_PROGRAM, RUNNER_ROLE,
-  databasePasswordEnv, dumpFileName, volumeMountPath, type BackupPlan, type RetentionPolicy,
+  BACKUP_PLAN_PATH, BACKUP_PLAN_VERSION, RELAY_PASSWORD_ENV, RUNNER_LOG, RUNNER_PATHS, RUNNER_PROGRAM, RUNNER_ROLE, SYSTEM_TRUST_FILE,
+  databasePasswordEnv, dumpFileName, volumeMountPath, type BackupPlan, type PlannedAlerts, type RetentionPolicy,
 } from './plan.js';
 
 export interface BackupTarget {
@@ -24,6 +25,20 @@ export interface BackupTarget {
    * @default - reached at `host` through the runner's egress network
    */
   readonly network?: INetwork;
+}
+
+/** Who hears of a failed night, and the mail route the alerts take (the host's mail gateway). */
+export interface BackupAlerts {
+  /** Mailboxes a person reads (mail.alerts); at least one. */
+  readonly to: readonly string[];
+  /** The relay settings the apps of this host get from its mail gateway. */
+  readonly smtp: SmtpSettings;
+  /** Put in front of every subject, e.g. `Ville-Sauvegarde, serveur-1`. */
+  readonly label: string;
+  /** Seconds before each new attempt while the relay does not answer. @default [5, 15, 40] (a minute, then the daemon's flushes) */
+  readonly retrySeconds?: readonly number[];
+  /** Minutes between the daemon's attempts to send what is queued. @default 15 */
+  readonly flushEveryMinutes?: number;
 }
 
 export interface BackupRunnerProps {
@@ -41,8 +56,26 @@ export interface BackupRunnerProps {
   readonly checkEveryDays?: number;
   /** Age past which `status` reports a target's last good backup as stale. @default 30 */
   readonly maxAgeHours?: number;
+  /**
+   * Failed nights (and `npm run backup -- drill|status --notify` reports) are mailed there; a
+   * runner whose failures reach nobody is not offered.
+   */
+  readonly alerts: BackupAlerts;
   /** @default 512 */
   readonly memoryMiB?: number;
+}
+
+/** The alert settings of the plan: the secret stays in the environment, the plan names it. */
+function alertPlan(a: BackupAlerts): PlannedAlerts {
+  const retrySeconds = a.retrySeconds ?? [5, 15, 40];
+  if (retrySeconds.some((s) => !(Number.isInteger(s) && s > 0))) throw new Error(`alert retry delays must be whole positive seconds, got ${retrySeconds.join(', ')}`);
+  return {
+    to: a.to, from: a.smtp.from, label: a.label,
+    host: a.smtp.host, port: a.smtp.port, security: a.smtp.security, user: a.smtp.user, passwordEnv: RELAY_PASSWORD_ENV,
+    // msmtp (GnuTLS) reads its trust file from its configuration, not SSL_CERT_FILE.
+    trustFile: a.smtp.ca ? RUNNER_PATHS.relayCa : SYSTEM_TRUST_FILE,
+    retrySeconds, flushEveryMinutes: a.flushEveryMinutes ?? 15,
+  };
 }
 
 /** restic's sftp:// form carries the port; the path after the host is absolute (hence //). */
@@ -66,6 +99,7 @@ export class BackupRunner extends Construct {
     const platform = Platform.of(this);
     this.platform = platform;
     if (props.targets.length === 0) throw new Error('backup runner needs at least one target; add services.backup.targets or a store to the city file');
+    if (props.alerts.to.length === 0) throw new Error('backup runner needs at least one alert address; add mail.alerts to the city file');
     this.settings = {
       version: BACKUP_PLAN_VERSION,
       // One restic host per city host: the retention policy applies to each host's snapshots.
@@ -77,6 +111,7 @@ export class BackupRunner extends Construct {
       paths: RUNNER_PATHS,
       log: RUNNER_LOG,
       targets: props.targets.map((t) => ({ name: t.name, url: repositoryUrl(t) })),
+      alerts: alertPlan(props.alerts),
     };
     const egress = platform.network(this, { name: 'backup-egress', tier: 'egress' });
     const remote = props.targets.filter((t) => !t.network);
@@ -90,13 +125,15 @@ export class BackupRunner extends Construct {
       image: 'backup',
       command: [RUNNER_PROGRAM, 'daemon'],
       // Read by restic itself. Everything socle-backup reads is in the plan.
-      env: { RESTIC_PASSWORD: props.password, RESTIC_CACHE_DIR: RUNNER_PATHS.cache, TMPDIR: RUNNER_PATHS.tmp },
-      networks: [{ network: egress }, ...storeNetworks],
+      env: { RESTIC_PASSWORD: props.password, RESTIC_CACHE_DIR: RUNNER_PATHS.cache, TMPDIR: RUNNER_PATHS.tmp, [RELAY_PASSWORD_ENV]: props.alerts.smtp.password },
+      // The mail network: alerts leave through the host's mail gateway, to the relay only.
+      networks: [{ network: egress }, { network: props.alerts.smtp.network }, ...storeNetworks],
       volumes: [{ volume: cache, path: RUNNER_PATHS.home }],
       uploads: [
         // Copied to a 0600 file of its own by the program: ssh refuses a key readable by others.
         { path: RUNNER_PATHS.sshKey, content: props.sshPrivateKey },
         { path: BACKUP_PLAN_PATH, content: Lazy.stringValue({ produce: () => JSON.stringify(this.plan) }) },
+        ...(props.alerts.smtp.ca ? [{ path: RUNNER_PATHS.relayCa, content: props.alerts.smtp.ca }] : []),
       ],
       tmpfs: { '/tmp': 64 },
       // Root with one capability: reading any file (DAC_READ_SEARCH), not writing or chowning them.

@@ -46,6 +46,12 @@ export interface RunnerPaths {
   readonly lock: string;
   /** Each backed-up volume is mounted read-only at `<volumes>/<name>`. */
   readonly volumes: string;
+  /** Alerts not sent yet, one RFC 5322 message per file: on the volume, so none is lost with the container. */
+  readonly alertQueue: string;
+  /** msmtp's configuration, written by the program from the plan (on the /tmp tmpfs). */
+  readonly mailConfig: string;
+  /** The city CA that signs the relay's certificate, when the city file gives one (mail.relay.ca). */
+  readonly relayCa: string;
 }
 
 export const RUNNER_PATHS: RunnerPaths = {
@@ -61,7 +67,13 @@ export const RUNNER_PATHS: RunnerPaths = {
   heartbeat: '/tmp/socle-backup.alive',
   lock: '/tmp/socle-backup.lock',
   volumes: '/data',
+  alertQueue: '/var/lib/socle-backup/alerts',
+  mailConfig: '/tmp/socle-home/msmtprc',
+  relayCa: '/etc/socle/mail/relay-ca.pem',
 };
+
+/** Debian's CA bundle: the relay's certificate is checked against it when the city gives no CA. */
+export const SYSTEM_TRUST_FILE = '/etc/ssl/certs/ca-certificates.crt';
 
 /**
  * How the program writes its log lines on stderr: `<UTC time> <program>: <message>`, and for
@@ -117,6 +129,36 @@ export interface RetentionPolicy {
   readonly monthly: number;
 }
 
+/**
+ * Who is told when a night fails, and how the mail leaves: through the host's mail gateway to the
+ * city's relay (its Zimbra), with TLS for the relay's name before the password, as the apps send.
+ */
+export interface PlannedAlerts {
+  /** mail.alerts of the city file: mailboxes a person reads. */
+  readonly to: readonly string[];
+  /** Sender and envelope sender (mail.from), in the city's domain. */
+  readonly from: string;
+  /** Put in front of every subject: the commune and the host, e.g. `Ville-Sauvegarde, serveur-1`. */
+  readonly label: string;
+  /** The relay's name: on the mail network it resolves to the gateway; the certificate names it. */
+  readonly host: string;
+  readonly port: number;
+  /** `starttls` (587) or `tls` (465, implicit TLS). Either way TLS comes before the password. */
+  readonly security: 'starttls' | 'tls';
+  readonly user: string;
+  /** Name of the runner's environment variable holding the relay password. */
+  readonly passwordEnv: string;
+  /** CA bundle the relay's certificate is checked against (paths.relayCa or SYSTEM_TRUST_FILE). */
+  readonly trustFile: string;
+  /**
+   * Waits, in seconds, before each new attempt while the relay does not answer. A refusal that
+   * waiting cannot mend (password, certificate, no STARTTLS) is not retried.
+   */
+  readonly retrySeconds: readonly number[];
+  /** Minutes between two attempts of the daemon to send what is queued. */
+  readonly flushEveryMinutes: number;
+}
+
 /** Everything the runner's program needs, as one JSON document (BACKUP_PLAN_PATH). */
 export interface BackupPlan {
   readonly version: number;
@@ -134,6 +176,7 @@ export interface BackupPlan {
   readonly targets: readonly PlannedTarget[];
   readonly databases: readonly PlannedDatabase[];
   readonly volumes: readonly PlannedVolume[];
+  readonly alerts: PlannedAlerts;
 }
 
 /** jq paths of a JSON type: `.a.b` for values, `.list[].x` for elements of lists. */
@@ -154,11 +197,14 @@ export const PLAN_KEYS = [
   '.checkEveryDays', '.maxAgeHours',
   '.paths.home', '.paths.cache', '.paths.tmp', '.paths.dumps', '.paths.state', '.paths.failedMark',
   '.paths.knownHosts', '.paths.sshKey', '.paths.sshHome', '.paths.heartbeat', '.paths.lock', '.paths.volumes',
+  '.paths.alertQueue', '.paths.mailConfig', '.paths.relayCa',
   '.log.program', '.log.errorMarker',
   '.targets[].name', '.targets[].url',
   '.databases[].service', '.databases[].engine', '.databases[].host', '.databases[].port', '.databases[].database',
   '.databases[].user', '.databases[].passwordEnv', '.databases[].dumpFile',
   '.volumes[].name', '.volumes[].mountPath', '.volumes[].expectContent',
+  '.alerts.to[]', '.alerts.from', '.alerts.label', '.alerts.host', '.alerts.port', '.alerts.security', '.alerts.user',
+  '.alerts.passwordEnv', '.alerts.trustFile', '.alerts.retrySeconds[]', '.alerts.flushEveryMinutes',
 ] as const satisfies ReadonlyArray<PlanPath<BackupPlan>>;
 
 /** A key of BackupPlan missing from PLAN_KEYS makes this type `false` and the line below fail to compile. */
@@ -179,6 +225,9 @@ export function volumeMountPath(name: string): string {
 export function databasePasswordEnv(index: number): string {
   return `SOCLE_DB_${index}_PASSWORD`;
 }
+
+/** The runner's environment variable holding the relay password its alerts authenticate with. */
+export const RELAY_PASSWORD_ENV = 'SOCLE_SMTP_PASSWORD';
 
 /** One line of the program's log, taken apart; undefined for lines it did not write (restic's). */
 export interface RunnerLine {

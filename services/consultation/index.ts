@@ -1,4 +1,5 @@
 import { Construct } from 'constructs';
+import { relayTrust } from '../mail-gateway/index.js';
 import { Platform } from '../common/platform.js';
 import { Postgres } from '../postgres/index.js';
 import { Redis } from '../redis/index.js';
@@ -59,7 +60,9 @@ export class Consultation extends Construct implements IWebApp {
       hostname: props.hostname,
       secretKeyBase: platform.generatedSecret(this, 'secret-key-base', { length: 128 }),
     };
-    const env: Record<string, string> = { SOCLE_HOSTNAME: props.hostname };
+    // The relay's CA, when the city signs its certificate: the app checks it like any other.
+    const trust = relayTrust(props.smtp);
+    const env: Record<string, string> = { SOCLE_HOSTNAME: props.hostname, ...trust.env };
     for (const [k, v] of Object.entries({ ...preset.env, ...(props.env ?? {}) })) {
       env[k] = renderTemplate(v, values, `services.consultation.env.${k}`);
     }
@@ -68,6 +71,7 @@ export class Consultation extends Construct implements IWebApp {
       image: props.image ?? preset.image,
       env,
       volumes: uploads,
+      uploads: trust.uploads,
       tmpfs: preset.scratch,
     };
     // Mail, notifications and periodic tasks reach the city relay through the gateway only.

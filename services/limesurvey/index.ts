@@ -1,4 +1,5 @@
 import { Construct } from 'constructs';
+import { relayTrust } from '../mail-gateway/index.js';
 import { Platform } from '../common/platform.js';
 import { MariaDb } from '../mariadb/index.js';
 import { attachFrontend, ownOriginCsp, type IWebApp, type WebAppProps } from '../common/frontend.js';
@@ -57,6 +58,7 @@ export class LimeSurvey extends Construct implements IWebApp {
         LIMESURVEY_ENCRYPTION_KEY: platform.generatedSecret(this, 'encryption-key', { length: 64, hex: true }),
         LIMESURVEY_ENCRYPTION_NONCE: platform.generatedSecret(this, 'encryption-nonce', { length: 48, hex: true }),
         SMTP_PASSWORD: props.smtp.password,
+        ...relayTrust(props.smtp).env,
         // Where X-Real-IP is believed from: the proxy's own network, or its host across the city network.
         ...(props.exposure.kind === 'network' ? { SOCLE_PROXY_NAME: 'proxy' } : { SOCLE_TRUSTED_PROXIES: `${props.exposure.proxyAddress}/32` }),
       },
@@ -73,6 +75,7 @@ export class LimeSurvey extends Construct implements IWebApp {
           }),
         },
         { path: '/etc/socle/limesurvey/security.php', content: renderFile(import.meta.url, './templates/security.php.tmpl', {}) },
+        ...relayTrust(props.smtp).uploads,
       ],
       user: 'www-data',
       // updatedb migrates the answers' tables: only after a backup the deploy took (socle-limesurvey,

@@ -17,6 +17,8 @@ export interface MailGatewayProps {
   readonly from: string;
   /** Reference to the relay password (a sensitive variable). */
   readonly password: string;
+  /** PEM of the city CA that signs the relay's certificate (mail.relay.ca). @default - a public CA */
+  readonly ca?: string;
 }
 
 /** What an app needs to send mail: all of it points at the city's Zimbra. */
@@ -29,6 +31,22 @@ export interface SmtpSettings {
   readonly from: string;
   /** Join this network (internal) to reach the relay; it gives no other route out. */
   readonly network: INetwork;
+  /** PEM of the city CA that signs the relay's certificate, when not a public one. */
+  readonly ca?: string;
+}
+
+/** Where a container that sends mail finds the city CA of the relay (relayTrust). */
+export const RELAY_CA_PATH = '/etc/socle/mail/relay-ca.pem';
+
+/**
+ * What an app container needs to check the relay's certificate when the city's own CA signs it:
+ * the CA as a file, and OpenSSL's SSL_CERT_FILE naming it (PHP's and Ruby's TLS read it). The
+ * container then trusts that CA only: it talks TLS to nobody but the relay. Nothing when the
+ * relay's certificate is from a public CA (the image's Debian bundle).
+ */
+export function relayTrust(smtp: SmtpSettings): { env: Record<string, string>; uploads: Array<{ path: string; content: string }> } {
+  if (!smtp.ca) return { env: {}, uploads: [] };
+  return { env: { SSL_CERT_FILE: RELAY_CA_PATH }, uploads: [{ path: RELAY_CA_PATH, content: smtp.ca }] };
 }
 
 /**
@@ -59,6 +77,6 @@ export class MailGateway extends Construct {
       memoryMiB: 64,
     });
     platform.allowEgress(egress, { to: props.address, port, reason: `the city's mail relay ${props.hostname}` });
-    this.smtp = { host: props.hostname, port, security: props.security ?? 'starttls', user: props.user, password: props.password, from: props.from, network: mailNetwork };
+    this.smtp = { host: props.hostname, port, security: props.security ?? 'starttls', user: props.user, password: props.password, from: props.from, network: mailNetwork, ca: props.ca };
   }
 }

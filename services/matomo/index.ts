@@ -1,4 +1,5 @@
 import { Construct } from 'constructs';
+import { relayTrust } from '../mail-gateway/index.js';
 import { Platform, type IVolume } from '../common/platform.js';
 import { MariaDb } from '../mariadb/index.js';
 import { attachFrontend, ownOriginCsp, type IWebApp, type WebAppProps } from '../common/frontend.js';
@@ -92,6 +93,7 @@ export class Matomo extends Construct implements IWebApp {
       // Matomo signs its sessions and tokens with it: generated once, kept in the state.
       MATOMO_SALT: platform.generatedSecret(this, 'salt', { length: 64, hex: true }),
       SMTP_PASSWORD: props.smtp.password,
+      ...relayTrust(props.smtp).env,
       SOCLE_LOGS_SITE_ID: String(LOGS_SITE_ID),
     };
     const urls = props.measuredHostnames.map((h) => `https://${h}`);
@@ -118,6 +120,7 @@ export class Matomo extends Construct implements IWebApp {
         }),
       },
       { path: '/etc/socle/matomo/settings.json', content: `${JSON.stringify(settings, null, 2)}\n` },
+      ...relayTrust(props.smtp).uploads,
     ];
     const image = props.image ?? 'matomo';
     const app = platform.container(this, 'Resource', {

@@ -4,6 +4,9 @@
  */
 import { thirdPartiesIn } from './third-parties.js';
 import { LABEL } from '../../core/labels.js';
+import { BACKUP_PLAN_PATH } from '../../services/backup/plan.js';
+import { generatedFileOf } from '../host-stack.js';
+import { sendingDomain } from '../config/defaults.js';
 
 export type Compliance =
   | { readonly status: 'compliant' }
@@ -172,7 +175,51 @@ const MAIL_HOST_VARS = ['SMTP_ADDRESS', 'SMTP_HOST', 'MAIL_HOST'];
 const MAIL_PORT_VARS = ['SMTP_PORT', 'MAIL_PORT'];
 const MAIL_FROM_VARS = ['MAIL_FROM', 'SMTP_FROM', 'SOCLE_MAIL_FROM', 'DECIDIM_MAILER_SENDER'];
 
-/** Socle-MAIL1: a container's mail settings point at the city's relay, with its port and security, and send from its domain. */
+/** Mail settings an app keeps in a file the stack uploads, as read back from that file. */
+interface MailSettingsInFile { readonly host?: string; readonly port?: string; readonly security?: string; readonly from?: string }
+
+const phpValue = (content: string, key: string) => new RegExp(`'${key}'\\s*=>\\s*'([^']*)'`).exec(content)?.[1];
+function iniValue(content: string, section: string, key: string): string | undefined {
+  const body = new RegExp(`^\\[${section}\\]\\s*$([\\s\\S]*?)(?=^\\[|(?![\\s\\S]))`, 'm').exec(content)?.[1] ?? '';
+  return new RegExp(`^${key}\\s*=\\s*"?([^"\\n]*)"?\\s*$`, 'm').exec(body)?.[1];
+}
+/** PHPMailer's names (LimeSurvey, Matomo): 'tls' is STARTTLS, 'ssl' implicit TLS. */
+const PHPMAILER_SECURITY: Record<string, string> = { tls: 'starttls', ssl: 'tls' };
+
+/**
+ * Where apps keep their mail settings in a file rather than their environment, and how to read
+ * them: LimeSurvey's config.php, Matomo's config.ini.php, the backup runner's plan (its alerts).
+ */
+const MAIL_SETTINGS_FILES: Readonly<Record<string, (content: string) => MailSettingsInFile>> = {
+  '/etc/socle/limesurvey/config.php': (c) => {
+    const [host, port] = (phpValue(c, 'emailsmtphost') ?? '').split(':');
+    const security = phpValue(c, 'emailsmtpssl');
+    return { host: host || undefined, port, security: security === undefined ? undefined : PHPMAILER_SECURITY[security] ?? security, from: phpValue(c, 'siteadminemail') };
+  },
+  '/etc/socle/matomo/config.ini.php': (c) => {
+    const security = iniValue(c, 'mail', 'encryption');
+    return { host: iniValue(c, 'mail', 'host'), port: iniValue(c, 'mail', 'port'), security: security === undefined ? undefined : PHPMAILER_SECURITY[security] ?? security, from: iniValue(c, 'General', 'noreply_email_address') };
+  },
+  [BACKUP_PLAN_PATH]: (c) => {
+    const a = JSON.parse(c).alerts ?? {};
+    return { host: a.host, port: a.port === undefined ? undefined : String(a.port), security: a.security, from: a.from };
+  },
+};
+
+/** What is wrong with one file's mail settings against the relay. */
+function mailFileProblems(file: string, m: MailSettingsInFile, relay: MailRelayView): string[] {
+  const problems: string[] = [];
+  if (m.host !== undefined && m.host !== relay.host) problems.push(`${file}: host ${m.host} is not the relay ${relay.host}`);
+  if (m.port !== undefined && m.port !== String(relay.port)) problems.push(`${file}: port ${m.port} is not the relay's port ${relay.port}`);
+  if (m.security !== undefined && m.security !== relay.security) problems.push(`${file}: security ${m.security} but the relay's is ${relay.security}`);
+  if (m.from !== undefined && sendingDomain(m.from) !== relay.domain) problems.push(`${file}: sender ${m.from} is not in the sending domain ${relay.domain}`);
+  return problems;
+}
+
+/**
+ * Socle-MAIL1: a container's mail settings (its environment, and the files it keeps them in) point
+ * at the city's relay, with its port and security, and send from its domain.
+ */
 export const mailSettingsMatchRelay = (relay: MailRelayView | undefined): Rule => (r) => {
   if (!relay || r.type !== 'docker_container') return NOT_APPLICABLE;
   const env = new Map<string, string>((r.attrs.env ?? []).map((e: string) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
@@ -191,12 +238,19 @@ export const mailSettingsMatchRelay = (relay: MailRelayView | undefined): Rule =
   }
   for (const name of MAIL_FROM_VARS) {
     const v = literal(name);
-    if (v !== undefined && v.slice(v.lastIndexOf('@') + 1).toLowerCase() !== relay.domain) problems.push(`${name}=${v} is not in the sending domain ${relay.domain}${origin(name)}`);
+    if (v !== undefined && sendingDomain(v) !== relay.domain) problems.push(`${name}=${v} is not in the sending domain ${relay.domain}${origin(name)}`);
   }
   const starttls = literal('SMTP_STARTTLS_AUTO');
   if (starttls !== undefined && (starttls === 'true') !== (relay.security === 'starttls')) problems.push(`SMTP_STARTTLS_AUTO=${starttls} but the relay's security is ${relay.security}${origin('SMTP_STARTTLS_AUTO')}`);
   const tls = literal('SOCLE_SMTP_TLS');
   if (tls !== undefined && (tls === 'true') !== (relay.security === 'tls')) problems.push(`SOCLE_SMTP_TLS=${tls} but the relay's security is ${relay.security}${origin('SOCLE_SMTP_TLS')}`);
-  if (problems.length === 0) return [...env.keys()].some((k) => [...MAIL_HOST_VARS, ...MAIL_PORT_VARS, ...MAIL_FROM_VARS].includes(k)) ? COMPLIANT : NOT_APPLICABLE;
+  // An upload, or for a read-only container the SOCLE_FILE_<n> variables socle-files writes out.
+  const files = Object.keys(MAIL_SETTINGS_FILES).flatMap((file) => {
+    const content = generatedFileOf(r.attrs as Parameters<typeof generatedFileOf>[0], file);
+    return typeof content === 'string' ? [{ file, content }] : [];
+  });
+  for (const f of files) problems.push(...mailFileProblems(f.file, MAIL_SETTINGS_FILES[f.file](f.content), relay));
+  const hasMailSettings = files.length > 0 || [...env.keys()].some((k) => [...MAIL_HOST_VARS, ...MAIL_PORT_VARS, ...MAIL_FROM_VARS].includes(k));
+  if (problems.length === 0) return hasMailSettings ? COMPLIANT : NOT_APPLICABLE;
   return violation(problems.join('; '));
 };

@@ -83,7 +83,7 @@ export const SOCLE_RULES: readonly RuleBinding[] = [
     id: 'Socle-MAIL1', level: 'error', rule: (r) => mailSettingsMatchRelay(r.mailRelay)(r),
     info: 'An app\'s mail settings do not match the city\'s relay (host, port, security) or send from outside its domain.',
     explanation: 'Apps reach only the relay\'s host name, which the mail gateway answers for: another host or port cannot work, and a sender outside the sending domain fails SPF, DKIM and DMARC.',
-    fix: 'Remove the override from services.<service>.env in the city file (the apps take host, port, security and sender from mail.relay and mail.from), or use the {{smtp.*}} and {{mail.from}} placeholders.',
+    fix: 'Remove the override from services.<service>.env in the city file (the apps take host, port, security and sender from mail.relay and mail.from), or use the {{smtp.*}} and {{mail.from}} placeholders. A file named in the finding (LimeSurvey\'s config.php, Matomo\'s config.ini.php, the backup plan) is rendered by Socle from mail.relay: a wrong value there is a defect of the service\'s construct, to fix in its services/ folder.',
   },
 ];
 

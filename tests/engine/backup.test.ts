@@ -1,12 +1,15 @@
 // Backups on a real engine: the stack deployed with OpenTofu over SSH (npm run deploy), the
 // backup runner it declares (restic from Debian), two real SFTP targets started here from Socle's
 // SFTP image, and `npm run backup` driving it all.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, readdirSync } from 'node:fs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
 import { DeployedCity, waitAllHealthy } from './deployed-city.js';
-import { startSftpTarget } from './test-city.js';
+import { TEST_SECRETS, startSftpTarget } from './test-city.js';
+import { MTA, cleartextSessions, clearMailbox, messagesFor, mtaLog, relayedMessageProblems, setRelayUp, waitForMessages } from './mta.js';
+import { headerFields } from '../../services/mail-gateway/message-audit.js';
+import { RUNNER_PATHS } from '../../services/backup/plan.js';
 import { TEST_REGISTRY } from './global-setup.js';
 import { ROOT, TSX, tempDir } from '../helpers.js';
 
@@ -229,6 +232,158 @@ describe('the runner\'s daily schedule', () => {
     expect((await snapshotIds('nas')).filter((id) => !before.includes(id))).toHaveLength(1);
     expect((await q`docker exec ${RUNNER} ls /var/lib/socle-backup/state`).stdout).toMatch(/nas\.last-check/);
   }, 180_000);
+});
+
+describe('alerts that reach a person', () => {
+  // The relay of ville-sauvegarde is the test MTA's switchable listener (MTA.switchableAddress),
+  // reached through the host's mail gateway as an app reaches it.
+  const DSI = 'dsi@ville-sauvegarde.fr';
+  const DOMAIN = 'ville-sauvegarde.fr';
+  const subjectOf = (raw: string) => {
+    const value = headerFields(raw).find(([k]) => k === 'subject')?.[1] ?? '';
+    // RFC 2047: the space between two encoded words is not part of the text.
+    return value.replace(/\?=\s+=\?/g, '?==?').replace(/=\?UTF-8\?B\?([^?]+)\?=/gi, (_, b64) => Buffer.from(b64, 'base64').toString('utf8'));
+  };
+  const bodyOf = (raw: string) => raw.slice(raw.search(/\r?\n\r?\n/)).trim();
+  const queued = async () => (await q`docker exec ${RUNNER} socle-backup queued`).stdout.trim().split('\n').filter(Boolean);
+  const authFailures = async () => (await mtaLog()).split('\n').filter((l) => /SASL \w+ authentication failed/.test(l)).length;
+  /** A night with target site2 stopped: the run fails, and so the night's alert is due. */
+  const failedNight = async () => {
+    await q`docker stop ${sftpName('site2')}`;
+    try {
+      return await qn`docker exec ${RUNNER} socle-backup nightly`;
+    } finally {
+      await q`docker start ${sftpName('site2')}`;
+    }
+  };
+  /** Points the stack at another listener of the test MTA (the city changed mail.relay.address). */
+  const relayAt = async (address: string) => {
+    const text = readFileSync(config, 'utf8').replace(/address: 198\.18\.0\.\d+/, `address: ${address}`);
+    writeFileSync(config, text);
+    const r = await city.deploy(['--apply']);
+    if (r.exitCode !== 0) throw new Error(`deploy with the relay at ${address} failed:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+    // The runner itself is unchanged (its plan names the relay, not its address); after the failed
+    // nights above it stays unhealthy until a good run, as it should.
+    await waitAllHealthy([name('mail-gateway')], 90);
+  };
+
+  // Each case starts with an empty mailbox and an empty queue, whatever the one before left.
+  beforeEach(async () => {
+    await clearMailbox(DSI);
+    await q`docker exec ${RUNNER} sh -c ${`rm -f ${RUNNER_PATHS.alertQueue}/*.eml`}`;
+  });
+
+  it('mails a failed night to mail.alerts in French, from the city, through the city\'s relay only', async () => {
+    const r = await failedNight();
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/alert \S+\.eml sent to dsi@ville-sauvegarde\.fr through zimbra\.ville-sauvegarde\.fr/);
+    const [raw] = await waitForMessages(DSI, 1);
+    expect(subjectOf(raw)).toBe('[Ville-Sauvegarde, serveur-sauvegarde] Sauvegarde de la nuit en ÉCHEC');
+    const body = bodyOf(raw);
+    expect(body).toMatch(/La sauvegarde de la nuit a échoué sur Ville-Sauvegarde, serveur-sauvegarde\./);
+    expect(body).toMatch(/target site2 \(sftp:\/\/restic@site2\.ville-sauvegarde\.fr:2222\/\/srv\/restic\/ville-sauvegarde\) is unreachable/);
+    expect(body).toMatch(/npm run backup -- run --config/);
+    expect(raw).toMatch(/^Auto-Submitted: auto-generated/m);
+    expect(raw).not.toContain(TEST_SECRETS.SOCLE_TEST_SMTP_PASSWORD);
+    // Its way: through the gateway over TLS, city hosts only, city names, signed for the city's domain.
+    expect(await relayedMessageProblems(raw, DOMAIN)).toEqual([]);
+    expect(await queued()).toEqual([]);
+  }, 240_000);
+
+  it('a relay down: retried with backoff, then kept on the runner\'s volume and sent at the next success; the night still fails', async () => {
+    await setRelayUp(false);
+    let night;
+    try {
+      night = await failedNight();
+    } finally {
+      await setRelayUp(true);
+    }
+    expect(night.exitCode).toBe(1);
+    expect(night.stderr).toMatch(/alert not sent yet \(the relay zimbra\.ville-sauvegarde\.fr:587 did not answer through the mail gateway .*\): attempt 2 in 5 s/);
+    expect(night.stderr).toMatch(/attempt 3 in 15 s/);
+    expect(night.stderr).toMatch(/attempt 4 in 40 s/);
+    expect(night.stderr).toMatch(/ERROR: alert NOT sent after 4 attempt\(s\).*It stays queued \(1 alert\(s\) in \/var\/lib\/socle-backup\/alerts\) and is sent at the runner's next success/);
+    expect(await queued()).toHaveLength(1);
+    expect(await messagesFor(DSI)).toEqual([]);
+    // The queue is on the volume: a recreated runner still holds it.
+    await city.recreate(RUNNER);
+    await waitAllHealthy([RUNNER], 90);
+    expect(await queued()).toHaveLength(1);
+    // The next run sends it first.
+    const run = await backup('run');
+    expect(run.exitCode, run.stderr).toBe(0);
+    const [raw] = await waitForMessages(DSI, 1);
+    expect(subjectOf(raw)).toMatch(/Sauvegarde de la nuit en ÉCHEC$/);
+    expect(await queued()).toEqual([]);
+    await clearMailbox(DSI);
+  }, 400_000);
+
+  it('a wrong relay password: one attempt, an error naming the account, the alert kept', async () => {
+    const before = await authFailures();
+    const r = await $({ quiet: true, nothrow: true, input: 'Essai.\n' })`docker exec -i -e SOCLE_SMTP_PASSWORD=pas-le-bon-mot-de-passe ${RUNNER} socle-backup notify ${'Essai'}`;
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/ERROR: alert NOT sent: the relay zimbra\.ville-sauvegarde\.fr:587 refused the password of socle@ville-sauvegarde\.fr \(mail\.relay\.user\): set the city's smtp_password secret/);
+    expect(r.stderr).not.toMatch(/attempt 2/);
+    // Postfix logs the refusal as the session goes on: give it a moment, then count exactly one.
+    await new Promise((res) => setTimeout(res, 2000));
+    expect(await authFailures()).toBe(before + 1);
+    expect(await queued()).toHaveLength(1);
+    expect(r.stdout + r.stderr).not.toContain('pas-le-bon-mot-de-passe');
+    // With the deployed password, the queue goes out.
+    const sent = await qn`docker exec ${RUNNER} socle-backup send-queued`;
+    expect(sent.exitCode, sent.stderr).toBe(0);
+    expect(subjectOf((await waitForMessages(DSI, 1))[0])).toBe('[Ville-Sauvegarde, serveur-sauvegarde] Essai');
+    await clearMailbox(DSI);
+  }, 120_000);
+
+  it('npm run backup -- status --notify and drill --notify mail their report', async () => {
+    const status = await backup('status', '--notify');
+    expect(status.exitCode, status.stderr).toBe(0);
+    expect(status.stderr).toMatch(/serveur-sauvegarde: report mailed to dsi@ville-sauvegarde\.fr/);
+    const [report] = await waitForMessages(DSI, 1);
+    expect(subjectOf(report)).toBe('[Ville-Sauvegarde, serveur-sauvegarde] État des sauvegardes : à jour');
+    expect(bodyOf(report)).toMatch(/- nas : à jour, dernière sauvegarde complète \S+ \(il y a \d+\.\d h\) ; seuil 30 h/);
+    expect(bodyOf(report)).toMatch(/- site2 : à jour/);
+    const drilled = await backup('drill', '--notify', '--report-dir', reports);
+    expect(drilled.exitCode, drilled.stderr).toBe(0);
+    const messages = await waitForMessages(DSI, 2, 60_000);
+    expect(subjectOf(messages[1])).toBe('[Ville-Sauvegarde, serveur-sauvegarde] Exercice de restauration : données identiques');
+    expect(bodyOf(messages[1])).toMatch(/# Exercice de restauration — ville-sauvegarde, hôte serveur-sauvegarde/);
+    expect(bodyOf(messages[1])).toMatch(/Durée de restauration \(RTO mesuré\)/);
+    await clearMailbox(DSI);
+  }, 400_000);
+
+  it('a relay without STARTTLS, or with a certificate for another name: refused before the password, no retry', async () => {
+    try {
+      await relayAt(MTA.noStartTlsAddress);
+      const sessions = (await cleartextSessions()).length;
+      const r = await $({ quiet: true, nothrow: true, input: 'Essai.\n' })`docker exec -i ${RUNNER} socle-backup notify ${'Essai sans STARTTLS'}`;
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/alert NOT sent: the relay zimbra\.ville-sauvegarde\.fr:587 offers no STARTTLS, so the password was not sent/);
+      expect(r.stderr).not.toMatch(/attempt 2/);
+      let seen: string[] = [];
+      for (let i = 0; i < 30 && seen.length === 0; i++) {
+        await new Promise((res) => setTimeout(res, 500));
+        seen = (await cleartextSessions()).slice(sessions);
+      }
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).not.toMatch(/auth=/);
+
+      await relayAt(MTA.wrongNameAddress);
+      const wrong = await qn`docker exec ${RUNNER} socle-backup send-queued`;
+      expect(wrong.exitCode).toBe(1);
+      expect(wrong.stderr).toMatch(/alert NOT sent: the relay's certificate is not valid for zimbra\.ville-sauvegarde\.fr or not signed by a CA this runner trusts/);
+      expect(await queued()).toHaveLength(1);
+      expect(await messagesFor(DSI)).toEqual([]);
+    } finally {
+      await relayAt(MTA.switchableAddress);
+    }
+    // Back on the city's relay: what was kept goes out.
+    const sent = await qn`docker exec ${RUNNER} socle-backup send-queued`;
+    expect(sent.exitCode, sent.stderr).toBe(0);
+    expect(subjectOf((await waitForMessages(DSI, 1))[0])).toMatch(/Essai sans STARTTLS$/);
+    await clearMailbox(DSI);
+  }, 600_000);
 });
 
 describe('backup faults', () => {

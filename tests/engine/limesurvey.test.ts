@@ -10,6 +10,7 @@ import { launchChromium } from './browser.js';
 import { lookedIn, presentArchive } from './release-archives.js';
 import { TEST_REGISTRY } from './global-setup.js';
 import { TEST_SECRETS } from './test-city.js';
+import { clearMailbox, relayedMessageProblems, waitForMessages } from './mta.js';
 import { imageReference } from '../../services/common/images.js';
 import { formatCode, generateCodes } from '../../invitations/codes.js';
 import { participantsCsv } from '../../invitations/outputs.js';
@@ -139,6 +140,25 @@ if (!archive) {
       expect((await rc('list_surveys')).map((s: { sid: number | string }) => Number(s.sid))).toContain(SURVEY);
       expect((await q`docker logs ${APP}`).stderr).not.toMatch(/installing/);
     }, 400_000);
+
+    it('sends its mail through the gateway to the city\'s relay: a real message, TLS checked against the city CA, signed, from the city', async () => {
+      // The survey of the test above; a participant who is a city mailbox of the test MTA. (Socle's
+      // consultations print codes on paper: this only proves the route LimeSurvey's mail takes.)
+      const mailbox = 'invitation-test@ville-test.fr';
+      await clearMailbox(mailbox);
+      expect(await rc('activate_tokens', SURVEY, [])).toMatchObject({ status: 'OK' });
+      const [participant] = await rc('add_participants', SURVEY, [{ email: mailbox, firstname: 'Essai', lastname: 'Courriel' }], true);
+      expect(participant.tid).toBeDefined();
+      const sent = await rc('invite_participants', SURVEY, [Number(participant.tid)], true);
+      expect(JSON.stringify(sent)).toMatch(/"status":"0 left to send"/);
+      const [raw] = await waitForMessages(mailbox, 1, 60_000);
+      // LimeSurvey's PHPMailer reached the relay through the gateway, over TLS, as the city.
+      expect(await relayedMessageProblems(raw, 'ville-test.fr')).toEqual([]);
+      // STARTTLS with the certificate checked: the container trusts the city CA only (SSL_CERT_FILE).
+      expect(await envOf(APP, 'SSL_CERT_FILE')).toBe('/etc/socle/mail/relay-ca.pem');
+      expect(await rc('delete_participants', SURVEY, [Number(participant.tid)])).toBeDefined();
+      await clearMailbox(mailbox);
+    }, 180_000);
 
     it('accepts a printed code as the citizen types it, through the proxy, and counts wrong codes by the citizen\'s own address', async () => {
       const [code] = generateCodes(1, 12);

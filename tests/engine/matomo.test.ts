@@ -12,6 +12,7 @@ import { DeployedCity, envOf, waitAllHealthy } from './deployed-city.js';
 import { launchChromium } from './browser.js';
 import { lookedIn, presentArchive } from './release-archives.js';
 import { TEST_REGISTRY } from './global-setup.js';
+import { clearMailbox, relayedMessageProblems, waitForMessages } from './mta.js';
 import { imageReference } from '../../services/common/images.js';
 import { LABEL } from '../../core/labels.js';
 import { evaluateMatomoPrivacy, matomoPrivacy, rawDataRetentionLabel, type MatomoReadBack } from '../../services/matomo/privacy.js';
@@ -97,6 +98,18 @@ if (!archive) {
         expect((await q`docker inspect --format {{.Config.User}} ${c}`).stdout.trim(), c).toBe('www-data');
       }
     });
+
+    it('sends its mail through the gateway to the city\'s relay: a real message, TLS checked against the city CA, signed, from the city', async () => {
+      // Matomo's own test message (core:test-email), with the settings Socle rendered in config.ini.php.
+      const mailbox = 'statistiques-test@ville-test.fr';
+      await clearMailbox(mailbox);
+      const r = await qn`docker exec ${APP} php /var/www/matomo/console core:test-email ${mailbox}`;
+      expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+      const [raw] = await waitForMessages(mailbox, 1, 60_000);
+      expect(await relayedMessageProblems(raw, 'ville-test.fr')).toEqual([]);
+      expect(await envOf(APP, 'SSL_CERT_FILE')).toBe('/etc/socle/mail/relay-ca.pem');
+      await clearMailbox(mailbox);
+    }, 180_000);
 
     it('meets the CNIL conditions, applied at every start and read back equal to the city file and the volume label', async () => {
       expect(await failingConditions()).toEqual([]);

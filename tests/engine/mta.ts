@@ -40,7 +40,8 @@
 //     changed, waits until every listener answers, and sets .21 up. Idempotent; called by the
 //     global setup (tests should not call it while others run: it brings .21 back up).
 //   setRelayUp(up), messagesFor(mailbox), waitForMessages(mailbox, count?, timeoutMs?),
-//   clearMailbox(mailbox), mtaLog(), cleartextSessions(), dkimPublicKey(domain).
+//   clearMailbox(mailbox), mtaLog(), cleartextSessions(), dkimPublicKey(domain),
+//   relayedMessageProblems(raw, domain): what is wrong with a message a Socle container sent.
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -49,6 +50,7 @@ import { $ } from 'zx';
 import { imageReference } from '../../services/common/images.js';
 import { BUILD_REGISTRY } from './test-host.js';
 import { TEST_SECRETS } from './test-city.js';
+import { auditMessage } from '../../services/mail-gateway/message-audit.js';
 
 export const MTA = {
   network: '198.18.0.16/28',
@@ -340,4 +342,21 @@ export function dkimPublicKey(domain: string): string {
   if (!existsSync(key)) throw new Error(`no DKIM key for ${domain} on the test MTA (domains: ${MTA_DOMAINS.join(', ')}; ensureMta() makes them)`);
   const p = createPublicKey(readFileSync(key)).export({ type: 'spki', format: 'der' }).toString('base64');
   return `v=DKIM1; k=rsa; p=${p}`;
+}
+
+/**
+ * What is wrong with a message a Socle container sent through its mail gateway to this MTA, as the
+ * city's Zimbra would see it: it came from this machine's side of the veth pair (the gateway's
+ * route), authenticated over TLS (ESMTPSA), with the sender's Return-Path, and it passes the
+ * message audit (city hops, city names, the relay's DKIM signature; no DNS lookup). [] when nothing.
+ */
+export async function relayedMessageProblems(raw: string, domain: string, sender = `ne-pas-repondre@${domain}`): Promise<string[]> {
+  const problems: string[] = [];
+  if (!new RegExp(`^Return-Path: <${sender.replace(/[.+]/g, '\\$&')}>`, 'm').test(raw)) problems.push(`Return-Path is not <${sender}>`);
+  if (!new RegExp(`Received: from \\S+ \\([^)]*\\[${MTA.hostAddress.replace(/\./g, '\\.')}\\]\\)[\\s\\S]*?with ESMTPSA`).test(raw)) {
+    problems.push(`no Received hop from ${MTA.hostAddress} (the gateway's route) with ESMTPSA (TLS and authentication)`);
+  }
+  const audit = await auditMessage(raw, { domains: [domain], networks: ['127.0.0.0/8', '198.18.0.0/15'], dkimRecords: { [`${MTA.dkimSelector}._domainkey.${domain}`]: dkimPublicKey(domain) } });
+  problems.push(...audit.findings.filter((f) => !f.ok).map((f) => `${f.check}: ${f.detail}`));
+  return problems;
 }
