@@ -306,8 +306,11 @@ describe('alerts that reach a person', () => {
     expect(await queued()).toHaveLength(1);
     expect(await messagesFor(DSI)).toEqual([]);
     // The queue is on the volume: a recreated runner still holds it.
+    const createdBefore = (await q`docker inspect --format {{.Created}} ${RUNNER}`).stdout.trim();
     await city.recreate(RUNNER);
-    await waitAllHealthy([RUNNER], 90);
+    expect((await q`docker inspect --format {{.Created}} ${RUNNER}`).stdout.trim()).not.toBe(createdBefore);
+    // Not healthy yet, rightly: the failed night's mark stays until a good run.
+    await waitStatus(RUNNER, 'unhealthy', 90);
     expect(await queued()).toHaveLength(1);
     // The next run sends it first.
     const run = await backup('run');
