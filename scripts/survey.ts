@@ -302,7 +302,9 @@ function overSsh(city: ReturnType<typeof loadCity>): { url: string; fetchImpl: t
   const url = `ssh://${host.ssh.user}@${host.ssh.address}:${host.ssh.port} → ${container}${ENDPOINT_PATH}`;
   const fetchImpl = (async (_input: unknown, init?: RequestInit) => {
     const curl = ['docker', 'exec', '-i', container, 'curl', '--silent', '--show-error', '--write-out', '\n%{http_code}', '-X', 'POST',
-      '-H', 'Content-Type: application/json', '--data-binary', '@-', `http://127.0.0.1:8080${ENDPOINT_PATH}`];
+      // The public name as Host: LimeSurvey's mailer names the Message-ID of what this call sends
+      // (invitations, reminders) after it, in the city's domain, not after 127.0.0.1.
+      '-H', 'Content-Type: application/json', '-H', `Host: ${city.services.limesurvey.hostname}`, '--data-binary', '@-', `http://127.0.0.1:8080${ENDPOINT_PATH}`];
     const r = await runOnHost(host.ssh, curl, String(init?.body ?? ''));
     if (r.code !== 0) throw new Error(`ssh to ${host.name} (${host.ssh.user}@${host.ssh.address}:${host.ssh.port}) and docker exec ${container} failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
     const cut = r.stdout.lastIndexOf('\n');

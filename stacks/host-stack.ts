@@ -224,7 +224,7 @@ export class HostStack extends TerraformStack implements IPlatform {
       command: spec.command ? [...spec.command] : undefined,
       entrypoint: spec.entrypoint ? [...spec.entrypoint] : undefined,
       env: Object.keys(env).length ? Object.entries(env).map(([k, v]) => `${k}=${v}`) : undefined,
-      hostname: `${spec.service}-${spec.role}`,
+      hostname: spec.domain ? `${spec.service}-${spec.role}.${spec.domain}` : `${spec.service}-${spec.role}`,
       networkMode: spec.networkMode,
       networksAdvanced: spec.networks?.map((n) => ({ name: n.network.name, aliases: n.aliases ? [...n.aliases] : undefined })),
       volumes: spec.volumes?.map((v) => ({ volumeName: v.volume.name, containerPath: v.path, readOnly: v.readOnly ?? false })),

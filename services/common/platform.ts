@@ -111,6 +111,12 @@ export interface ContainerSpec {
   readonly maxProcesses?: number;
   /** `uid:gid` or a user name of the image. @default the image's own USER */
   readonly user?: string;
+  /**
+   * The domain of the container's host name, `<service>-<role>.<domain>`: what a program names
+   * itself by, e.g. PHPMailer in the Message-ID of the mail it sends (the city's sending domain).
+   * @default - `<service>-<role>`, no domain
+   */
+  readonly domain?: string;
   /** @default true: software that must write outside its volumes says so explicitly */
   readonly readOnlyRootfs?: boolean;
   /** Capabilities to keep after dropping all. @default none */

@@ -72,6 +72,7 @@ export class Consultation extends Construct implements IWebApp {
       env,
       volumes: uploads,
       uploads: trust.uploads,
+      domain: props.smtp.domain,
       tmpfs: preset.scratch,
     };
     // Mail, notifications and periodic tasks reach the city relay through the gateway only.

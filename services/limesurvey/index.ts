@@ -78,6 +78,8 @@ export class LimeSurvey extends Construct implements IWebApp {
         ...relayTrust(props.smtp).uploads,
       ],
       user: 'www-data',
+      // Its mail's Message-ID names the container: in the city's sending domain.
+      domain: props.smtp.domain,
       // updatedb migrates the answers' tables: only after a backup the deploy took (socle-limesurvey,
       // in Socle's image; an image the city packaged itself upgrades its own way).
       upgradeGate: props.image ? undefined : 'socle-limesurvey authorize-upgrade',

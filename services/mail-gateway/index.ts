@@ -33,6 +33,8 @@ export interface SmtpSettings {
   readonly network: INetwork;
   /** PEM of the city CA that signs the relay's certificate, when not a public one. */
   readonly ca?: string;
+  /** The sending domain (of `from`): a sender's container names itself in it (ContainerSpec.domain). */
+  readonly domain: string;
 }
 
 /** Where a container that sends mail finds the city CA of the relay (relayTrust). */
@@ -77,6 +79,6 @@ export class MailGateway extends Construct {
       memoryMiB: 64,
     });
     platform.allowEgress(egress, { to: props.address, port, reason: `the city's mail relay ${props.hostname}` });
-    this.smtp = { host: props.hostname, port, security: props.security ?? 'starttls', user: props.user, password: props.password, from: props.from, network: mailNetwork, ca: props.ca };
+    this.smtp = { host: props.hostname, port, security: props.security ?? 'starttls', user: props.user, password: props.password, from: props.from, network: mailNetwork, ca: props.ca, domain: props.from.slice(props.from.lastIndexOf('@') + 1).toLowerCase() };
   }
 }

@@ -136,6 +136,8 @@ export class Matomo extends Construct implements IWebApp {
       ports: front.ports,
       uploads,
       user: 'www-data',
+      // Its mail's Message-ID names the container: in the city's sending domain.
+      domain: props.smtp.domain,
       // core:update migrates the visits' tables: only after a backup the deploy took.
       upgradeGate: props.image ? undefined : 'socle-matomo authorize-upgrade',
       tmpfs: { '/tmp': 128, '/var/www/matomo/tmp': 256 },
@@ -150,7 +152,9 @@ export class Matomo extends Construct implements IWebApp {
       image,
       command: ['scheduler'],
       env: { ...env, SOCLE_ARCHIVE_INTERVAL_SECONDS: String(interval) },
-      networks: [{ network: data }],
+      // core:archive runs the scheduled tasks, which mail the scheduled reports: the relay only.
+      networks: [{ network: data }, { network: props.smtp.network }],
+      domain: props.smtp.domain,
       volumes: props.proxyLogs ? [{ volume: props.proxyLogs, path: '/var/log/socle-proxy', readOnly: true }] : [],
       uploads,
       user: 'www-data',

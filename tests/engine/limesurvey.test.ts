@@ -28,6 +28,8 @@ const PORT = 38443;
 const SURVEY = 444444;
 /** The example consultation Socle ships (services/limesurvey/examples), answered end to end. */
 const CONSULTATION = 100001;
+/** A survey the mail test makes and deletes. */
+const MAIL_SURVEY = 100002;
 const RUNNER = name('backup-restic');
 const TOR = name('onion-tor');
 const archive = presentArchive('limesurvey');
@@ -142,21 +144,24 @@ if (!archive) {
     }, 400_000);
 
     it('sends its mail through the gateway to the city\'s relay: a real message, TLS checked against the city CA, signed, from the city', async () => {
-      // The survey of the test above; a participant who is a city mailbox of the test MTA. (Socle's
+      // A survey of its own, from the example Socle ships (no administrator address of its own: the
+      // city's sender applies); one participant, a city mailbox of the test MTA. (Socle's
       // consultations print codes on paper: this only proves the route LimeSurvey's mail takes.)
       const mailbox = 'invitation-test@ville-test.fr';
       await clearMailbox(mailbox);
-      expect(await rc('activate_tokens', SURVEY, [])).toMatchObject({ status: 'OK' });
-      const [participant] = await rc('add_participants', SURVEY, [{ email: mailbox, firstname: 'Essai', lastname: 'Courriel' }], true);
+      const lss = readFileSync(join(ROOT, 'services/limesurvey/examples/rythmes-scolaires.lss')).toString('base64');
+      expect(await rc('import_survey', lss, 'lss', 'Essai de courriel', MAIL_SURVEY)).toBe(MAIL_SURVEY);
+      expect(await rc('activate_tokens', MAIL_SURVEY, [])).toMatchObject({ status: 'OK' });
+      const [participant] = await rc('add_participants', MAIL_SURVEY, [{ email: mailbox, firstname: 'Essai', lastname: 'Courriel' }], true);
       expect(participant.tid).toBeDefined();
-      const sent = await rc('invite_participants', SURVEY, [Number(participant.tid)], true);
+      const sent = await rc('invite_participants', MAIL_SURVEY, [Number(participant.tid)], true);
       expect(JSON.stringify(sent)).toMatch(/"status":"0 left to send"/);
       const [raw] = await waitForMessages(mailbox, 1, 60_000);
       // LimeSurvey's PHPMailer reached the relay through the gateway, over TLS, as the city.
       expect(await relayedMessageProblems(raw, 'ville-test.fr')).toEqual([]);
       // STARTTLS with the certificate checked: the container trusts the city CA only (SSL_CERT_FILE).
       expect(await envOf(APP, 'SSL_CERT_FILE')).toBe('/etc/socle/mail/relay-ca.pem');
-      expect(await rc('delete_participants', SURVEY, [Number(participant.tid)])).toBeDefined();
+      expect(await rc('delete_survey', MAIL_SURVEY)).toMatchObject({ status: 'OK' });
       await clearMailbox(mailbox);
     }, 180_000);
 
