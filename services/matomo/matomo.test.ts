@@ -57,12 +57,13 @@ describe('Matomo', () => {
     expect(() => synthInHost((s) => matomo(s, { rawDataRetentionDays: 800 }))).toThrow(/from 1 to 760.*services\.matomo\.rawDataRetentionDays/);
   });
 
-  it('runs the archiver on the data network only, reading the proxy\'s logs read-only when it has them', () => {
+  it('runs the archiver on the data network and the mail network only (scheduled reports), reading the proxy\'s logs read-only when it has them', () => {
     const json = synthInHost((s) => matomo(s, { proxyLogs: s.volume(s, { name: 'proxy-logs', service: 'proxy', category: 'personal', retention: '90 days' }) }));
     const archiver = containerNamed(json, 'ville-exemple-matomo-archiver');
     expect(archiver.command).toEqual(['scheduler']);
     expect(archiver.env).toContain('SOCLE_ARCHIVE_INTERVAL_SECONDS=1800');
-    expect(archiver.networks_advanced).toHaveLength(1);
+    expect(archiver.networks_advanced.map((n: any) => n.name)).toEqual(['${docker_network.network-matomo-data.name}', '${docker_network.network-mail.name}']);
+    expect(archiver.hostname).toBe('matomo-archiver.ville-exemple.fr');
     expect(archiver.volumes).toEqual([expect.objectContaining({ volume_name: expect.stringContaining('proxy-logs'), container_path: '/var/log/socle-proxy', read_only: true })]);
     expect(containerNamed(synthInHost((s) => matomo(s)), 'ville-exemple-matomo-archiver').volumes ?? []).toEqual([]);
   });
