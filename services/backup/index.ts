@@ -4,7 +4,7 @@ import { Lazy, TerraformStack } from 'cdktf';
 import { Container, containerNetworksAdvancedToTerraform, containerVolumesToTerraform, type ContainerNetworksAdvanced, type ContainerVolumes } from '@cdktf/provider-docker/lib/container/index.js';
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import { Platform, type INetwork, type IPlatform, type IVolume } from '../common/platform.js';
-import type { SmtpSettings } from '../mail-gateway/index.js';
+import { relayTrust, type SmtpSettings } from '../mail-gateway/index.js';
 import { dumpAccountsOf, type DumpAccount } from '../common/database.js';
 import { suppress } from '../../core/suppressions.js';
 import { LABEL } from '../../core/labels.js';
@@ -133,7 +133,8 @@ export class BackupRunner extends Construct {
         // Copied to a 0600 file of its own by the program: ssh refuses a key readable by others.
         { path: RUNNER_PATHS.sshKey, content: props.sshPrivateKey },
         { path: BACKUP_PLAN_PATH, content: Lazy.stringValue({ produce: () => JSON.stringify(this.plan) }) },
-        ...(props.alerts.smtp.ca ? [{ path: RUNNER_PATHS.relayCa, content: props.alerts.smtp.ca }] : []),
+        // The relay's CA where every mail sender finds it (RUNNER_PATHS.relayCa is that path).
+        ...relayTrust(props.alerts.smtp).uploads,
       ],
       tmpfs: { '/tmp': 64 },
       // Root with one capability: reading any file (DAC_READ_SEARCH), not writing or chowning them.

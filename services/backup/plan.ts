@@ -7,6 +7,8 @@
 // backup-plan.test.ts checks that the program reads only keys listed here, and that the lines it
 // prints are the ones parseRunnerLine understands.
 
+import { RELAY_CA_PATH } from '../mail-gateway/index.js';
+
 /** Where the runner finds its plan (uploaded by the stack; socle-files writes it at start). */
 export const BACKUP_PLAN_PATH = '/etc/socle/backup-plan.json';
 
@@ -69,7 +71,7 @@ export const RUNNER_PATHS: RunnerPaths = {
   volumes: '/data',
   alertQueue: '/var/lib/socle-backup/alerts',
   mailConfig: '/tmp/socle-home/msmtprc',
-  relayCa: '/etc/socle/mail/relay-ca.pem',
+  relayCa: RELAY_CA_PATH,
 };
 
 /** Debian's CA bundle: the relay's certificate is checked against it when the city gives no CA. */

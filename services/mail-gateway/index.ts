@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { Platform, type INetwork } from '../common/platform.js';
 import { renderFile } from '../common/template.js';
+import { sendingDomain } from '../../stacks/config/defaults.js';
 
 export interface MailGatewayProps {
   /** The relay's host name; apps connect to it by this name so its TLS certificate matches. */
@@ -79,6 +80,6 @@ export class MailGateway extends Construct {
       memoryMiB: 64,
     });
     platform.allowEgress(egress, { to: props.address, port, reason: `the city's mail relay ${props.hostname}` });
-    this.smtp = { host: props.hostname, port, security: props.security ?? 'starttls', user: props.user, password: props.password, from: props.from, network: mailNetwork, ca: props.ca, domain: props.from.slice(props.from.lastIndexOf('@') + 1).toLowerCase() };
+    this.smtp = { host: props.hostname, port, security: props.security ?? 'starttls', user: props.user, password: props.password, from: props.from, network: mailNetwork, ca: props.ca, domain: sendingDomain(props.from) };
   }
 }

@@ -95,6 +95,9 @@ export class Matomo extends Construct implements IWebApp {
       SMTP_PASSWORD: props.smtp.password,
       ...relayTrust(props.smtp).env,
       SOCLE_LOGS_SITE_ID: String(LOGS_SITE_ID),
+      // Matomo's console sets the host PHPMailer names in a Message-ID from --matomo-domain (and
+      // leaves it empty without one: "localhost.localdomain"); socle-matomo passes this one.
+      SOCLE_PUBLIC_HOST: props.hostname,
     };
     const urls = props.measuredHostnames.map((h) => `https://${h}`);
     const settings = {
@@ -136,8 +139,6 @@ export class Matomo extends Construct implements IWebApp {
       ports: front.ports,
       uploads,
       user: 'www-data',
-      // Its mail's Message-ID names the container: in the city's sending domain.
-      domain: props.smtp.domain,
       // core:update migrates the visits' tables: only after a backup the deploy took.
       upgradeGate: props.image ? undefined : 'socle-matomo authorize-upgrade',
       tmpfs: { '/tmp': 128, '/var/www/matomo/tmp': 256 },
@@ -154,7 +155,6 @@ export class Matomo extends Construct implements IWebApp {
       env: { ...env, SOCLE_ARCHIVE_INTERVAL_SECONDS: String(interval) },
       // core:archive runs the scheduled tasks, which mail the scheduled reports: the relay only.
       networks: [{ network: data }, { network: props.smtp.network }],
-      domain: props.smtp.domain,
       volumes: props.proxyLogs ? [{ volume: props.proxyLogs, path: '/var/log/socle-proxy', readOnly: true }] : [],
       uploads,
       user: 'www-data',

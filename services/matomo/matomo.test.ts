@@ -63,7 +63,8 @@ describe('Matomo', () => {
     expect(archiver.command).toEqual(['scheduler']);
     expect(archiver.env).toContain('SOCLE_ARCHIVE_INTERVAL_SECONDS=1800');
     expect(archiver.networks_advanced.map((n: any) => n.name)).toEqual(['${docker_network.network-matomo-data.name}', '${docker_network.network-mail.name}']);
-    expect(archiver.hostname).toBe('matomo-archiver.ville-exemple.fr');
+    // The console names the public host in the Message-ID of the reports it mails.
+    expect(archiver.env).toContain('SOCLE_PUBLIC_HOST=statistiques.ville-exemple.fr');
     expect(archiver.volumes).toEqual([expect.objectContaining({ volume_name: expect.stringContaining('proxy-logs'), container_path: '/var/log/socle-proxy', read_only: true })]);
     expect(containerNamed(synthInHost((s) => matomo(s)), 'ville-exemple-matomo-archiver').volumes ?? []).toEqual([]);
   });

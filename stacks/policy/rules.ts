@@ -183,8 +183,9 @@ function iniValue(content: string, section: string, key: string): string | undef
   const body = new RegExp(`^\\[${section}\\]\\s*$([\\s\\S]*?)(?=^\\[|(?![\\s\\S]))`, 'm').exec(content)?.[1] ?? '';
   return new RegExp(`^${key}\\s*=\\s*"?([^"\\n]*)"?\\s*$`, 'm').exec(body)?.[1];
 }
-/** PHPMailer's names (LimeSurvey, Matomo): 'tls' is STARTTLS, 'ssl' implicit TLS. */
+/** PHPMailer's names (LimeSurvey, Matomo) in the relay's terms: 'tls' is STARTTLS, 'ssl' implicit TLS. */
 const PHPMAILER_SECURITY: Record<string, string> = { tls: 'starttls', ssl: 'tls' };
+const phpMailerSecurity = (v: string | undefined) => (v === undefined ? undefined : PHPMAILER_SECURITY[v] ?? v);
 
 /**
  * Where apps keep their mail settings in a file rather than their environment, and how to read
@@ -193,12 +194,10 @@ const PHPMAILER_SECURITY: Record<string, string> = { tls: 'starttls', ssl: 'tls'
 const MAIL_SETTINGS_FILES: Readonly<Record<string, (content: string) => MailSettingsInFile>> = {
   '/etc/socle/limesurvey/config.php': (c) => {
     const [host, port] = (phpValue(c, 'emailsmtphost') ?? '').split(':');
-    const security = phpValue(c, 'emailsmtpssl');
-    return { host: host || undefined, port, security: security === undefined ? undefined : PHPMAILER_SECURITY[security] ?? security, from: phpValue(c, 'siteadminemail') };
+    return { host: host || undefined, port, security: phpMailerSecurity(phpValue(c, 'emailsmtpssl')), from: phpValue(c, 'siteadminemail') };
   },
   '/etc/socle/matomo/config.ini.php': (c) => {
-    const security = iniValue(c, 'mail', 'encryption');
-    return { host: iniValue(c, 'mail', 'host'), port: iniValue(c, 'mail', 'port'), security: security === undefined ? undefined : PHPMAILER_SECURITY[security] ?? security, from: iniValue(c, 'General', 'noreply_email_address') };
+    return { host: iniValue(c, 'mail', 'host'), port: iniValue(c, 'mail', 'port'), security: phpMailerSecurity(iniValue(c, 'mail', 'encryption')), from: iniValue(c, 'General', 'noreply_email_address') };
   },
   [BACKUP_PLAN_PATH]: (c) => {
     const a = JSON.parse(c).alerts ?? {};
