@@ -8,6 +8,8 @@ export const LABEL = {
   dataCategory: 'fr.socle.data-category',
   personalData: 'fr.socle.personal-data',
   retention: 'fr.socle.retention',
+  /** What deletes the data once its retention is over; absent when nothing does (an audit finding). */
+  retentionEnforcedBy: 'fr.socle.retention-enforced-by',
   backup: 'fr.socle.backup',
   /** On a container whose new image migrates data: the command that accepts a pre-upgrade backup (scripts/lib/upgrade-gate.ts). */
   upgradeGate: 'fr.socle.upgrade-gate',

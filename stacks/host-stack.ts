@@ -186,6 +186,7 @@ export class HostStack extends TerraformStack implements IPlatform {
         [LABEL.dataCategory]: props.category,
         [LABEL.personalData]: String(props.category === 'personal'),
         [LABEL.retention]: props.retention,
+        ...(props.retentionEnforcedBy ? { [LABEL.retentionEnforcedBy]: props.retentionEnforcedBy } : {}),
         [LABEL.backup]: String(backup),
       })),
       lifecycle: { preventDestroy: keep },

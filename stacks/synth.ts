@@ -45,6 +45,11 @@ export interface SynthOptions extends CityBuildOptions {
   readonly outdir?: string;
   /** Write nothing; return the app and findings (benchmarks, tests). @default false */
   readonly dryRun?: boolean;
+  /**
+   * Write the output even with unsuppressed policy errors, for a report that shows them (npm run
+   * audit synthesizes into a scratch directory that is never deployed). @default false
+   */
+  readonly reportPolicyErrors?: boolean;
 }
 
 export interface SynthResult {
@@ -98,10 +103,11 @@ export function synthesize(options: SynthOptions): SynthResult {
       throw new SuppressionError(pack.unusedSuppressions.map((s) =>
         `${s.origin}: suppression of ${s.id} on "${s.path}" matches no resource\n  fix: use a construct path printed in cdktf.out/policy-report.<stack>.csv, or remove the suppression`).join('\n'));
     }
-    if (pack.errors.length > 0) throw new PolicyError(pack.errors);
+    if (pack.errors.length > 0 && !options.reportPolicyErrors) throw new PolicyError(pack.errors);
     if (options.dryRun) return { cities, builds, pack, app, outdir };
     mkdirSync(staging, { recursive: true });
-    synthOrFail(app, pack);
+    if (options.reportPolicyErrors) app.synth();
+    else synthOrFail(app, pack);
     const reports = pack.reportsByStack();
     for (const build of builds) {
       for (const stack of build.stacks.values()) {

@@ -31,7 +31,7 @@ export class BackupStore extends Construct {
     const network = platform.network(this, { name: 'backup-store', tier: 'egress' });
     this.network = network;
     const repositories = platform.volume(this, {
-      name: 'backup-store', service: 'backup-store', category: 'personal', retention: 'per the restic forget policy',
+      name: 'backup-store', service: 'backup-store', category: 'personal', retention: 'per the restic forget policy', retentionEnforcedBy: 'the backup runner\'s restic forget --prune once a day, per services.backup.retention',
       // It is the backup: copying it again into itself would loop.
       backup: false,
     });

@@ -118,7 +118,7 @@ export class BackupRunner extends Construct {
     for (const t of remote) platform.allowEgress(egress, { to: t.host, port: t.port, reason: `backup target ${t.name} (SFTP)` });
     const storeNetworks = props.targets.flatMap((t) => (t.network ? [{ network: t.network }] : []));
     // restic's cache, and the last database dumps (kept so an unchanged database is not dumped again).
-    const cache = platform.volume(this, { name: 'backup-cache', service: 'backup', category: 'personal', retention: 'the last database dumps, replaced at each run; cache rebuilt by restic', backup: false, preventDestroy: false });
+    const cache = platform.volume(this, { name: 'backup-cache', service: 'backup', category: 'personal', retention: 'the last database dumps, replaced at each run; cache rebuilt by restic', retentionEnforcedBy: 'the backup runner, which replaces the dumps at each run', backup: false, preventDestroy: false });
     const runner = platform.container(this, 'Resource', {
       service: 'backup',
       role: RUNNER_ROLE,

@@ -58,6 +58,8 @@ export interface DatabaseProps {
   readonly memoryMiB?: number;
   /** How long the data is kept, for the register. @default 'duration of the service, then deleted' */
   readonly retention?: string;
+  /** What deletes the data once the retention is over (see VolumeProps). @default nothing */
+  readonly retentionEnforcedBy?: string;
 }
 
 /** What differs between database engines; the rest of a database server is the same. */
@@ -91,6 +93,7 @@ export function declareDatabase(scope: Construct, props: DatabaseProps, engine: 
   const data = platform.volume(scope, {
     name: `${props.service}-${engine.engine}`, service: props.service, category: 'personal',
     retention: props.retention ?? 'duration of the service, then deleted',
+    retentionEnforcedBy: props.retentionEnforcedBy,
     // Raw files of a running server are not a consistent copy: the backup runner dumps it instead.
     backup: false,
   });

@@ -63,6 +63,12 @@ export interface VolumeProps {
   readonly category: DataCategory;
   /** How long the data is kept, in words for the register (e.g. `90 days`, `duration of the consultation`). */
   readonly retention: string;
+  /**
+   * What deletes the data once the retention is over, in words for the register and the audit (a
+   * container, a scheduled task, an app setting Socle applies and reads back). Unset when nothing
+   * does: for personal data that is a failed audit check (npm run audit), not a footnote.
+   */
+  readonly retentionEnforcedBy?: string;
   /** Whether the backup runner copies it. @default true unless category is cache */
   readonly backup?: boolean;
   /**

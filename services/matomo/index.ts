@@ -82,7 +82,10 @@ export class Matomo extends Construct implements IWebApp {
     const memoryMiB = props.memoryMiB ?? 512;
     if (memoryMiB < 256) throw new Error(`matomo memoryMiB must be at least 256, got ${memoryMiB}; raise services.matomo.memoryMiB in the city file`);
     const data = platform.network(this, { name: `${service}-data`, tier: 'data' });
-    const db = new MariaDb(this, 'Database', { service, network: data, retention: rawDataRetentionLabel(privacy) });
+    const db = new MariaDb(this, 'Database', {
+      service, network: data, retention: rawDataRetentionLabel(privacy),
+      retentionEnforcedBy: 'Matomo\'s daily deletion of old raw data (PrivacyManager), set by socle-matomo at every start',
+    });
     const c = db.connection;
     const port = 8080;
     const front = attachFrontend(platform, this, service, port, props.exposure);

@@ -112,6 +112,7 @@ export class ReverseProxy extends Construct {
     this.accessLogs = platform.volume(this, {
       name: 'proxy-logs', service: 'proxy', category: 'personal',
       retention: `${retentionDays} days, at most ${maxMiB} MiB; audience logs (masked addresses, for Matomo's import) ${AUDIENCE_LOG_DAYS} days`,
+      retentionEnforcedBy: 'the proxy-log-retention container: deletes the days past the retention, then the oldest while over the size, every 30 s',
       // Logs are evidence for incident response, not an archive: they are not copied to backups.
       backup: false, preventDestroy: false,
     });

@@ -89,7 +89,7 @@ export interface CityConfig {
       readonly enabled: boolean; readonly schedule: string; readonly checkEveryDays: number; readonly maxAgeHours: number;
       readonly retention: { readonly daily: number; readonly weekly: number; readonly monthly: number };
       readonly password?: SecretRef;
-      readonly targets: ReadonlyArray<{ readonly name: string; readonly host: string; readonly port: number; readonly user: string; readonly path: string }>;
+      readonly targets: ReadonlyArray<{ readonly name: string; readonly host: string; readonly port: number; readonly user: string; readonly path: string; readonly site?: string }>;
       readonly store?: { readonly host: string; readonly port: number };
     };
   };

@@ -1,0 +1,230 @@
+// The static audit: the example city's report, and each check failing on a violation planted in a
+// city file or in the synthesized output (what an edit by hand after the synth would look like).
+import { describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import { EXAMPLE, exampleCity, run, synthToDisk, tempDir, TSX, writeCity } from '../../tests/helpers.js';
+import { loadCities } from '../config/load.js';
+import { AUDIT_CHECKS, CITIZEN_FINDINGS, runChecks, type CheckResult } from './checks.js';
+import { auditedCommune, LEGAL_NOTICE_FILE, type AuditedCommune } from './model.js';
+import { AUDIT_SCHEMA_FILE, auditDocument, auditHtml, auditMarkdown, auditPicture } from './report.js';
+
+/** The model of the first commune of `config`, after a real synth; `edit` changes the output first. */
+function audited(config: string, edit?: (outdir: string) => void): AuditedCommune {
+  const { outdir } = synthToDisk(config);
+  edit?.(outdir);
+  return auditedCommune(loadCities(config)[0], outdir);
+}
+
+const resultOf = (c: AuditedCommune, id: string): CheckResult => {
+  const r = runChecks([c]).find((x) => x.id === id);
+  if (!r) throw new Error(`no check ${id}`);
+  return r;
+};
+
+const failing = (c: AuditedCommune) => runChecks([c]).filter((r) => r.status === 'fail').map((r) => r.id);
+
+/** Rewrites the first stack's synthesized JSON of `outdir`. */
+function editStack(outdir: string, change: (json: any) => void): void {
+  const { stacks } = { stacks: ['ville-exemple-serveur-1'] };
+  const file = join(outdir, 'stacks', stacks[0], 'cdk.tf.json');
+  const json = JSON.parse(readFileSync(file, 'utf8'));
+  change(json);
+  writeFileSync(file, JSON.stringify(json));
+}
+
+const UNENFORCED = ['ville-exemple-consultation-postgres', 'ville-exemple-consultation-uploads', 'ville-exemple-limesurvey-mariadb', 'ville-exemple-limesurvey-uploads'];
+
+describe('the static audit of the example city', () => {
+  const example = audited(EXAMPLE);
+
+  it('inventories every store of personal data with its host, site, owner, retention and what enforces it', () => {
+    const personal = example.stores.filter((s) => s.personal);
+    expect(personal.map((s) => s.id)).toEqual(expect.arrayContaining(['ville-exemple-proxy-logs', 'ville-exemple-matomo-mariadb', 'ville-exemple-limesurvey-mariadb', 'restic:nas-mairie']));
+    for (const s of personal) expect(s.owner, s.id).toBe('Commune de Ville-Exemple');
+    expect(personal.find((s) => s.id === 'ville-exemple-proxy-logs')).toMatchObject({ host: 'serveur-1', site: 'Hôtel de ville, salle serveurs (sous-sol)', enforcedBy: expect.stringContaining('proxy-log-retention') });
+    // Databases are dumped to the targets; the proxy's logs are not copied.
+    expect(personal.find((s) => s.id === 'ville-exemple-limesurvey-mariadb')!.backedUpTo).toEqual(['nas-mairie']);
+    expect(personal.find((s) => s.id === 'ville-exemple-proxy-logs')!.backedUpTo).toEqual([]);
+    expect(personal.find((s) => s.id === 'restic:nas-mairie')).toMatchObject({ kind: 'backup-repository', site: 'Centre technique municipal, local informatique' });
+  });
+
+  it('lists every flow that leaves the host with its destination\'s owner, and the egress matrix per container', () => {
+    expect(example.flows.map((f) => `${f.to}:${f.port ?? '*'} ${f.ownedByCity}`).sort()).toEqual(['10.20.0.25:587 true', 'any:* false', 'nas.ville-exemple.fr:22 true', 'registre.ville-exemple.fr:443 true']);
+    const routes = Object.fromEntries(example.containers.map((c) => [c.name, c.routesOut]));
+    expect(routes['ville-exemple-limesurvey-db']).toEqual([]);
+    expect(routes['ville-exemple-limesurvey-app']).toEqual([]);
+    expect(routes['ville-exemple-mail-gateway']).toEqual(['10.20.0.25:587']);
+    expect(routes['ville-exemple-backup-restic']).toEqual(['nas.ville-exemple.fr:22']);
+    expect(routes['ville-exemple-onion-tor']).toEqual(expect.arrayContaining(['any']));
+    expect(routes['ville-exemple-proxy-log-retention']).toEqual([]);
+  });
+
+  it('fails the retention check, truthfully, on the four stores whose "duration of the service" nothing enforces, and passes every other check', () => {
+    expect(failing(example)).toEqual(['AUD-RETENTION-ENFORCED']);
+    const evidence = resultOf(example, 'AUD-RETENTION-ENFORCED').evidence;
+    expect(evidence).toHaveLength(UNENFORCED.length);
+    for (const id of UNENFORCED) expect(evidence.join('\n')).toContain(id);
+    expect(resultOf(example, 'AUD-POLICY').evidence.join('\n')).toMatch(/exception Socle-CT3 .*DAC_READ_SEARCH/);
+  });
+
+  it('gives every check an id, a statement in French and English, a fix, and at least one citizen finding', () => {
+    expect(new Set(AUDIT_CHECKS.map((c) => c.id)).size).toBe(AUDIT_CHECKS.length);
+    for (const c of AUDIT_CHECKS) {
+      expect(c.id).toMatch(/^AUD-[A-Z0-9-]+$/);
+      expect(c.statement.length * c.statementEn.length * c.fix.length, c.id).toBeGreaterThan(0);
+      for (const f of c.answers) expect(Object.keys(CITIZEN_FINDINGS)).toContain(f);
+    }
+  });
+
+  it('writes audit.json valid against the schema that ships with it, and html and markdown from the same document', () => {
+    const doc = JSON.parse(JSON.stringify(auditDocument([example], runChecks([example]))));
+    const ajv = new Ajv({ allErrors: true, strict: true });
+    addFormats.default(ajv);
+    const validate = ajv.compile(JSON.parse(readFileSync(AUDIT_SCHEMA_FILE, 'utf8')));
+    expect(validate(doc), JSON.stringify(validate.errors)).toBe(true);
+    // The schema is not a formality: a check without evidence, or an unknown status, is refused.
+    expect(validate({ ...doc, checks: [{ ...doc.checks[0], evidence: [] }] })).toBe(false);
+    expect(validate({ ...doc, checks: [{ ...doc.checks[0], status: 'ok' }] })).toBe(false);
+    const html = auditHtml(doc);
+    const md = auditMarkdown(doc);
+    for (const r of doc.checks) {
+      expect(html).toContain(`id="ville-exemple-${r.id}"`);
+      expect(md).toContain(`| ${r.id} |`);
+    }
+    // Self-contained: no address of any other host, no script, a CSP that loads nothing.
+    expect(html).not.toMatch(/\b(src|href)="(https?:)?\/\//);
+    expect(html).not.toMatch(/<script|<link|@import|url\((?!#)/i);
+    expect(html).toContain("default-src 'none'");
+    // The legal notice as served is copied in, without its opt-out script.
+    expect(html).toContain('Mentions légales servies');
+    expect(html).toContain('Directeur ou directrice de la publication : Mme Jeanne Exemple, maire');
+  });
+
+  it('draws hosts, sites, stores and flows in SVG, a store nothing deletes in red', () => {
+    const svg = auditPicture(example);
+    expect(svg).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    expect(svg).toContain('serveur-1 (10.20.0.10)');
+    expect(svg).toContain('Hôtel de ville, salle serveurs (sous-sol)');
+    expect(svg).toContain('réseau Tor');
+    expect(svg).toMatch(/fill="#b00020">● ville-exemple-limesurvey-uploads — conservation non appliquée/);
+    expect(svg).toMatch(/fill="#1b5e20">● ville-exemple-proxy-logs</);
+  });
+});
+
+describe('each check on a planted violation', () => {
+  it('AUD-BACKUPS-ON-CITY-SITES and AUD-FLOWS-TO-CITY: a backup target outside the city (a declared provider)', () => {
+    const city = exampleCity();
+    city.services.backup.targets[0] = { name: 'cloud', host: 'backup.hebergeur.example', user: 'restic', path: '/ville', site: 'Centre de données du prestataire, Roubaix' };
+    city.externalParties = [{ name: 'Hébergeur Exemple SAS', host: 'backup.hebergeur.example', role: 'backup-storage', reason: 'test: the planted violation' }];
+    const c = audited(writeCity(city));
+    expect(failing(c)).toEqual(expect.arrayContaining(['AUD-BACKUPS-ON-CITY-SITES', 'AUD-FLOWS-TO-CITY', 'AUD-DATA-ON-CITY-HOSTS']));
+    expect(resultOf(c, 'AUD-BACKUPS-ON-CITY-SITES').evidence).toEqual(['ÉCHEC : restic:cloud sur backup.hebergeur.example appartient à Hébergeur Exemple SAS']);
+    expect(resultOf(c, 'AUD-FLOWS-TO-CITY').evidence.join('\n')).toContain('backup.hebergeur.example:22 (backup target cloud (SFTP)) : Hébergeur Exemple SAS');
+  });
+
+  it('AUD-BACKUPS-ON-CITY-SITES: a backup target whose site nobody declared', () => {
+    const city = exampleCity();
+    delete city.services.backup.targets[0].site;
+    const r = resultOf(audited(writeCity(city)), 'AUD-BACKUPS-ON-CITY-SITES');
+    expect(r.status).toBe('fail');
+    expect(r.evidence.join('\n')).toContain('aucun lieu déclaré (services.backup.targets[].site)');
+  });
+
+  it('AUD-DATA-ON-CITY-HOSTS: a host the commune does not own', () => {
+    const city = exampleCity();
+    city.hosts[0].owner = 'Hébergeur Exemple SAS';
+    const c = audited(writeCity(city));
+    const r = resultOf(c, 'AUD-DATA-ON-CITY-HOSTS');
+    expect(r.status).toBe('fail');
+    expect(r.evidence.join('\n')).toContain('ville-exemple-limesurvey-mariadb (limesurvey) est sur serveur-1, propriété de Hébergeur Exemple SAS');
+  });
+
+  it('AUD-RETENTION-ENFORCED: a volume whose retention nothing enforces, and the same volume with a mechanism', () => {
+    const strip = (outdir: string) => editStack(outdir, (json) => {
+      const logs = Object.values<any>(json.resource.docker_volume).find((v) => v.name === 'ville-exemple-proxy-logs');
+      logs.labels = logs.labels.filter((l: any) => l.label !== 'fr.socle.retention-enforced-by');
+    });
+    const r = resultOf(audited(EXAMPLE, strip), 'AUD-RETENTION-ENFORCED');
+    expect(r.evidence.join('\n')).toContain('ville-exemple-proxy-logs : « 90 days');
+    expect(resultOf(audited(EXAMPLE), 'AUD-RETENTION-ENFORCED').evidence.join('\n')).not.toContain('ville-exemple-proxy-logs');
+  });
+
+  it('AUD-LEGAL-NOTICE-HOST: a legal notice edited to name another host', () => {
+    const c = audited(EXAMPLE, (outdir) => editStack(outdir, (json) => {
+      const proxy = Object.values<any>(json.resource.docker_container).find((k) => k.name === 'ville-exemple-proxy-nginx');
+      const index = proxy.env.find((e: string) => e.endsWith(`=${LEGAL_NOTICE_FILE}`)).match(/^SOCLE_FILE_(\d+)_PATH/)[1];
+      proxy.env = proxy.env.map((e: string) => e.startsWith(`SOCLE_FILE_${index}=`)
+        ? e.replace('hébergés par Commune de Ville-Exemple', 'hébergés par Nuage Exemple Inc., 1 Cloud Way, San Francisco').replace(/<td>Commune de Ville-Exemple<\/td>/, '<td>Nuage Exemple Inc.</td>')
+        : e);
+    }));
+    const r = resultOf(c, 'AUD-LEGAL-NOTICE-HOST');
+    expect(r.status).toBe('fail');
+    expect(r.evidence.join('\n')).toContain('l’hébergeur nommé n’est pas Commune de Ville-Exemple');
+    expect(r.evidence.join('\n')).toContain('serveur-1 y est « Nuage Exemple Inc., Hôtel de ville');
+  });
+
+  it('AUD-IMAGES-CITY-REGISTRY: an image from another registry', () => {
+    const c = audited(EXAMPLE, (outdir) => editStack(outdir, (json) => { json.resource.docker_image['image-base'].name = 'docker.io/library/debian:bookworm'; }));
+    expect(resultOf(c, 'AUD-IMAGES-CITY-REGISTRY').evidence).toEqual(['ÉCHEC : ville-exemple-serveur-1 : docker.io/library/debian:bookworm']);
+  });
+
+  it('AUD-TOR-ACCESS and AUD-MAIL-CITY-RELAY: no onion service, a relay at a declared provider', () => {
+    const city = exampleCity();
+    city.services.onion.enabled = false;
+    city.mail.relay = { ...city.mail.relay, host: 'smtp.routeur-exemple.example', address: '192.0.2.40' };
+    city.externalParties = [{ name: 'Routeur Exemple', host: 'smtp.routeur-exemple.example', address: '192.0.2.40/32', role: 'mail-relay', reason: 'test: the planted violation' }];
+    const c = audited(writeCity(city));
+    expect(failing(c)).toEqual(expect.arrayContaining(['AUD-TOR-ACCESS', 'AUD-MAIL-CITY-RELAY', 'AUD-FLOWS-TO-CITY']));
+    expect(resultOf(c, 'AUD-MAIL-CITY-RELAY').evidence).toEqual(['ÉCHEC : relais smtp.routeur-exemple.example (192.0.2.40) : Routeur Exemple']);
+  });
+
+  it('AUD-PUBLIC-NAMES-OWNED: a public name at a declared provider', () => {
+    const city = exampleCity();
+    city.services.limesurvey.hostname = 'ville-exemple.enquetes-saas.example';
+    city.externalParties = [{ name: 'Enquêtes SaaS', host: 'enquetes-saas.example', role: 'public-hostname', reason: 'test: the planted violation' }];
+    expect(resultOf(audited(writeCity(city)), 'AUD-PUBLIC-NAMES-OWNED').evidence).toEqual(['ÉCHEC : ville-exemple.enquetes-saas.example (limesurvey) n’est pas sous ville-exemple.fr']);
+  });
+});
+
+describe('npm run audit', () => {
+  const audit = (args: string[]) => run(TSX, ['scripts/audit.ts', ...args]);
+
+  it('prints its usage with --help', () => {
+    const r = audit(['--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/usage: npm run audit -- --config FILE\|DIR/);
+  });
+
+  it('writes the three reports and exits 1 when a check fails, saying which and how to fix it', () => {
+    const out = join(tempDir(), 'rapport');
+    const r = audit(['--config', EXAMPLE, '--out', out]);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/\[1\/3\].*\n.*\[2\/3\].*\n.*\[3\/3\]/);
+    expect(r.stderr).toContain('NON CONFORME AUD-RETENTION-ENFORCED (ville-exemple)');
+    expect(r.stderr).toContain('9/10 checks pass');
+    for (const f of ['audit.html', 'audit.json', 'audit.md', 'audit.schema.json']) expect(existsSync(join(out, f)), f).toBe(true);
+    expect(JSON.parse(readFileSync(join(out, 'audit.json'), 'utf8')).summary).toEqual({ checks: 10, passed: 9, failed: 1 });
+    // Run again into its own report: replaced, not refused.
+    expect(audit(['--config', EXAMPLE, '--out', out]).status).toBe(1);
+  });
+
+  it('refuses bad input with exit 2 and writes nothing', () => {
+    expect(audit([]).status).toBe(2);
+    expect(audit(['--config', EXAMPLE, '--live']).status).toBe(2);
+    const bad = writeCity(readFileSync(EXAMPLE, 'utf8').replace('    site: Hôtel de ville, salle serveurs (sous-sol)\n', '    site: 42\n'));
+    const out = join(tempDir(), 'rapport');
+    const r = audit(['--config', bad, '--out', out]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/ville\.yaml:\d+.*hosts\.0\.site/);
+    expect(existsSync(out)).toBe(false);
+    const busy = tempDir();
+    writeFileSync(join(busy, 'notes.txt'), 'mine');
+    const refused = audit(['--config', EXAMPLE, '--out', busy]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('holds files that are not an audit report');
+    expect(readFileSync(join(busy, 'notes.txt'), 'utf8')).toBe('mine');
+  });
+});

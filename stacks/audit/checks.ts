@@ -1,0 +1,202 @@
+// The auditor's checks: each one answers a finding of the citizen audit behind Socle (or what it
+// implies), is a pure function of the audit model, and says what decided it and how to fix it.
+// A check never reads the machine: the static model (model.ts) or the live probes feed it.
+import type { AuditedCommune } from './model.js';
+
+/** The citizen audit's findings, as it made them by hand (French, as published). */
+export const CITIZEN_FINDINGS = {
+  F1: 'Les pages passaient par un réseau de diffusion (CDN) américain (CNAME chez un tiers).',
+  F2: 'Le courrier partait par Mandrill, avec Return-Path et Message-ID chez le prestataire et des liens de suivi.',
+  F3: 'Google Analytics mesurait l’audience.',
+  F4: 'Les mentions légales nommaient un autre hébergeur.',
+  F5: 'Le nom du citoyen et son code « anonyme » figuraient sur le même courrier.',
+  F6: 'Aucun accès par Tor.',
+  F7: 'Un bandeau de consentement pré-coché.',
+  F8: 'Un compte exigé là où un code à usage unique suffit.',
+  F9: 'Des données personnelles sur des machines que la ville ne possède pas.',
+  F10: 'Un prestataire dans la chaîne, que la ville ne contrôle pas.',
+} as const;
+export type CitizenFinding = keyof typeof CITIZEN_FINDINGS;
+
+export interface CheckOutcome {
+  readonly passed: boolean;
+  /** The records, files or settings that decided it, one line each. */
+  readonly evidence: readonly string[];
+}
+
+export interface AuditCheck {
+  /** Stable id: reports, a city's CI and suppressions refer to it. */
+  readonly id: string;
+  readonly answers: readonly CitizenFinding[];
+  /** What a pass proves, in one line (French, then English). */
+  readonly statement: string;
+  readonly statementEn: string;
+  /** What to change when it fails. */
+  readonly fix: string;
+  readonly run: (c: AuditedCommune) => CheckOutcome;
+}
+
+const outcome = (failures: readonly string[], passes: readonly string[]): CheckOutcome =>
+  ({ passed: failures.length === 0, evidence: failures.length ? failures.map((f) => `ÉCHEC : ${f}`) : passes });
+
+const personalStores = (c: AuditedCommune) => c.stores.filter((s) => s.personal);
+
+const decodeHtml = (s: string) => s.replace(/<[^>]+>/g, ' ').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&').replace(/\s+/g, ' ').trim();
+
+/** The text of the section of `html` under the `<h2>` titled `title`, tags removed. */
+function section(html: string, title: string): string | undefined {
+  const m = new RegExp(`<h2>${title}</h2>([\\s\\S]*?)(?=<h2>|</body>)`).exec(html);
+  return m ? m[1] : undefined;
+}
+
+export const AUDIT_CHECKS: readonly AuditCheck[] = [
+  {
+    id: 'AUD-DATA-ON-CITY-HOSTS',
+    answers: ['F9'],
+    statement: 'Toutes les données personnelles sont sur des machines dont la commune est propriétaire.',
+    statementEn: 'Every store of personal data is on a machine the commune owns.',
+    fix: 'move the store to a host of the city file whose owner is the commune (hosts[].owner = commune.legalEntity), or back up to city storage only',
+    run: (c) => outcome(
+      personalStores(c).filter((s) => s.owner !== c.legalEntity).map((s) => `${s.id} (${s.service}) est sur ${s.host}, propriété de ${s.owner}`),
+      personalStores(c).map((s) => `${s.id} : ${s.host}, ${s.owner}${s.site ? `, ${s.site}` : ''}`),
+    ),
+  },
+  {
+    id: 'AUD-RETENTION-ENFORCED',
+    answers: ['F9'],
+    statement: 'Chaque durée de conservation de données personnelles est appliquée par un mécanisme nommé, pas seulement déclarée.',
+    statementEn: 'Every retention of personal data is enforced by a named mechanism, not only declared.',
+    fix: 'give the volume a retentionEnforcedBy naming what deletes the data (a scheduled deletion Socle runs), or shorten what is kept to what something deletes',
+    run: (c) => outcome(
+      personalStores(c).filter((s) => !s.enforcedBy).map((s) => `${s.id} : « ${s.retention} », et rien ne supprime ces données à l’échéance`),
+      personalStores(c).map((s) => `${s.id} : ${s.retention} — appliqué par ${s.enforcedBy}`),
+    ),
+  },
+  {
+    id: 'AUD-BACKUPS-ON-CITY-SITES',
+    answers: ['F9'],
+    statement: 'Les sauvegardes sont sur le stockage de la commune, dans un lieu qu’elle déclare.',
+    statementEn: 'Backups are on the commune\'s storage, at a site it declares.',
+    fix: 'back up to a target on city storage (a host under commune.owns) and give each target its site (services.backup.targets[].site)',
+    run: (c) => {
+      const repos = c.stores.filter((s) => s.kind === 'backup-repository');
+      return outcome(
+        repos.flatMap((s) => [
+          ...(s.owner !== c.legalEntity ? [`${s.id} sur ${s.host} appartient à ${s.owner}`] : []),
+          ...(s.site ? [] : [`${s.id} sur ${s.host} : aucun lieu déclaré (services.backup.targets[].site)`]),
+        ]),
+        repos.length ? repos.map((s) => `${s.id} : ${s.host}, ${s.owner}, ${s.site}`) : ['aucune cible de sauvegarde hors des machines déclarées'],
+      );
+    },
+  },
+  {
+    id: 'AUD-FLOWS-TO-CITY',
+    answers: ['F2', 'F10'],
+    statement: 'Tout flux qui quitte une machine va vers la commune (ou vers le réseau Tor, pour le service onion) : aucun prestataire dans la chaîne.',
+    statementEn: 'Every flow leaving a host goes to the commune (or to the Tor network, for the onion service): no vendor in the chain.',
+    fix: 'point the setting at a city machine (under commune.owns), or remove the external party from the city file',
+    run: (c) => outcome(
+      c.flows.filter((f) => !f.ownedByCity && f.to !== 'any').map((f) => `${f.from} → ${f.to}${f.port ? `:${f.port}` : ''} (${f.reason}) : ${f.owner}`),
+      c.flows.map((f) => `${f.from} → ${f.to === 'any' ? 'réseau Tor' : f.to}${f.port ? `:${f.port}` : ''} : ${f.owner} (${f.reason})`),
+    ),
+  },
+  {
+    id: 'AUD-MAIL-CITY-RELAY',
+    answers: ['F2'],
+    statement: 'Le courrier part par le relais de la commune (son Zimbra), à une adresse qu’elle possède.',
+    statementEn: 'Mail leaves through the commune\'s own relay (its Zimbra), at an address it owns.',
+    fix: 'set mail.relay.host and mail.relay.address to the city\'s Zimbra, under commune.owns',
+    run: (c) => outcome(
+      c.mailRelay.ownedByCity ? [] : [`relais ${c.mailRelay.host} (${c.mailRelay.address}) : ${c.mailRelay.owner}`],
+      [`relais ${c.mailRelay.host} (${c.mailRelay.address}) : ${c.mailRelay.owner}`],
+    ),
+  },
+  {
+    id: 'AUD-PUBLIC-NAMES-OWNED',
+    answers: ['F1'],
+    statement: 'Chaque nom public est dans un domaine de la commune.',
+    statementEn: 'Every public name is in a domain the commune owns.',
+    fix: 'use a name under commune.owns.domains for the service',
+    run: (c) => outcome(
+      c.publicNames.filter((n) => !c.owns.domains.some((d) => n.hostname === d || n.hostname.endsWith(`.${d}`))).map((n) => `${n.hostname} (${n.service}) n’est pas sous ${c.owns.domains.join(', ')}`),
+      c.publicNames.map((n) => `${n.hostname} (${n.service})`),
+    ),
+  },
+  {
+    id: 'AUD-IMAGES-CITY-REGISTRY',
+    answers: ['F10'],
+    statement: 'Chaque image de conteneur vient du registre de la commune.',
+    statementEn: 'Every container image comes from the commune\'s registry.',
+    fix: 'build the image with npm run build-images (or mirror it with npm run mirror-images) into the city registry',
+    run: (c) => outcome(
+      c.images.filter((i) => !i.name.startsWith(`${c.registry}/`)).map((i) => `${i.stack} : ${i.name}`),
+      [...new Set(c.images.map((i) => i.name))],
+    ),
+  },
+  {
+    id: 'AUD-POLICY',
+    answers: ['F10'],
+    statement: 'Les règles de Socle passent, et chaque exception est écrite avec sa raison.',
+    statementEn: 'Socle\'s policy rules pass, and every exception is written with its reason.',
+    fix: 'fix what the rule names (docs/policy-rules.md), or suppress it in the city file with a written reason',
+    run: (c) => outcome(
+      c.policy.filter((p) => p.status === 'non-compliant' && p.level === 'error').map((p) => `${p.ruleId} sur ${p.path}`),
+      c.policy.filter((p) => p.status === 'suppressed').map((p) => `exception ${p.ruleId} sur ${p.path} : ${p.reason ?? '(sans raison)'}`).concat(c.policy.length ? [] : ['aucune règle en échec, aucune exception']),
+    ),
+  },
+  {
+    id: 'AUD-LEGAL-NOTICE-HOST',
+    answers: ['F4'],
+    statement: 'Les mentions légales nomment la commune comme hébergeur, avec ses machines et leurs lieux, son adresse et son téléphone.',
+    statementEn: 'The legal notice names the commune as the host, with its machines and their sites, its address and phone.',
+    fix: 'redeploy: the proxy serves the legal notice Socle renders from the city file (commune, hosts[].site and hosts[].owner); do not edit it by hand',
+    run: (c) => {
+      if (c.legalNotices.length === 0) return outcome(['aucune page de mentions légales servie par le proxy'], []);
+      const failures: string[] = [];
+      for (const { stack, html } of c.legalNotices) {
+        const hosting = section(html, 'Hébergement');
+        const publisher = decodeHtml(section(html, 'Éditeur') ?? '');
+        if (!hosting) { failures.push(`${stack} : pas de section « Hébergement »`); continue; }
+        const text = decodeHtml(hosting);
+        if (!text.includes(`hébergés par ${c.legalEntity}`)) failures.push(`${stack} : l’hébergeur nommé n’est pas ${c.legalEntity} : « ${text.slice(0, 160)} »`);
+        const rows = [...hosting.matchAll(/<tr><td>([\s\S]*?)<\/td><td>([\s\S]*?)<\/td><td>([\s\S]*?)<\/td>/g)].map((m) => m.slice(1, 4).map(decodeHtml));
+        for (const h of c.hosts) {
+          const row = rows.find((r) => r[0] === h.name);
+          if (!row) failures.push(`${stack} : la machine ${h.name} n’y figure pas`);
+          else if (row[1] !== h.owner || row[2] !== h.site) failures.push(`${stack} : ${h.name} y est « ${row[1]}, ${row[2]} », le fichier de la commune dit « ${h.owner}, ${h.site} »`);
+        }
+        for (const r of rows) if (!c.hosts.some((h) => h.name === r[0])) failures.push(`${stack} : la machine « ${r[0]} » (${r[1]}) n’est pas une machine de la commune`);
+        for (const [what, value] of [['l’adresse', c.address.split(', ')[0]], ['le téléphone', c.phone], ['le directeur de la publication', c.publicationDirector]] as const) {
+          if (!publisher.includes(value) && !decodeHtml(html).includes(value)) failures.push(`${stack} : ${what} « ${value} » n’y figure pas`);
+        }
+      }
+      return outcome(failures, c.legalNotices.map((n) => `${n.stack} : hébergé par ${c.legalEntity} ; ${c.hosts.map((h) => `${h.name} (${h.site})`).join(', ')}`));
+    },
+  },
+  {
+    id: 'AUD-TOR-ACCESS',
+    answers: ['F6'],
+    statement: 'Les services publics sont aussi accessibles par un service onion (Tor).',
+    statementEn: 'The public services are also reachable as an onion service (Tor).',
+    fix: 'set services.onion.enabled: true in the city file',
+    run: (c) => outcome(c.onion ? [] : ['services.onion.enabled est false'], ['services.onion.enabled : true']),
+  },
+];
+
+export interface CheckResult {
+  readonly id: string;
+  readonly commune: string;
+  readonly answers: readonly CitizenFinding[];
+  readonly statement: string;
+  readonly statementEn: string;
+  readonly status: 'pass' | 'fail';
+  readonly evidence: readonly string[];
+  readonly fix: string;
+}
+
+export function runChecks(communes: readonly AuditedCommune[], checks: readonly AuditCheck[] = AUDIT_CHECKS): CheckResult[] {
+  return communes.flatMap((c) => checks.map((k) => {
+    const r = k.run(c);
+    return { id: k.id, commune: c.slug, answers: k.answers, statement: k.statement, statementEn: k.statementEn, status: r.passed ? 'pass' as const : 'fail' as const, evidence: r.evidence, fix: k.fix };
+  }));
+}
