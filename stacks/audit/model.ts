@@ -47,7 +47,7 @@ export interface OutboundFlow {
   readonly port?: number;
   readonly protocol: string;
   readonly reason: string;
-  /** The commune, an external party it declares (by name), or "the internet" (Tor's relays). */
+  /** The commune, an external party it declares (by name), or the internet (Tor's relays). */
   readonly owner: string;
   readonly ownedByCity: boolean;
 }
@@ -168,7 +168,7 @@ export function auditedCommune(city: CityConfig, outdir: string): AuditedCommune
       if (notice !== undefined) legalNotices.push({ stack, html: notice });
     }
     for (const f of stackFlows) {
-      const { owner, ownedByCity } = f.to === 'any' ? { owner: 'the internet (Tor relays)', ownedByCity: false } : ownerOf(city, f.to);
+      const { owner, ownedByCity } = f.to === 'any' ? { owner: 'Internet (relais du réseau Tor)', ownedByCity: false } : ownerOf(city, f.to);
       flows.push({ from: host.name, network: f.network, to: f.to, port: f.port ?? undefined, protocol: f.protocol, reason: f.reason, owner, ownedByCity });
     }
     const reportFile = join(outdir, `policy-report.${stack}.json`);
