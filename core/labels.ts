@@ -11,6 +11,8 @@ export const LABEL = {
   /** What deletes the data once its retention is over; absent when nothing does (an audit finding). */
   retentionEnforcedBy: 'fr.socle.retention-enforced-by',
   backup: 'fr.socle.backup',
+  /** On a database server's volume: its data is backed up as a dump of the database, not as files. */
+  backupDump: 'fr.socle.backup-dump',
   /** On a container whose new image migrates data: the command that accepts a pre-upgrade backup (scripts/lib/upgrade-gate.ts). */
   upgradeGate: 'fr.socle.upgrade-gate',
 } as const;

@@ -3,6 +3,7 @@ import type { Construct } from 'constructs';
 import type { CityConfig, HostConfig, SecretRef } from './config/types.js';
 import { HostStack } from './host-stack.js';
 import { ReverseProxy } from '../services/reverse-proxy/index.js';
+import type { ProcessingRegister } from '../services/reverse-proxy/register.js';
 import { MailGateway } from '../services/mail-gateway/index.js';
 import { Consultation } from '../services/consultation/index.js';
 import { LimeSurvey } from '../services/limesurvey/index.js';
@@ -146,6 +147,8 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
       publicationDirector: city.commune.publicationDirector, dpo: city.commune.dpo,
       hosts: city.hosts.map((h) => ({ name: h.name, owner: h.owner, site: h.site, services: placed.get(h.name)!.map(label) })),
     },
+    // Read at synth, when every service on every host has declared its processing and volumes.
+    register: () => processingRegister(city, [...stacks.values()]),
   });
   const onion = s.onion.enabled
     ? new OnionService(proxyStack, 'onion', { network: proxy.publicNetwork, addresses: proxy.onionAddresses!, extraTorrc: [...(s.onion.offline ? ['DisableNetwork 1'] : []), ...(options.extraTorrc ?? [])] })
@@ -221,4 +224,23 @@ export function buildCity(scope: Construct, city: CityConfig, options: CityBuild
     }
   }
   return { city, stacks, secrets };
+}
+
+/** The Art. 30 register: each host's declared processing, with the personal-data volumes of its services across every host. */
+function processingRegister(city: CityConfig, stacks: readonly HostStack[]): ProcessingRegister {
+  const volumes = stacks.flatMap((stack) => stack.volumes.filter((v) => v.props.category === 'personal').map((v) => ({ stack, v })));
+  const seen = new Set<string>();
+  const entries = stacks.flatMap((s) => s.processing).filter((a) => !seen.has(a.name) && seen.add(a.name)).map((activity) => ({
+    activity,
+    stores: volumes.filter(({ v }) => activity.services.includes(v.props.service)).map(({ stack, v }) => ({
+      volume: stack.qualify(v.props.name), host: stack.host.name, site: stack.host.site, retention: v.props.retention, enforcedBy: v.props.retentionEnforcedBy, backedUp: v.props.backup === true || v.props.dumped === true,
+    })),
+  }));
+  const b = city.services.backup;
+  const storeHost = b.store ? city.hosts.find((h) => h.name === b.store!.host) : undefined;
+  return {
+    entries,
+    backups: b.enabled ? [...b.targets.map((t) => ({ name: t.name, host: t.host, site: t.site })), ...(storeHost ? [{ name: 'store', host: storeHost.name, site: storeHost.site }] : [])] : [],
+    externalParties: city.externalParties.map((p) => ({ name: p.name, role: p.role, reason: p.reason })),
+  };
 }

@@ -13,7 +13,7 @@ import { Id } from '@cdktf/provider-random/lib/id/index.js';
 import type { CityConfig, HostConfig } from './config/types.js';
 import { imageReference } from '../services/common/images.js';
 import {
-  Platform, type ContainerSpec, type EgressFlow, type IContainer, type INetwork, type IPlatform, type IVolume,
+  Platform, type ContainerSpec, type EgressFlow, type IContainer, type INetwork, type IPlatform, type IVolume, type ProcessingActivity,
   type NetworkProps, type SecretOptions, type VolumeProps,
 } from '../services/common/platform.js';
 
@@ -107,6 +107,7 @@ export class HostStack extends TerraformStack implements IPlatform {
   private readonly networks = new Map<string, INetwork>();
   private readonly variables = new Map<string, TerraformVariable>();
   private readonly declaredVolumes: IVolume[] = [];
+  private readonly declaredProcessing: ProcessingActivity[] = [];
   private readonly egressRules: EgressRule[] = [];
   /** Engine names of the networks by bridge (INetwork.name is a reference in the output). */
   private readonly networkNames = new Map<string, string>();
@@ -135,6 +136,14 @@ export class HostStack extends TerraformStack implements IPlatform {
 
   public get volumes(): readonly IVolume[] {
     return this.declaredVolumes;
+  }
+
+  public declareProcessing(activity: ProcessingActivity): void {
+    this.declaredProcessing.push(activity);
+  }
+
+  public get processing(): readonly ProcessingActivity[] {
+    return this.declaredProcessing;
   }
 
   /** What containers of this host may reach outside it; the firewall drops the rest. */
@@ -188,8 +197,12 @@ export class HostStack extends TerraformStack implements IPlatform {
         [LABEL.retention]: props.retention,
         ...(props.retentionEnforcedBy ? { [LABEL.retentionEnforcedBy]: props.retentionEnforcedBy } : {}),
         [LABEL.backup]: String(backup),
+        ...(props.dumped ? { [LABEL.backupDump]: 'true' } : {}),
       })),
-      lifecycle: { preventDestroy: keep },
+      // Docker cannot change a volume's labels, so the provider replaces the volume when they
+      // change: a reworded retention must never cost a volume of personal data. Labels are
+      // written when the volume is created; the synthesized stack says what they are now.
+      lifecycle: { preventDestroy: keep, ignoreChanges: ['labels'] },
     });
     const handle: IVolume = { name: vol.name, props: { ...props, backup, preventDestroy: keep } };
     this.declaredVolumes.push(handle);

@@ -93,7 +93,7 @@ describe('the example city', () => {
       expect(l[LABEL.personalData]).toBe(String(l[LABEL.dataCategory] === 'personal'));
     }
     const logs = volumes.find((v) => v.name === 'ville-exemple-proxy-logs');
-    expect(labelsOf(logs)).toMatchObject({ [LABEL.service]: 'proxy', [LABEL.personalData]: 'true', [LABEL.retention]: "90 days, at most 1024 MiB; audience logs (masked addresses, for Matomo's import) 2 days" });
+    expect(labelsOf(logs)).toMatchObject({ [LABEL.service]: 'proxy', [LABEL.personalData]: 'true', [LABEL.retention]: '90 jours, 1024 Mio au plus ; journaux d’audience (adresses tronquées, pour l’import dans Matomo) 2 jours' });
     expectResourceWith(json, Volume, { name: 'ville-exemple-limesurvey-uploads', lifecycle: { prevent_destroy: true } });
     // Personal data is never destroyed by a careless `terraform destroy`.
     // Except what is transient by design: access logs (deleted after 90 days) and the backup

@@ -31,11 +31,11 @@ export class BackupStore extends Construct {
     const network = platform.network(this, { name: 'backup-store', tier: 'egress' });
     this.network = network;
     const repositories = platform.volume(this, {
-      name: 'backup-store', service: 'backup-store', category: 'personal', retention: 'per the restic forget policy', retentionEnforcedBy: 'the backup runner\'s restic forget --prune once a day, per services.backup.retention',
+      name: 'backup-store', service: 'backup-store', category: 'personal', retention: 'selon la politique de conservation restic', retentionEnforcedBy: 'restic forget --prune, une fois par jour, par le conteneur de sauvegarde (services.backup.retention)',
       // It is the backup: copying it again into itself would loop.
       backup: false,
     });
-    const hostKeys = platform.volume(this, { name: 'backup-store-hostkeys', service: 'backup-store', category: 'secret', retention: 'life of the store' });
+    const hostKeys = platform.volume(this, { name: 'backup-store-hostkeys', service: 'backup-store', category: 'secret', retention: 'durée de vie du stockage' });
     const store = platform.container(this, 'Resource', {
       service: 'backup-store',
       role: 'sftp',

@@ -97,6 +97,16 @@ export class BackupRunner extends Construct {
   constructor(scope: Construct, id: string, props: BackupRunnerProps) {
     super(scope, id);
     const platform = Platform.of(this);
+    platform.declareProcessing({
+      services: ['backup', 'backup-store'],
+      name: 'Sauvegardes',
+      purposes: ['restaurer les données des traitements ci-dessus après une panne ou un incident'],
+      legalBasis: 'obligation de sécurité du responsable de traitement (article 32 du RGPD)',
+      people: ['les personnes des traitements ci-dessus'],
+      data: ['copies chiffrées des bases et fichiers des traitements ci-dessus'],
+      recipients: ['administrateur système de la commune, seul détenteur de la clé des sauvegardes'],
+      measures: ['sauvegardes chiffrées (restic), sur le stockage de la commune ; restaurations d’essai'],
+    });
     this.platform = platform;
     if (props.targets.length === 0) throw new Error('backup runner needs at least one target; add services.backup.targets or a store to the city file');
     if (props.alerts.to.length === 0) throw new Error('backup runner needs at least one alert address; add mail.alerts to the city file');
@@ -118,7 +128,7 @@ export class BackupRunner extends Construct {
     for (const t of remote) platform.allowEgress(egress, { to: t.host, port: t.port, reason: `backup target ${t.name} (SFTP)` });
     const storeNetworks = props.targets.flatMap((t) => (t.network ? [{ network: t.network }] : []));
     // restic's cache, and the last database dumps (kept so an unchanged database is not dumped again).
-    const cache = platform.volume(this, { name: 'backup-cache', service: 'backup', category: 'personal', retention: 'the last database dumps, replaced at each run; cache rebuilt by restic', retentionEnforcedBy: 'the backup runner, which replaces the dumps at each run', backup: false, preventDestroy: false });
+    const cache = platform.volume(this, { name: 'backup-cache', service: 'backup', category: 'personal', retention: 'les derniers exports des bases, remplacés à chaque sauvegarde ; cache reconstruit par restic', retentionEnforcedBy: 'le conteneur de sauvegarde, qui remplace les exports à chaque passage', backup: false, preventDestroy: false });
     const runner = platform.container(this, 'Resource', {
       service: 'backup',
       role: RUNNER_ROLE,

@@ -56,7 +56,7 @@ export interface DatabaseProps {
   readonly user?: string;
   /** @default 512 */
   readonly memoryMiB?: number;
-  /** How long the data is kept, for the register. @default 'duration of the service, then deleted' */
+  /** How long the data is kept, for the register. @default 'durée du service, puis suppression' */
   readonly retention?: string;
   /** What deletes the data once the retention is over (see VolumeProps). @default nothing */
   readonly retentionEnforcedBy?: string;
@@ -92,10 +92,10 @@ export function declareDatabase(scope: Construct, props: DatabaseProps, engine: 
   const dumpPassword = engine.dumpUser ? platform.generatedSecret(scope, 'dump-password') : password;
   const data = platform.volume(scope, {
     name: `${props.service}-${engine.engine}`, service: props.service, category: 'personal',
-    retention: props.retention ?? 'duration of the service, then deleted',
+    retention: props.retention ?? 'durée du service, puis suppression',
     retentionEnforcedBy: props.retentionEnforcedBy,
     // Raw files of a running server are not a consistent copy: the backup runner dumps it instead.
-    backup: false,
+    backup: false, dumped: true,
   });
   const host = `${props.service}-db`;
   const container = platform.container(scope, 'Resource', {

@@ -61,16 +61,18 @@ export interface VolumeProps {
   /** Service owning the data, e.g. `limesurvey`. */
   readonly service: string;
   readonly category: DataCategory;
-  /** How long the data is kept, in words for the register (e.g. `90 days`, `duration of the consultation`). */
+  /** How long the data is kept, in French words for the register (e.g. `90 jours`, `durée de la consultation`). */
   readonly retention: string;
   /**
-   * What deletes the data once the retention is over, in words for the register and the audit (a
+   * What deletes the data once the retention is over, in French words for the register and the audit (a
    * container, a scheduled task, an app setting Socle applies and reads back). Unset when nothing
    * does: for personal data that is a failed audit check (npm run audit), not a footnote.
    */
   readonly retentionEnforcedBy?: string;
   /** Whether the backup runner copies it. @default true unless category is cache */
   readonly backup?: boolean;
+  /** A database server's files: the backup runner dumps the database instead of copying them. @default false */
+  readonly dumped?: boolean;
   /**
    * The volume always holds data once the service has started (keys, configuration): the backup
    * refuses to record a run where it is empty, since that can only mean loss. @default false
@@ -169,6 +171,24 @@ export interface SecretOptions {
   readonly hex?: boolean;
 }
 
+/**
+ * A processing of personal data, as the Art. 30 register (registre des activités de traitement)
+ * describes it. In French: the register is the commune's document. Where its data is kept, for how
+ * long and what deletes it come from the volumes of its services, not from these words.
+ */
+export interface ProcessingActivity {
+  /** Services whose volumes hold its data. */
+  readonly services: readonly string[];
+  readonly name: string;
+  readonly purposes: readonly string[];
+  readonly legalBasis: string;
+  readonly people: readonly string[];
+  readonly data: readonly string[];
+  readonly recipients: readonly string[];
+  /** What protects this processing besides what every service has (the register lists those once). */
+  readonly measures: readonly string[];
+}
+
 /** The placement target services declare against. */
 export interface IPlatform {
   /** The commune's slug (`ville-exemple`), the prefix of every name. */
@@ -184,6 +204,10 @@ export interface IPlatform {
   secretVariable(name: string, description: string): string;
   /** Every volume declared so far, for backups and audits. */
   readonly volumes: readonly IVolume[];
+  /** Records a processing of personal data for the register the proxy serves. */
+  declareProcessing(activity: ProcessingActivity): void;
+  /** Every processing declared so far. */
+  readonly processing: readonly ProcessingActivity[];
   /** Lets containers of `network` reach one destination outside the host (see EgressFlow). */
   allowEgress(network: INetwork, flow: EgressFlow): void;
 }

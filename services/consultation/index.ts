@@ -39,6 +39,16 @@ export class Consultation extends Construct implements IWebApp {
     super(scope, id);
     const service = 'consultation';
     const platform = Platform.of(this);
+    platform.declareProcessing({
+      services: [service],
+      name: 'Plateforme de participation citoyenne',
+      purposes: ['permettre aux habitants de déposer des propositions, de les commenter et de participer aux concertations de la commune', 'informer les participants de la suite donnée'],
+      legalBasis: 'mission d’intérêt public (article 6-1-e du RGPD)',
+      people: ['participants inscrits', 'agents et élus qui animent les concertations'],
+      data: ['nom ou pseudonyme, adresse électronique, mot de passe (haché)', 'contributions, commentaires, soutiens', 'fichiers déposés'],
+      recipients: ['service de la commune chargé de la participation', 'administrateurs de la plateforme'],
+      measures: ['courriel envoyé uniquement par le relais de la commune'],
+    });
     const preset = PRESETS[props.preset ?? 'decidim'];
     const port = props.port ?? preset.port;
     const data = platform.network(this, { name: `${service}-data`, tier: 'data' });
@@ -47,7 +57,7 @@ export class Consultation extends Construct implements IWebApp {
     // One volume per upload directory of the preset (Docker mounts whole volumes, not sub-paths).
     const uploads = preset.dataPaths.map((path, i) => ({
       path,
-      volume: platform.volume(this, { name: `${service}-uploads${i === 0 ? '' : `-${i + 1}`}`, service, category: 'personal', retention: 'duration of the service, then deleted' }),
+      volume: platform.volume(this, { name: `${service}-uploads${i === 0 ? '' : `-${i + 1}`}`, service, category: 'personal', retention: 'durée du service, puis suppression' }),
     }));
     const c = db.connection;
     const values: Record<(typeof CONSULTATION_PLACEHOLDERS)[number], string | number> = {

@@ -34,15 +34,25 @@ export class LimeSurvey extends Construct implements IWebApp {
     super(scope, id);
     const service = 'limesurvey';
     const platform = Platform.of(this);
+    platform.declareProcessing({
+      services: [service],
+      name: 'Enquêtes et votes par code à usage unique',
+      purposes: ['recueillir les réponses aux enquêtes et votes de la commune, une seule par code'],
+      legalBasis: 'mission d’intérêt public (article 6-1-e du RGPD)',
+      people: ['habitants destinataires d’un code de participation'],
+      data: ['codes de participation (imprimés à part du courrier nominatif, sans lien avec l’identité)', 'réponses, enregistrées sans le code (enquête anonymisée, vérifiée par npm run survey -- check)', 'adresse électronique, si l’invitation est envoyée par courriel'],
+      recipients: ['service de la commune qui organise l’enquête'],
+      measures: ['journaux du proxy sans le code ni l’adresse IP complète', 'courriel envoyé uniquement par le relais de la commune'],
+    });
     const memoryMiB = props.memoryMiB ?? 512;
     if (memoryMiB < 256) throw new Error(`limesurvey memoryMiB must be at least 256, got ${memoryMiB}; raise services.limesurvey.memoryMiB in the city file`);
     const data = platform.network(this, { name: `${service}-data`, tier: 'data' });
     const db = new MariaDb(this, 'Database', { service, network: data });
     const c = db.connection;
     const root = '/var/www/limesurvey';
-    const uploads = platform.volume(this, { name: `${service}-uploads`, service, category: 'personal', retention: 'duration of the survey, then deleted' });
+    const uploads = platform.volume(this, { name: `${service}-uploads`, service, category: 'personal', retention: 'durée de l’enquête, puis suppression' });
     // Asset and runtime caches LimeSurvey rebuilds by itself; uploads in progress live here too.
-    const cache = platform.volume(this, { name: `${service}-cache`, service, category: 'cache', retention: 'rebuilt by LimeSurvey', backup: false, preventDestroy: false });
+    const cache = platform.volume(this, { name: `${service}-cache`, service, category: 'cache', retention: 'reconstruit par LimeSurvey', backup: false, preventDestroy: false });
     const port = 8080;
     const front = attachFrontend(platform, this, service, port, props.exposure);
     const app = platform.container(this, 'Resource', {

@@ -78,13 +78,23 @@ export class Matomo extends Construct implements IWebApp {
     super(scope, id);
     const service = 'matomo';
     const platform = Platform.of(this);
+    platform.declareProcessing({
+      services: [service],
+      name: 'Mesure d’audience des sites de la commune',
+      purposes: ['produire des statistiques de fréquentation anonymes des sites de la commune'],
+      legalBasis: 'mission d’intérêt public ; mesure d’audience exemptée de consentement (article 82 de la loi Informatique et Libertés, conditions de la CNIL)',
+      people: ['visiteurs des sites'],
+      data: ['adresse IP tronquée (2 octets masqués) avant tout enregistrement', 'pages vues, date et heure, navigateur'],
+      recipients: ['service communication de la commune (statistiques agrégées)'],
+      measures: ['aucun cookie de mesure ; « Do Not Track » respecté ; opposition possible depuis les mentions légales'],
+    });
     const privacy = matomoPrivacy(props.rawDataRetentionDays);
     const memoryMiB = props.memoryMiB ?? 512;
     if (memoryMiB < 256) throw new Error(`matomo memoryMiB must be at least 256, got ${memoryMiB}; raise services.matomo.memoryMiB in the city file`);
     const data = platform.network(this, { name: `${service}-data`, tier: 'data' });
     const db = new MariaDb(this, 'Database', {
       service, network: data, retention: rawDataRetentionLabel(privacy),
-      retentionEnforcedBy: 'Matomo\'s daily deletion of old raw data (PrivacyManager), set by socle-matomo at every start',
+      retentionEnforcedBy: 'la suppression quotidienne des données brutes par Matomo (PrivacyManager), réglée par socle-matomo à chaque démarrage',
     });
     const c = db.connection;
     const port = 8080;

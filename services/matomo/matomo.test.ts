@@ -50,7 +50,7 @@ describe('Matomo', () => {
     expect(settings.privacy).toEqual({ ipMaskBytes: 2, rawDataRetentionDays: 90, doNotTrack: true, excludedQueryParameters: [...CODE_PARAMETERS] });
     expect(settings.sites.map((x: any) => [x.id, x.urls])).toEqual([[1, ['https://enquetes.ville-exemple.fr', 'https://participer.ville-exemple.fr']], [2, ['https://enquetes.ville-exemple.fr', 'https://participer.ville-exemple.fr']]]);
     const volume = resources(json, 'docker_volume').find((v) => v.name === 'ville-exemple-matomo-mariadb');
-    expect(volume.labels.find((l: any) => l.label === 'fr.socle.retention').value).toBe('raw visit data 90 days (Matomo deletes older raw data daily), reports kept');
+    expect(volume.labels.find((l: any) => l.label === 'fr.socle.retention').value).toBe('données brutes des visites 90 jours (Matomo supprime chaque jour les plus anciennes), rapports agrégés conservés');
   });
 
   it('refuses a retention beyond the CNIL\'s 25 months, saying which field to change', () => {

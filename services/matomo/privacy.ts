@@ -39,7 +39,7 @@ export function matomoPrivacy(rawDataRetentionDays = DEFAULT_RAW_DATA_RETENTION_
 
 /** The label of the volume and the register: generated from the same value Matomo applies. */
 export function rawDataRetentionLabel(p: MatomoPrivacy): string {
-  return `raw visit data ${p.rawDataRetentionDays} days (Matomo deletes older raw data daily), reports kept`;
+  return `données brutes des visites ${p.rawDataRetentionDays} jours (Matomo supprime chaque jour les plus anciennes), rapports agrégés conservés`;
 }
 
 /** What `socle-matomo check` prints (services/matomo/lib/socle-matomo.php). */

@@ -27,7 +27,7 @@ export class OnionService extends Construct {
   constructor(scope: Construct, id: string, props: OnionServiceProps) {
     super(scope, id);
     const platform = Platform.of(this);
-    const keys = platform.volume(this, { name: 'onion-keys', service: 'onion', category: 'secret', retention: 'as long as the onion addresses are published', expectContent: true });
+    const keys = platform.volume(this, { name: 'onion-keys', service: 'onion', category: 'secret', retention: 'tant que les adresses onion sont publiées', expectContent: true });
     const proxy = props.proxyAlias ?? 'proxy';
     // Tor's peers are relays anywhere on the internet: the one open flow, on a network of its own so
     // that the proxy's network stays closed.

@@ -22,7 +22,7 @@ export class Redis extends Construct {
     const password = platform.generatedSecret(this, 'password');
     const memoryMiB = props.memoryMiB ?? 256;
     // Queued jobs carry e-mail addresses and user ids: personal data, kept until processed.
-    const data = platform.volume(this, { name: `${props.service}-redis`, service: props.service, category: 'personal', retention: 'until queued jobs are processed', retentionEnforcedBy: 'the app\'s job workers, which remove each job once processed' });
+    const data = platform.volume(this, { name: `${props.service}-redis`, service: props.service, category: 'personal', retention: 'jusqu’au traitement des tâches en file', retentionEnforcedBy: 'les processus de l’application, qui retirent chaque tâche une fois traitée' });
     const host = `${props.service}-redis`;
     platform.container(this, 'Resource', {
       service: props.service,

@@ -1,4 +1,5 @@
 import { isIPv4 } from 'node:net';
+import { REGISTER_FILE, REGISTER_PATH, renderRegister, type ProcessingRegister } from './register.js';
 import { Construct } from 'constructs';
 import { Lazy } from 'cdktf';
 import { Platform, type INetwork, type IVolume } from '../common/platform.js';
@@ -83,6 +84,11 @@ export interface ReverseProxyProps {
   /** Where the certificate comes from. */
   readonly tls: { readonly mode: 'files'; readonly directory: string } | { readonly mode: 'acme'; readonly directoryUrl: string; readonly email: string };
   readonly legalNotice: LegalNotice;
+  /**
+   * The Art. 30 register, read when the stack is synthesized (every service has declared its
+   * processing and volumes by then), served at /registre-des-traitements. @default none served
+   */
+  readonly register?: () => ProcessingRegister;
 }
 
 /**
@@ -99,11 +105,23 @@ export class ReverseProxy extends Construct {
   /** Where the onion service publishes its addresses (`onion: true` only); mount it at {@link ONION_ADDRESSES_PATH}. */
   public readonly onionAddresses?: IVolume;
   private readonly routes: ProxyRoute[] = [];
+  private readonly servesRegister: boolean;
   private audience?: AudienceMeasurement;
 
   constructor(scope: Construct, id: string, props: ReverseProxyProps) {
     super(scope, id);
+    this.servesRegister = props.register !== undefined;
     const platform = Platform.of(this);
+    platform.declareProcessing({
+      services: ['proxy'],
+      name: 'Journaux de connexion',
+      purposes: ['assurer la sécurité des services, détecter et analyser les incidents'],
+      legalBasis: 'obligation de sécurité du responsable de traitement (article 32 du RGPD)',
+      people: ['visiteurs des sites'],
+      data: ['adresse IP (tronquée sur les sites d’enquête), date et heure, page demandée sans paramètre, navigateur'],
+      recipients: ['administrateur système de la commune'],
+      measures: ['journaux non copiés dans les sauvegardes'],
+    });
     const retentionDays = props.accessLogRetentionDays ?? 90;
     const maxMiB = props.accessLogMaxMiB ?? 1024;
     const bind = props.bindAddress ?? '0.0.0.0';
@@ -111,23 +129,23 @@ export class ReverseProxy extends Construct {
     this.publicNetwork = platform.network(this, { name: 'public', tier: 'egress' });
     this.accessLogs = platform.volume(this, {
       name: 'proxy-logs', service: 'proxy', category: 'personal',
-      retention: `${retentionDays} days, at most ${maxMiB} MiB; audience logs (masked addresses, for Matomo's import) ${AUDIENCE_LOG_DAYS} days`,
-      retentionEnforcedBy: 'the proxy-log-retention container: deletes the days past the retention, then the oldest while over the size, every 30 s',
+      retention: `${retentionDays} jours, ${maxMiB} Mio au plus ; journaux d’audience (adresses tronquées, pour l’import dans Matomo) ${AUDIENCE_LOG_DAYS} jours`,
+      retentionEnforcedBy: 'le conteneur proxy-log-retention : toutes les 30 s, supprime les jours échus, puis les plus anciens tant que la taille est dépassée',
       // Logs are evidence for incident response, not an archive: they are not copied to backups.
       backup: false, preventDestroy: false,
     });
     this.onionAddresses = props.onion
       ? platform.volume(this, {
-        name: 'onion-addresses', service: 'proxy', category: 'operational', retention: 'as long as the onion service runs',
+        name: 'onion-addresses', service: 'proxy', category: 'operational', retention: 'tant que le service onion fonctionne',
         // Public addresses, written again by Tor from its keys (which are backed up) at every start.
         backup: false, preventDestroy: false,
       })
       : undefined;
     const acmeWebroot = props.tls.mode === 'acme'
-      ? platform.volume(this, { name: 'acme-webroot', service: 'proxy', category: 'cache', retention: 'until the challenge is answered' })
+      ? platform.volume(this, { name: 'acme-webroot', service: 'proxy', category: 'cache', retention: 'jusqu’à la réponse au défi ACME' })
       : undefined;
     const certificates = props.tls.mode === 'acme'
-      ? platform.volume(this, { name: 'acme-certificates', service: 'proxy', category: 'secret', retention: 'until the certificate expires' })
+      ? platform.volume(this, { name: 'acme-certificates', service: 'proxy', category: 'secret', retention: 'jusqu’à l’expiration du certificat' })
       : undefined;
 
     const nginxConf = Lazy.stringValue({
@@ -169,7 +187,8 @@ export class ReverseProxy extends Construct {
       user: 'www-data',
       uploads: [
         { path: '/etc/socle/nginx.conf', content: nginxConf },
-        { path: '/etc/socle/mentions-legales.html', content: Lazy.stringValue({ produce: () => renderLegalNotice(props.legalNotice, retentionDays, this.routes, this.audience) }) },
+        { path: '/etc/socle/mentions-legales.html', content: Lazy.stringValue({ produce: () => renderLegalNotice(props.legalNotice, retentionDays, this.routes, this.audience, this.servesRegister) }) },
+        ...(props.register ? [{ path: REGISTER_FILE, content: Lazy.stringValue({ produce: () => renderRegister(props.legalNotice, props.register!()) }) }] : []),
         { path: '/etc/socle/security.txt', content: renderSecurityTxt(props.securityContact ?? `mailto:${props.legalNotice.email}`) },
         { path: '/etc/socle/socle-audience.js', content: Lazy.stringValue({ produce: () => this.audience?.trackerScript ?? '' }) },
         { path: '/etc/socle/socle-opt-out.js', content: Lazy.stringValue({ produce: () => this.audience?.optOutScript ?? '' }) },
@@ -256,6 +275,8 @@ export class ReverseProxy extends Construct {
       csp: route.csp ?? STRICT_CSP,
       tlsDirectives: tls ? '    add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;' : '',
       logFormat: route.loggedAddress === 'masked' ? 'socle_masked' : 'socle',
+      registerLocation: this.servesRegister
+        ? `    location = ${REGISTER_PATH} {\n      default_type "text/html; charset=utf-8";\n      alias ${REGISTER_FILE};\n    }` : '',
       internalLocations: (route.internalPaths ?? []).map((path) => `    # For the stack's own network only.\n    location ^~ ${path} { return 404; }`).join('\n'),
       audienceLocations: this.audience ? renderAudienceLocations(this.audience) : '',
       audienceInjection: measured ? AUDIENCE_INJECTION : '',
@@ -304,7 +325,7 @@ function renderAudienceLocations(a: AudienceMeasurement): string {
 }
 
 /** The French legal notice (mentions légales), naming the real host: the commune itself. */
-function renderLegalNotice(n: LegalNotice, accessLogRetentionDays: number, routes: readonly ProxyRoute[], audience?: AudienceMeasurement): string {
+function renderLegalNotice(n: LegalNotice, accessLogRetentionDays: number, routes: readonly ProxyRoute[], audience: AudienceMeasurement | undefined, servesRegister: boolean): string {
   const e = escapeHtml;
   const masked = routes.filter((r) => r.loggedAddress === 'masked').map((r) => e(r.hostname));
   return renderFile(import.meta.url, './templates/mentions-legales.html.tmpl', {
@@ -324,6 +345,7 @@ function renderLegalNotice(n: LegalNotice, accessLogRetentionDays: number, route
       ? ` Pour ${masked.join(', ')}, les journaux ne gardent que le début de l’adresse IP (deux octets), et jamais le code de participation ni l’adresse complète de la page.`
       : '',
     audience: audience ? renderAudienceNotice(audience) : '<p>Aucune mesure d’audience n’est réalisée sur ces sites.</p>',
+    registerLink: servesRegister ? `<p>Le <a href="${REGISTER_PATH}">registre des activités de traitement</a> (article 30 du RGPD) dit, pour chaque traitement, ses finalités, les données, leurs destinataires, où elles sont conservées et combien de temps.</p>` : '',
     dpoName: e(n.dpo.name),
     dpoEmail: e(n.dpo.email),
     dpoPostal: n.dpo.postalAddress ? `, ${e(n.dpo.postalAddress)}` : '',

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { ReverseProxy, type ReverseProxyProps } from './index.js';
+import { REGISTER_FILE, REGISTER_PATH } from './register.js';
+import { Platform } from '../common/platform.js';
 import { fileOf, containerNamed, resources, synthInHost } from '../../tests/helpers.js';
 import { expectNoResourceWith, expectResourceWith } from '../../tests/matchers.js';
 
@@ -94,6 +96,34 @@ describe('ReverseProxy', () => {
     const retention = containerNamed(json, 'ville-exemple-proxy-log-retention');
     expect(retention.command.join(' ')).toContain('-mtime +29 -delete');
     expect(retention.command.join(' ')).toContain('-gt 64 ]');
+  });
+
+  it('serves the Art. 30 register beside the legal notice, with each declared processing and the stores of its services, and links to it', () => {
+    const json = synthInHost((s) => {
+      const p = new ReverseProxy(s, 'proxy', {
+        tls: files, legalNotice: notice,
+        register: () => ({
+          entries: Platform.of(s).processing.map((activity) => ({
+            activity, stores: [{ volume: 'ville-exemple-proxy-logs', host: 'serveur-1', site: 'Mairie <salle B>', retention: '90 jours', enforcedBy: 'le conteneur proxy-log-retention', backedUp: false }],
+          })),
+          backups: [{ name: 'nas', host: 'nas.ville-exemple.fr' }],
+          externalParties: [],
+        }),
+      });
+      p.addRoute({ service: 'a', hostname: 'a.ville-exemple.fr', upstream: 'a-web:3000' });
+    });
+    const register = fileOf(containerNamed(json, 'ville-exemple-proxy-nginx'), REGISTER_FILE);
+    expect(register).toContain('<h1>Registre des activités de traitement</h1>');
+    expect(register).toContain('<h2 id="traitement-1">1. Journaux de connexion</h2>');
+    expect(register).toContain('<tr data-volume="ville-exemple-proxy-logs"><td><code>ville-exemple-proxy-logs</code></td><td>serveur-1</td><td>Mairie &lt;salle B&gt;</td><td>90 jours</td>');
+    expect(register).toContain('<li>nas : nas.ville-exemple.fr, lieu non déclaré</li>');
+    expect(register).toContain('Aucun : aucune donnée n’est transmise hors de l’Union européenne');
+    expect(nginxConf(json)).toMatch(new RegExp(`location = ${REGISTER_PATH} \\{[^}]*alias ${REGISTER_FILE};`));
+    expect(fileOf(containerNamed(json, 'ville-exemple-proxy-nginx'), '/etc/socle/mentions-legales.html')).toContain(`<a href="${REGISTER_PATH}">registre des activités de traitement</a>`);
+    // Without a register, nothing is served and nothing links to it.
+    const bare = synthInHost((s) => new ReverseProxy(s, 'proxy', { tls: files, legalNotice: notice }).addRoute({ service: 'a', hostname: 'a.ville-exemple.fr', upstream: 'a-web:3000' }));
+    expect(nginxConf(bare)).not.toContain(REGISTER_PATH);
+    expect(fileOf(containerNamed(bare, 'ville-exemple-proxy-nginx'), '/etc/socle/mentions-legales.html')).not.toContain(REGISTER_PATH);
   });
 
   it('escapes the legal notice', () => {

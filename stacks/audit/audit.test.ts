@@ -9,6 +9,7 @@ import { EXAMPLE, exampleCity, run, synthToDisk, tempDir, TSX, writeCity } from 
 import { loadCities } from '../config/load.js';
 import { AUDIT_CHECKS, CITIZEN_FINDINGS, runChecks, type CheckResult } from './checks.js';
 import { auditedCommune, LEGAL_NOTICE_FILE, type AuditedCommune } from './model.js';
+import { REGISTER_FILE } from '../../services/reverse-proxy/register.js';
 import { AUDIT_SCHEMA_FILE, auditDocument, auditHtml, auditMarkdown, auditPicture } from './report.js';
 
 /** The model of the first commune of `config`, after a real synth; `edit` changes the output first. */
@@ -148,7 +149,7 @@ describe('each check on a planted violation', () => {
       logs.labels = logs.labels.filter((l: any) => l.label !== 'fr.socle.retention-enforced-by');
     });
     const r = resultOf(audited(EXAMPLE, strip), 'AUD-RETENTION-ENFORCED');
-    expect(r.evidence.join('\n')).toContain('ville-exemple-proxy-logs : « 90 days');
+    expect(r.evidence.join('\n')).toContain('ville-exemple-proxy-logs : « 90 jours');
     expect(resultOf(audited(EXAMPLE), 'AUD-RETENTION-ENFORCED').evidence.join('\n')).not.toContain('ville-exemple-proxy-logs');
   });
 
@@ -164,6 +165,24 @@ describe('each check on a planted violation', () => {
     expect(r.status).toBe('fail');
     expect(r.evidence.join('\n')).toContain('l’hébergeur nommé n’est pas Commune de Ville-Exemple');
     expect(r.evidence.join('\n')).toContain('serveur-1 y est « Nuage Exemple Inc., Hôtel de ville');
+  });
+
+  it('AUD-REGISTER-COMPLETE: a register that leaves out a store, and one that hides a declared provider', () => {
+    const dropLogs = (outdir: string) => editStack(outdir, (json) => {
+      const proxy = Object.values<any>(json.resource.docker_container).find((k) => k.name === 'ville-exemple-proxy-nginx');
+      const index = proxy.env.find((e: string) => e.endsWith(`=${REGISTER_FILE}`)).match(/^SOCLE_FILE_(\d+)_PATH/)[1];
+      proxy.env = proxy.env.map((e: string) => e.startsWith(`SOCLE_FILE_${index}=`) ? e.replace(/<tr data-volume="ville-exemple-proxy-logs">.*?<\/tr>/, '') : e);
+    });
+    expect(resultOf(audited(EXAMPLE, dropLogs), 'AUD-REGISTER-COMPLETE').evidence).toEqual(['ÉCHEC : ville-exemple-serveur-1 : le stockage ville-exemple-proxy-logs (proxy) n’y figure pas']);
+    // A provider the city file declares is in the register the proxy serves: the check reads it there.
+    const city = exampleCity();
+    city.services.backup.targets[0] = { name: 'cloud', host: 'backup.hebergeur.example', user: 'restic', path: '/ville', site: 'Roubaix' };
+    city.externalParties = [{ name: 'Hébergeur Exemple SAS', host: 'backup.hebergeur.example', role: 'backup-storage', reason: 'test: the planted violation' }];
+    const declared = audited(writeCity(city));
+    expect(resultOf(declared, 'AUD-REGISTER-COMPLETE').status).toBe('pass');
+    expect(declared.registers[0].html).toContain('Hébergeur Exemple SAS (backup-storage) : test: the planted violation');
+    const hidden = { ...declared, registers: declared.registers.map((r) => ({ ...r, html: r.html.replace('Hébergeur Exemple SAS', 'un prestataire') })) };
+    expect(resultOf(hidden, 'AUD-REGISTER-COMPLETE').evidence).toEqual(['ÉCHEC : ville-exemple-serveur-1 : le prestataire Hébergeur Exemple SAS (backup-storage) n’y figure pas']);
   });
 
   it('AUD-IMAGES-CITY-REGISTRY: an image from another registry', () => {
@@ -204,9 +223,9 @@ describe('npm run audit', () => {
     expect(r.status, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/\[1\/3\].*\n.*\[2\/3\].*\n.*\[3\/3\]/);
     expect(r.stderr).toContain('NON CONFORME AUD-RETENTION-ENFORCED (ville-exemple)');
-    expect(r.stderr).toContain('9/10 checks pass');
+    expect(r.stderr).toContain('10/11 checks pass');
     for (const f of ['audit.html', 'audit.json', 'audit.md', 'audit.schema.json']) expect(existsSync(join(out, f)), f).toBe(true);
-    expect(JSON.parse(readFileSync(join(out, 'audit.json'), 'utf8')).summary).toEqual({ checks: 10, passed: 9, failed: 1 });
+    expect(JSON.parse(readFileSync(join(out, 'audit.json'), 'utf8')).summary).toEqual({ checks: 11, passed: 10, failed: 1 });
     // Run again into its own report: replaced, not refused.
     expect(audit(['--config', EXAMPLE, '--out', out]).status).toBe(1);
   });

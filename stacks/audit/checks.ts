@@ -174,6 +174,27 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
     },
   },
   {
+    id: 'AUD-REGISTER-COMPLETE',
+    answers: ['F9'],
+    statement: 'Le registre des traitements (article 30) servi aux usagers cite chaque stockage de données personnelles et chaque lieu de sauvegarde, et ne tait aucun prestataire.',
+    statementEn: 'The Art. 30 register served to citizens names every store of personal data and every backup site, and hides no provider.',
+    fix: 'redeploy: the proxy serves the register Socle renders from the services\' declared processing and volumes; a service with personal data declares its processing (platform.declareProcessing)',
+    run: (c) => {
+      if (c.registers.length === 0) return outcome(['aucun registre des traitements servi par le proxy'], []);
+      const failures: string[] = [];
+      for (const { stack, html } of c.registers) {
+        for (const s of c.stores.filter((x) => x.personal)) {
+          if (s.kind === 'volume' && !html.includes(`data-volume="${s.id}"`)) failures.push(`${stack} : le stockage ${s.id} (${s.service}) n’y figure pas`);
+          if (s.kind === 'backup-repository' && !decodeHtml(section(html, 'Sauvegardes : où sont les copies') ?? '').includes(`${s.id.replace(/^restic:/, '')} : ${s.host}, ${s.site ?? 'lieu non déclaré'}`)) failures.push(`${stack} : la sauvegarde ${s.id} (${s.host}) n’y figure pas avec son lieu`);
+        }
+        const transfers = decodeHtml(section(html, 'Transferts hors de l’Union européenne et sous-traitants') ?? '');
+        for (const p of c.externalParties) if (!transfers.includes(p.name)) failures.push(`${stack} : le prestataire ${p.name} (${p.role}) n’y figure pas`);
+        if (c.externalParties.length === 0 && !transfers.startsWith('Aucun')) failures.push(`${stack} : la section des transferts ne dit pas « Aucun »`);
+      }
+      return outcome(failures, c.registers.map((r) => `${r.stack} : ${c.stores.filter((s) => s.personal).length} stockages et sauvegardes cités ; transferts : ${c.externalParties.length ? c.externalParties.map((p) => p.name).join(', ') : 'aucun'}`));
+    },
+  },
+  {
     id: 'AUD-TOR-ACCESS',
     answers: ['F6'],
     statement: 'Les services publics sont aussi accessibles par un service onion (Tor).',

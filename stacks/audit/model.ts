@@ -7,6 +7,7 @@ import { LABEL } from '../../core/labels.js';
 import type { CityConfig } from '../config/types.js';
 import { inNetwork, isUnder } from '../config/checks/ownership.js';
 import { generatedFileOf } from '../host-stack.js';
+import { REGISTER_FILE } from '../../services/reverse-proxy/register.js';
 
 /** Where the proxy serves the legal notice from (services/reverse-proxy). */
 export const LEGAL_NOTICE_FILE = '/etc/socle/mentions-legales.html';
@@ -94,6 +95,10 @@ export interface AuditedCommune {
   readonly policy: readonly PolicyResult[];
   /** The legal notice as the proxy serves it, per stack running a proxy. */
   readonly legalNotices: ReadonlyArray<{ readonly stack: string; readonly html: string }>;
+  /** The Art. 30 register as the proxy serves it, per stack running a proxy. */
+  readonly registers: ReadonlyArray<{ readonly stack: string; readonly html: string }>;
+  /** Parties the city file declares it depends on. */
+  readonly externalParties: ReadonlyArray<{ readonly name: string; readonly role: string; readonly reason: string }>;
 }
 
 const labelsOf = (raw: unknown): Record<string, string> =>
@@ -131,6 +136,7 @@ export function auditedCommune(city: CityConfig, outdir: string): AuditedCommune
   const images: Array<{ stack: string; name: string }> = [];
   const policy: PolicyResult[] = [];
   const legalNotices: Array<{ stack: string; html: string }> = [];
+  const registers: Array<{ stack: string; html: string }> = [];
   const backup = city.services.backup;
   const targetNames = [...backup.targets.map((t) => t.name), ...(backup.store ? ['store'] : [])];
 
@@ -146,7 +152,7 @@ export function auditedCommune(city: CityConfig, outdir: string): AuditedCommune
     const stackFlows = vars.docker_host__egress_communes.flatMap((c) => c.flows);
     for (const v of Object.values<any>(resources.docker_volume ?? {})) {
       const l = labelsOf(v.labels);
-      const backedUp = l[LABEL.backup] === 'true' || l[LABEL.dataCategory] === 'personal' && /-(mariadb|postgres)$/.test(v.name);
+      const backedUp = l[LABEL.backup] === 'true' || l[LABEL.backupDump] === 'true';
       stores.push({
         id: v.name, kind: 'volume', service: l[LABEL.service] ?? '?', host: host.name, site: host.site, owner: host.owner,
         category: l[LABEL.dataCategory] ?? '?', personal: l[LABEL.personalData] === 'true', retention: l[LABEL.retention] ?? '',
@@ -166,6 +172,8 @@ export function auditedCommune(city: CityConfig, outdir: string): AuditedCommune
       containers.push({ name: c.name, host: host.name, service: l[LABEL.service] ?? '?', image: literal(String(c.image).replace(/\$\{docker_image\.([\w-]+)\.image_id\}/, (w, id) => resources.docker_image?.[id]?.name ?? w), resources), networks: nets, routesOut });
       const notice = generatedFileOf(c, LEGAL_NOTICE_FILE);
       if (notice !== undefined) legalNotices.push({ stack, html: notice });
+      const register = generatedFileOf(c, REGISTER_FILE);
+      if (register !== undefined) registers.push({ stack, html: register });
     }
     for (const f of stackFlows) {
       const { owner, ownedByCity } = f.to === 'any' ? { owner: 'Internet (relais du réseau Tor)', ownedByCity: false } : ownerOf(city, f.to);
@@ -187,8 +195,8 @@ export function auditedCommune(city: CityConfig, outdir: string): AuditedCommune
     const { owner } = ownerOf(city, t.host, 'backup-storage');
     stores.push({
       id: `restic:${t.name}`, kind: 'backup-repository', service: 'backup', host: t.host, site: t.site, owner,
-      category: 'personal', personal: true, retention: `restic: ${backup.retention.daily} daily, ${backup.retention.weekly} weekly, ${backup.retention.monthly} monthly snapshots`,
-      enforcedBy: 'the backup runner\'s restic forget --prune once a day', backedUpTo: [],
+      category: 'personal', personal: true, retention: `restic : ${backup.retention.daily} instantanés quotidiens, ${backup.retention.weekly} hebdomadaires, ${backup.retention.monthly} mensuels`,
+      enforcedBy: 'restic forget --prune, une fois par jour, par le conteneur de sauvegarde', backedUpTo: [],
     });
   }
   const relay = ownerOf(city, city.mail.relay.host, 'mail-relay');
@@ -202,6 +210,7 @@ export function auditedCommune(city: CityConfig, outdir: string): AuditedCommune
     dpo: { name: city.commune.dpo.name, email: city.commune.dpo.email }, owns: city.commune.owns,
     registry: `${city.registry.host}/${city.registry.namespace}`, hosts, publicNames, onion: s.onion.enabled,
     mailRelay: { host: city.mail.relay.host, address: city.mail.relay.address, ownedByCity: relay.ownedByCity && relayAddress.ownedByCity, owner: relay.ownedByCity ? relayAddress.owner : relay.owner },
-    stores, flows, containers, images, policy, legalNotices,
+    stores, flows, containers, images, policy, legalNotices, registers,
+    externalParties: city.externalParties.map((p) => ({ name: p.name, role: p.role, reason: p.reason })),
   };
 }

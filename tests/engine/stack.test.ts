@@ -416,6 +416,12 @@ describe('in a browser (Debian\'s Chromium, headless)', () => {
       const shot = await page.screenshot({ path: join(SCREENSHOTS, 'mentions-legales.png'), fullPage: true });
       console.log(`screenshot: ${join(SCREENSHOTS, 'mentions-legales.png')}`);
       expect(shot.length).toBeGreaterThan(10_000);
+      // The Art. 30 register it links to, served the same way, from the stack's own volumes.
+      await page.getByRole('link', { name: 'registre des activités de traitement' }).click();
+      await page.waitForURL('**/registre-des-traitements');
+      expect(await page.title()).toBe('Registre des activités de traitement – Ville-Test');
+      expect(await page.locator('tr[data-volume="ville-test-proxy-logs"]').count()).toBe(1);
+      await page.screenshot({ path: join(SCREENSHOTS, 'registre-des-traitements.png'), fullPage: true });
       expect(requested.length).toBeGreaterThan(0);
       for (const url of requested) expect(new URL(url).hostname).toMatch(/\.ville-test\.fr$/);
     } finally {
