@@ -43,6 +43,10 @@ export const ONION_ADDRESSES_PATH = '/var/lib/socle/onion-addresses';
 
 // A site's onion origin, then its Onion-Location value; empty (no header sent) until Tor has
 // published the address. The map files are read at start and at each reload (socle-nginx).
+/** The audience tracker every measured page loads, as the proxy serves it. */
+export const AUDIENCE_SCRIPT_FILE = '/etc/socle/socle-audience.js';
+/** nginx's whole configuration, as the proxy runs it. */
+export const NGINX_CONF_FILE = '/etc/socle/nginx.conf';
 const ONION_LOCATION_MAPS = [
   `  map $socle_site $socle_onion_origin { default ""; include ${ONION_ADDRESSES_PATH}/*.map; }`,
   '  map $socle_onion_origin $socle_onion_location { "" ""; default $socle_onion_origin$request_uri; }',
@@ -190,7 +194,7 @@ export class ReverseProxy extends Construct {
         { path: '/etc/socle/mentions-legales.html', content: Lazy.stringValue({ produce: () => renderLegalNotice(props.legalNotice, retentionDays, this.routes, this.audience, this.servesRegister) }) },
         ...(props.register ? [{ path: REGISTER_FILE, content: Lazy.stringValue({ produce: () => renderRegister(props.legalNotice, props.register!()) }) }] : []),
         { path: '/etc/socle/security.txt', content: renderSecurityTxt(props.securityContact ?? `mailto:${props.legalNotice.email}`) },
-        { path: '/etc/socle/socle-audience.js', content: Lazy.stringValue({ produce: () => this.audience?.trackerScript ?? '' }) },
+        { path: AUDIENCE_SCRIPT_FILE, content: Lazy.stringValue({ produce: () => this.audience?.trackerScript ?? '' }) },
         { path: '/etc/socle/socle-opt-out.js', content: Lazy.stringValue({ produce: () => this.audience?.optOutScript ?? '' }) },
       ],
       healthcheck: { test: ['CMD', 'curl', '--fail', '--silent', '--output', '/dev/null', 'http://127.0.0.1:8079/healthz'], startPeriodSec: 10 },

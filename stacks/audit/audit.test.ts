@@ -10,6 +10,7 @@ import { loadCities } from '../config/load.js';
 import { AUDIT_CHECKS, CITIZEN_FINDINGS, runChecks, type CheckResult } from './checks.js';
 import { auditedCommune, LEGAL_NOTICE_FILE, type AuditedCommune } from './model.js';
 import { REGISTER_FILE } from '../../services/reverse-proxy/register.js';
+import { AUDIENCE_SCRIPT_FILE, NGINX_CONF_FILE } from '../../services/reverse-proxy/index.js';
 import { AUDIT_SCHEMA_FILE, auditDocument, auditHtml, auditMarkdown, auditPicture } from './report.js';
 
 /** The model of the first commune of `config`, after a real synth; `edit` changes the output first. */
@@ -26,6 +27,15 @@ const resultOf = (c: AuditedCommune, id: string): CheckResult => {
 };
 
 const failing = (c: AuditedCommune) => runChecks([c]).filter((r) => r.status === 'fail').map((r) => r.id);
+
+/** Rewrites one file the proxy of the example is given (legal notice, register, nginx.conf...). */
+function editProxyFile(outdir: string, path: string, change: (content: string) => string): void {
+  editStack(outdir, (json) => {
+    const proxy = Object.values<any>(json.resource.docker_container).find((k) => k.name === 'ville-exemple-proxy-nginx');
+    const index = proxy.env.find((e: string) => e.endsWith(`=${path}`)).match(/^SOCLE_FILE_(\d+)_PATH/)[1];
+    proxy.env = proxy.env.map((e: string) => (e.startsWith(`SOCLE_FILE_${index}=`) ? `SOCLE_FILE_${index}=${change(e.slice(`SOCLE_FILE_${index}=`.length))}` : e));
+  });
+}
 
 /** Rewrites the first stack's synthesized JSON of `outdir`. */
 function editStack(outdir: string, change: (json: any) => void): void {
@@ -185,6 +195,28 @@ describe('each check on a planted violation', () => {
     expect(resultOf(hidden, 'AUD-REGISTER-COMPLETE').evidence).toEqual(['ÉCHEC : ville-exemple-serveur-1 : le prestataire Hébergeur Exemple SAS (backup-storage) n’y figure pas']);
   });
 
+  it('AUD-NO-THIRD-PARTY-CONTENT: a site whose CSP lets a script come from another host, and one with no CSP', () => {
+    const c = audited(EXAMPLE, (outdir) => editProxyFile(outdir, NGINX_CONF_FILE, (conf) => conf
+      .replace("script-src 'self' 'unsafe-inline'; font-src", "script-src 'self' 'unsafe-inline' https://www.googletagmanager.com; font-src")
+      .replace(/(server_name statistiques\.ville-exemple\.fr;[\s\S]*?)add_header Content-Security-Policy "[^"]*" always;/, '$1')));
+    expect(resultOf(c, 'AUD-NO-THIRD-PARTY-CONTENT').evidence).toEqual([
+      'ÉCHEC : participer.ville-exemple.fr autorise https://www.googletagmanager.com',
+      'ÉCHEC : statistiques.ville-exemple.fr : aucune Content-Security-Policy',
+    ]);
+    expect(resultOf(audited(EXAMPLE), 'AUD-NO-THIRD-PARTY-CONTENT').evidence).toEqual(expect.arrayContaining([expect.stringMatching(/^service onion \(port 8082\) : default-src 'self';/)]));
+  });
+
+  it('AUD-NO-TRACKING-COOKIE: a tracker that sets cookies and reports to another host', () => {
+    const c = audited(EXAMPLE, (outdir) => editProxyFile(outdir, AUDIENCE_SCRIPT_FILE, (js) => js
+      .replace("_paq.push(['disableCookies']);", '')
+      .replace("'/socle-audience/matomo.php'", "'https://analytics.prestataire.example/matomo.php'")));
+    expect(resultOf(c, 'AUD-NO-TRACKING-COOKIE').evidence).toEqual([
+      'ÉCHEC : le traceur servi ne désactive pas les cookies (disableCookies)',
+      'ÉCHEC : le traceur servi nomme d’autres hôtes : https://analytics.prestataire.example',
+      'ÉCHEC : adresse de collecte hors du site : https://analytics.prestataire.example/matomo.php',
+    ]);
+  });
+
   it('AUD-IMAGES-CITY-REGISTRY: an image from another registry', () => {
     const c = audited(EXAMPLE, (outdir) => editStack(outdir, (json) => { json.resource.docker_image['image-base'].name = 'docker.io/library/debian:bookworm'; }));
     expect(resultOf(c, 'AUD-IMAGES-CITY-REGISTRY').evidence).toEqual(['ÉCHEC : ville-exemple-serveur-1 : docker.io/library/debian:bookworm']);
@@ -223,9 +255,9 @@ describe('npm run audit', () => {
     expect(r.status, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/\[1\/3\].*\n.*\[2\/3\].*\n.*\[3\/3\]/);
     expect(r.stderr).toContain('NON CONFORME AUD-RETENTION-ENFORCED (ville-exemple)');
-    expect(r.stderr).toContain('10/11 checks pass');
+    expect(r.stderr).toContain('12/13 checks pass');
     for (const f of ['audit.html', 'audit.json', 'audit.md', 'audit.schema.json']) expect(existsSync(join(out, f)), f).toBe(true);
-    expect(JSON.parse(readFileSync(join(out, 'audit.json'), 'utf8')).summary).toEqual({ checks: 11, passed: 10, failed: 1 });
+    expect(JSON.parse(readFileSync(join(out, 'audit.json'), 'utf8')).summary).toEqual({ checks: 13, passed: 12, failed: 1 });
     // Run again into its own report: replaced, not refused.
     expect(audit(['--config', EXAMPLE, '--out', out]).status).toBe(1);
   });

@@ -41,6 +41,12 @@ const outcome = (failures: readonly string[], passes: readonly string[]): CheckO
 
 const personalStores = (c: AuditedCommune) => c.stores.filter((s) => s.personal);
 
+/** A site as the report names it: its public name, or the onion service's port. */
+const siteName = (s: AuditedCommune['sites'][number]) => (s.serverName === '_' ? `service onion (port ${s.listen})` : s.serverName);
+
+/** CSP sources that name no other host. */
+const LOCAL_SOURCES = new Set(["'self'", "'none'", "'unsafe-inline'", "'unsafe-eval'", 'data:', 'blob:']);
+
 const decodeHtml = (s: string) => s.replace(/<[^>]+>/g, ' ').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&').replace(/\s+/g, ' ').trim();
 
 /** The text of the section of `html` under the `<h2>` titled `title`, tags removed. */
@@ -192,6 +198,39 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
         if (c.externalParties.length === 0 && !transfers.startsWith('Aucun')) failures.push(`${stack} : la section des transferts ne dit pas « Aucun »`);
       }
       return outcome(failures, c.registers.map((r) => `${r.stack} : ${c.stores.filter((s) => s.personal).length} stockages et sauvegardes cités ; transferts : ${c.externalParties.length ? c.externalParties.map((p) => p.name).join(', ') : 'aucun'}`));
+    },
+  },
+  {
+    id: 'AUD-NO-THIRD-PARTY-CONTENT',
+    answers: ['F3', 'F1'],
+    statement: 'Chaque site n’autorise le navigateur à charger scripts, polices, images, cadres et connexions que depuis lui-même (Content-Security-Policy).',
+    statementEn: 'Every site lets the browser load scripts, fonts, images, frames and connections from itself only (Content-Security-Policy).',
+    fix: 'serve the asset from the app itself; the proxy sends the CSP of the route (services/<service>/index.ts), never one naming another host',
+    run: (c) => outcome(
+      c.sites.flatMap((s) => {
+        if (!s.csp) return [`${siteName(s)} : aucune Content-Security-Policy`];
+        const foreign = s.csp.split(';').flatMap((d) => d.trim().split(/\s+/).slice(1)).filter((src) => !LOCAL_SOURCES.has(src));
+        return foreign.length ? [`${siteName(s)} autorise ${[...new Set(foreign)].join(' ')}`] : [];
+      }),
+      c.sites.map((s) => `${siteName(s)} : ${s.csp}`),
+    ),
+  },
+  {
+    id: 'AUD-NO-TRACKING-COOKIE',
+    answers: ['F7', 'F3'],
+    statement: 'La mesure d’audience ne dépose aucun cookie et n’envoie rien ailleurs qu’au site lui-même : elle n’a pas besoin de consentement, donc d’aucun bandeau.',
+    statementEn: 'Audience measurement sets no cookie and sends nothing but to the site itself: it needs no consent, hence no banner.',
+    fix: 'use Socle\'s tracker (services/matomo/templates/socle-audience.js.tmpl): disableCookies, and the tracker URL on the site\'s own address',
+    run: (c) => {
+      const t = c.trackerScript;
+      if (t === undefined) return outcome([], ['aucune mesure d’audience']);
+      const failures: string[] = [];
+      if (!/_paq\.push\(\['disableCookies'\]\)/.test(t)) failures.push('le traceur servi ne désactive pas les cookies (disableCookies)');
+      const elsewhere = [...t.matchAll(/(?:https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}/gi)].map((m) => m[0]);
+      if (elsewhere.length) failures.push(`le traceur servi nomme d’autres hôtes : ${[...new Set(elsewhere)].join(', ')}`);
+      const tracker = /setTrackerUrl', '([^']+)'/.exec(t)?.[1];
+      if (!tracker?.startsWith('/')) failures.push(`adresse de collecte hors du site : ${tracker ?? 'absente'}`);
+      return outcome(failures, [`traceur servi : disableCookies, collecte sur ${tracker} (le site lui-même)`]);
     },
   },
   {

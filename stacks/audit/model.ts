@@ -8,6 +8,7 @@ import type { CityConfig } from '../config/types.js';
 import { inNetwork, isUnder } from '../config/checks/ownership.js';
 import { generatedFileOf } from '../host-stack.js';
 import { REGISTER_FILE } from '../../services/reverse-proxy/register.js';
+import { AUDIENCE_SCRIPT_FILE, NGINX_CONF_FILE } from '../../services/reverse-proxy/index.js';
 
 /** Where the proxy serves the legal notice from (services/reverse-proxy). */
 export const LEGAL_NOTICE_FILE = '/etc/socle/mentions-legales.html';
@@ -97,6 +98,10 @@ export interface AuditedCommune {
   readonly legalNotices: ReadonlyArray<{ readonly stack: string; readonly html: string }>;
   /** The Art. 30 register as the proxy serves it, per stack running a proxy. */
   readonly registers: ReadonlyArray<{ readonly stack: string; readonly html: string }>;
+  /** Every site the proxy serves (HTTPS, onion), with the Content-Security-Policy it sends. */
+  readonly sites: ReadonlyArray<{ readonly stack: string; readonly serverName: string; readonly listen: string; readonly csp?: string }>;
+  /** The audience tracker as the proxy serves it to visitors, when the city measures audience. */
+  readonly trackerScript?: string;
   /** Parties the city file declares it depends on. */
   readonly externalParties: ReadonlyArray<{ readonly name: string; readonly role: string; readonly reason: string }>;
 }
@@ -137,6 +142,8 @@ export function auditedCommune(city: CityConfig, outdir: string): AuditedCommune
   const policy: PolicyResult[] = [];
   const legalNotices: Array<{ stack: string; html: string }> = [];
   const registers: Array<{ stack: string; html: string }> = [];
+  const sites: Array<{ stack: string; serverName: string; listen: string; csp?: string }> = [];
+  let trackerScript: string | undefined;
   const backup = city.services.backup;
   const targetNames = [...backup.targets.map((t) => t.name), ...(backup.store ? ['store'] : [])];
 
@@ -174,6 +181,16 @@ export function auditedCommune(city: CityConfig, outdir: string): AuditedCommune
       if (notice !== undefined) legalNotices.push({ stack, html: notice });
       const register = generatedFileOf(c, REGISTER_FILE);
       if (register !== undefined) registers.push({ stack, html: register });
+      const tracker = generatedFileOf(c, AUDIENCE_SCRIPT_FILE);
+      if (tracker) trackerScript = tracker;
+      const nginx = generatedFileOf(c, NGINX_CONF_FILE);
+      // Each server block that serves pages (plain HTTP only redirects to HTTPS; unknown names get 421).
+      for (const block of nginx?.split(/\n\s*server \{/).slice(1) ?? []) {
+        if (/location \/ \{ return 301 https:/.test(block) || /^\s*return 421;/m.test(block.split(/\n\s*\}/)[0])) continue;
+        const serverName = /server_name ([^;]+);/.exec(block)?.[1];
+        if (!serverName) continue;
+        sites.push({ stack, serverName, listen: /listen ([^;]+);/.exec(block)?.[1] ?? '?', csp: /add_header Content-Security-Policy "([^"]*)"/.exec(block)?.[1] });
+      }
     }
     for (const f of stackFlows) {
       const { owner, ownedByCity } = f.to === 'any' ? { owner: 'Internet (relais du réseau Tor)', ownedByCity: false } : ownerOf(city, f.to);
@@ -210,7 +227,7 @@ export function auditedCommune(city: CityConfig, outdir: string): AuditedCommune
     dpo: { name: city.commune.dpo.name, email: city.commune.dpo.email }, owns: city.commune.owns,
     registry: `${city.registry.host}/${city.registry.namespace}`, hosts, publicNames, onion: s.onion.enabled,
     mailRelay: { host: city.mail.relay.host, address: city.mail.relay.address, ownedByCity: relay.ownedByCity && relayAddress.ownedByCity, owner: relay.ownedByCity ? relayAddress.owner : relay.owner },
-    stores, flows, containers, images, policy, legalNotices, registers,
+    stores, flows, containers, images, policy, legalNotices, registers, sites, trackerScript,
     externalParties: city.externalParties.map((p) => ({ name: p.name, role: p.role, reason: p.reason })),
   };
 }

@@ -28,7 +28,7 @@ describe('the audit report in a browser (Debian\'s Chromium, headless)', () => {
       expect(consoleErrors).toEqual([]);
       expect(await page.getAttribute('html', 'lang')).toBe('fr');
       expect(await page.title()).toBe('Rapport d’audit Socle — Ville-Exemple');
-      expect(await page.locator('.verdict').innerText()).toContain('1 contrôle(s) non conforme(s) sur 11');
+      expect(await page.locator('.verdict').innerText()).toContain('1 contrôle(s) non conforme(s) sur 13');
       for (const c of doc.checks) {
         const row = page.locator(`tr[id="ville-exemple-${c.id}"]`);
         expect(await row.locator('td').nth(3).innerText(), c.id).toBe(c.status === 'pass' ? 'conforme' : 'NON CONFORME');
