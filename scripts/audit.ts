@@ -2,16 +2,17 @@
 // scripts/audit.ts: the auditor's report. Proves, from the city file and the stacks Socle
 // synthesizes for it (what Terraform will apply), where personal data lives, that no third party
 // receives any, and what the citizen audit's findings became: audit.html, audit.json, audit.md.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InputError, UsageError, parseFlags, runCommand } from '../core/cli.js';
 import { synthesize } from '../stacks/synth.js';
 import { auditedCommune } from '../stacks/audit/model.js';
 import { runChecks } from '../stacks/audit/checks.js';
+import { observeLive } from '../stacks/audit/live.js';
 import { AUDIT_SCHEMA_FILE, auditDocument, auditHtml, auditMarkdown } from '../stacks/audit/report.js';
 
-const USAGE = `usage: npm run audit -- --config FILE|DIR [--out DIR]
+const USAGE = `usage: npm run audit -- --config FILE|DIR [--out DIR] [--live [--dns ADDRESS[:PORT]] [--ca FILE] [--page NAME/PATH]...]
 The static audit: from the city file(s) and the stacks synthesized for them (in a scratch
 directory: nothing is deployed, cdktf.out is not touched), every store of personal data (host,
 site, owner, retention and what enforces it, backups), every flow that leaves a host and its
@@ -22,21 +23,40 @@ audit (F1–F10) and gives its evidence and its fix.
   --out DIR           where to write audit.html, audit.json (with audit.schema.json) and audit.md
                       (default: audit-report; a directory holding anything but a previous report
                       is refused)
+  --live              also observe the deployed city from this machine: DNS of every public
+                      name and zone (no CNAME or NS at a third party, addresses inside
+                      commune.owns.networks), HTTPS on every name (TLS, HSTS, CSP,
+                      Referrer-Policy, security.txt, no CDN header), and a crawl in Debian's
+                      Chromium of each name's home page, legal notice and register recording
+                      every request, every load the CSP blocked and every cookie set before any
+                      click. A name resolving outside the city's networks is reported, never
+                      contacted; the browser reaches no host but the city's names.
+  --dns ADDRESS[:PORT]  the resolver to ask (default: this machine's)
+  --ca FILE           a CA the city's certificates chain to, besides the system's (PEM)
+  --page NAME/PATH    one more page to crawl, e.g. participer.ville-exemple.fr/processes (repeatable)
   -h, --help          this help
 exit status: 0 every check passes, 1 a check fails (the report says which and how to fix it),
 2 bad input (nothing written)`;
 
-interface Args { config?: string; out?: string; help?: boolean }
+interface Args { config?: string; out?: string; live?: boolean; dns?: string; ca?: string; page?: string[]; help?: boolean }
 
 const REPORT_FILES = ['audit.html', 'audit.json', 'audit.md', 'audit.schema.json'] as const;
 
 async function main(): Promise<void> {
-  const args = parseFlags<Args>({ config: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const args = parseFlags<Args>({
+    config: { type: 'string' }, out: { type: 'string' }, live: { type: 'boolean' }, dns: { type: 'string' }, ca: { type: 'string' },
+    page: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' },
+  });
   if (args.help) {
     console.log(USAGE);
     return;
   }
   if (!args.config) throw new UsageError('--config is required: the city file, or a directory of city files');
+  if (!args.live && (args.dns || args.ca || args.page)) throw new UsageError('--dns, --ca and --page are for the live part: add --live');
+  if (args.dns && !/^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-f:]+\])(:\d{1,5})?$/i.test(args.dns)) throw new InputError(`--dns ${args.dns}: give the resolver's address, e.g. --dns 10.20.0.53 or --dns 127.0.0.1:5353`);
+  if (args.ca && !existsSync(args.ca)) throw new InputError(`--ca ${args.ca}: no such file; give the PEM file of the CA the city's certificates chain to`);
+  if (args.ca && !readFileSync(args.ca, 'utf8').includes('-----BEGIN CERTIFICATE-----')) throw new InputError(`--ca ${args.ca}: not a PEM certificate; give the CA's certificate (-----BEGIN CERTIFICATE-----)`);
+  for (const p of args.page ?? []) if (!/^[a-z0-9.-]+\.[a-z]{2,}(\/\S*)?$/i.test(p)) throw new InputError(`--page ${p}: give a public name and a path, e.g. --page participer.ville-exemple.fr/processes`);
   const out = resolve(args.out ?? 'audit-report');
   if (existsSync(out) && readdirSync(out).some((f) => !(REPORT_FILES as readonly string[]).includes(f))) {
     throw new InputError(`--out ${out} holds files that are not an audit report: refusing to write there\n  fix: choose another --out, or an empty directory`);
@@ -44,14 +64,24 @@ async function main(): Promise<void> {
   const say = (line: string) => console.error(`audit: ${line}`);
   const scratch = mkdtempSync(join(tmpdir(), 'socle-audit-'));
   try {
-    say(`[1/3] reading ${args.config} and synthesizing its stacks (scratch directory, never deployed)…`);
+    const steps = args.live ? 4 : 3;
+    say(`[1/${steps}] reading ${args.config} and synthesizing its stacks (scratch directory, never deployed)…`);
     const started = Date.now();
     const { cities, outdir } = synthesize({ config: args.config, outdir: join(scratch, 'cdktf.out'), reportPolicyErrors: true });
-    say(`[2/3] checking ${cities.length} commune(s)…`);
-    const communes = cities.map((c) => auditedCommune(c, outdir));
+    let communes = cities.map((c) => auditedCommune(c, outdir));
+    if (args.live) {
+      say(`[2/${steps}] observing the deployed ${communes.length === 1 ? 'city' : `${communes.length} communes`} from this machine…`);
+      const observed = [];
+      for (const [i, c] of communes.entries()) {
+        const pages = (args.page ?? []).filter((p) => c.publicNames.some((n) => p === n.hostname || p.startsWith(`${n.hostname}/`)));
+        observed.push({ ...c, live: await observeLive(c, cities[i].services.proxy.httpsPort, { dns: args.dns, ca: args.ca, pages, say: (l) => say(`  ${l}`) }) });
+      }
+      communes = observed;
+    }
+    say(`[${steps - 1}/${steps}] checking ${cities.length} commune(s)…`);
     const results = runChecks(communes);
     const doc = auditDocument(communes, results);
-    say('[3/3] writing the report…');
+    say(`[${steps}/${steps}] writing the report…`);
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'audit.json'), `${JSON.stringify(doc, null, 2)}\n`);
     copyFileSync(AUDIT_SCHEMA_FILE, join(out, 'audit.schema.json'));

@@ -264,7 +264,18 @@ describe('npm run audit', () => {
 
   it('refuses bad input with exit 2 and writes nothing', () => {
     expect(audit([]).status).toBe(2);
-    expect(audit(['--config', EXAMPLE, '--live']).status).toBe(2);
+    // The live part's flags are checked before anything is resolved or contacted.
+    for (const [args, message] of [
+      [['--dns', '127.0.0.1'], /--dns, --ca and --page are for the live part: add --live/],
+      [['--live', '--dns', 'resolveur.ville-exemple.fr'], /--dns resolveur\.ville-exemple\.fr: give the resolver's address/],
+      [['--live', '--ca', '/nonexistent/ca.pem'], /--ca \/nonexistent\/ca\.pem: no such file/],
+      [['--live', '--ca', EXAMPLE], /not a PEM certificate/],
+      [['--live', '--page', 'pas une page'], /--page pas une page: give a public name and a path/],
+    ] as const) {
+      const r = audit(['--config', EXAMPLE, ...args]);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
     const bad = writeCity(readFileSync(EXAMPLE, 'utf8').replace('    site: Hôtel de ville, salle serveurs (sous-sol)\n', '    site: 42\n'));
     const out = join(tempDir(), 'rapport');
     const r = audit(['--config', bad, '--out', out]);

@@ -2,6 +2,7 @@
 // implies), is a pure function of the audit model, and says what decided it and how to fix it.
 // A check never reads the machine: the static model (model.ts) or the live probes feed it.
 import type { AuditedCommune } from './model.js';
+import { inNetwork, isUnder } from '../config/checks/ownership.js';
 
 /** The citizen audit's findings, as it made them by hand (French, as published). */
 export const CITIZEN_FINDINGS = {
@@ -243,6 +244,105 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
   },
 ];
 
+/** Response headers a content delivery network adds: their presence means a CDN is in the path. */
+const CDN_HEADERS = /^(cf-ray|cf-cache-status|x-amz-cf-id|x-amz-cf-pop|x-served-by|x-fastly-request-id|x-akamai-[\w-]+|akamai-[\w-]+|x-cdn|x-azure-ref|x-edgeconnect-[\w-]+)$/;
+const CDN_VALUES = /cloudflare|cloudfront|akamai|fastly|varnish|edgecast|incapsula/i;
+const ONE_YEAR_S = 31_536_000;
+
+const owned = (c: AuditedCommune, host: string) => c.owns.domains.some((d) => isUnder(host.replace(/^\./, '').toLowerCase(), d));
+
+/** The checks of what a deployed city answers (npm run audit --live), run when it was observed. */
+export const LIVE_CHECKS: readonly AuditCheck[] = [
+  {
+    id: 'AUD-LIVE-DNS',
+    answers: ['F1', 'F10'],
+    statement: 'Chaque nom public se résout sans CNAME chez un tiers, vers une adresse de la commune, dans une zone dont les serveurs de noms sont à la commune.',
+    statementEn: 'Every public name resolves without a CNAME at a third party, to an address the commune owns, in a zone whose name servers are the commune\'s.',
+    fix: 'point the record at the proxy\'s own address (an A record, inside commune.owns.networks), and host the zone on the city\'s name servers',
+    run: (c) => {
+      const live = c.live!;
+      const failures: string[] = [];
+      for (const d of live.dns) {
+        if (d.error) failures.push(`${d.name} : pas de réponse (${d.error})`);
+        for (const cname of d.cnames) if (!owned(c, cname)) failures.push(`${d.name} : CNAME vers ${cname}, hors de ${c.owns.domains.join(', ')}`);
+        for (const a of d.addresses) if (!c.owns.networks.some((n) => inNetwork(a, n))) failures.push(`${d.name} : adresse ${a} hors des réseaux de la commune (${c.owns.networks.join(', ')})`);
+        if (!d.error && d.addresses.length === 0) failures.push(`${d.name} : aucune adresse`);
+      }
+      for (const z of live.zones) {
+        if (z.error || z.nameServers.length === 0) failures.push(`zone ${z.zone} : aucun serveur de noms (NS) répondu (${z.error ?? 'vide'})`);
+        for (const ns of z.nameServers) if (!owned(c, ns)) failures.push(`zone ${z.zone} : serveur de noms ${ns} chez un tiers`);
+      }
+      return outcome(failures, [
+        ...live.dns.map((d) => `${d.name} → ${[...d.cnames, ...d.addresses].join(' → ')} (résolveur ${live.resolver})`),
+        ...live.zones.map((z) => `zone ${z.zone} : NS ${z.nameServers.join(', ')}`),
+      ]);
+    },
+  },
+  {
+    id: 'AUD-LIVE-HTTPS',
+    answers: ['F1'],
+    statement: 'Chaque nom répond en HTTPS (TLS 1.2 ou plus, TLS 1.1 refusé), avec HSTS d’au moins un an, une CSP, une Referrer-Policy, un security.txt, et sans en-tête de CDN.',
+    statementEn: 'Every name answers HTTPS (TLS 1.2 or later, TLS 1.1 refused) with HSTS of a year or more, a CSP, a Referrer-Policy, security.txt, and no CDN header.',
+    fix: 'serve the name from Socle\'s proxy on the city\'s address (npm run deploy); remove any CDN or front service in between',
+    run: (c) => {
+      const failures: string[] = [];
+      const passes: string[] = [];
+      for (const h of c.live!.https) {
+        const where = `${h.name}${h.address ? ` (${h.address}:${h.port})` : ''}`;
+        if (h.skipped) { failures.push(`${where} : non sondé : ${h.skipped}`); continue; }
+        if (h.error) { failures.push(`${where} : ${h.error}`); continue; }
+        const headers = h.headers ?? {};
+        if (!['TLSv1.2', 'TLSv1.3'].includes(h.tlsVersion ?? '')) failures.push(`${where} : ${h.tlsVersion}`);
+        if (h.oldTls === 'accepted') failures.push(`${where} : accepte TLS 1.1`);
+        const hsts = Number(/max-age=(\d+)/.exec(headers['strict-transport-security'] ?? '')?.[1] ?? 0);
+        if (hsts < ONE_YEAR_S) failures.push(`${where} : HSTS ${headers['strict-transport-security'] ?? 'absent'} (au moins max-age=${ONE_YEAR_S})`);
+        if (!headers['content-security-policy']) failures.push(`${where} : pas de Content-Security-Policy`);
+        if (!headers['referrer-policy']) failures.push(`${where} : pas de Referrer-Policy`);
+        if (h.securityTxt?.status !== 200 || !/^Contact: /m.test(h.securityTxt.body)) failures.push(`${where} : /.well-known/security.txt ${h.securityTxt?.status ?? '?'} sans « Contact: »`);
+        const cdn = Object.entries(headers).filter(([k, v]) => CDN_HEADERS.test(k) || (['server', 'via', 'x-cache'].includes(k) && CDN_VALUES.test(v)));
+        for (const [k, v] of cdn) failures.push(`${where} : en-tête de CDN ${k}: ${v}`);
+        passes.push(`${where} : ${h.tlsVersion} ${h.cipher}, TLS 1.1 ${h.oldTls}, HSTS max-age=${hsts}, Referrer-Policy ${headers['referrer-policy']}, security.txt ${h.securityTxt?.status}`);
+      }
+      return outcome(failures, passes);
+    },
+  },
+  {
+    id: 'AUD-LIVE-NO-THIRD-PARTY-REQUEST',
+    answers: ['F3', 'F1'],
+    statement: 'Dans Chromium, aucune page publique ne fait ni ne tente de requête vers un autre hôte (script, police, image, cadre, pixel).',
+    statementEn: 'In Chromium, no public page makes or attempts a request to another host (script, font, image, frame, pixel).',
+    fix: 'serve the asset from the app itself, or remove it from the page; the evidence names the page and the address it wanted',
+    run: (c) => {
+      const failures: string[] = [];
+      for (const p of c.live!.pages) {
+        if (p.error) { failures.push(`${p.url} : ${p.error}`); continue; }
+        for (const r of p.requests) {
+          const u = new URL(r);
+          if (['http:', 'https:', 'ws:', 'wss:'].includes(u.protocol) && !owned(c, u.hostname)) failures.push(`${p.url} a demandé ${r}`);
+        }
+        for (const b of p.blocked) if (/^(https?|wss?):/.test(b)) failures.push(`${p.url} a tenté de charger ${b} (bloqué par la CSP)`);
+      }
+      return outcome(failures, c.live!.pages.map((p) => `${p.url} : ${p.status}, ${p.requests.length} requête(s), toutes vers ${[...new Set(p.requests.map((r) => new URL(r).host))].join(', ') || '—'}`));
+    },
+  },
+  {
+    id: 'AUD-LIVE-NO-COOKIE-BEFORE-CONSENT',
+    answers: ['F7'],
+    statement: 'Avant tout clic, aucune page ne dépose de cookie persistant ni de cookie d’un autre domaine : seuls des cookies de session du site lui-même.',
+    statementEn: 'Before any click, no page sets a persistent cookie or another domain\'s cookie: only the site\'s own session cookies.',
+    fix: 'set the cookie only after the visitor agrees, or make it a session cookie the service strictly needs; the evidence names the page and the cookie',
+    run: (c) => {
+      const failures: string[] = [];
+      for (const p of c.live!.pages) for (const k of p.cookies) {
+        if (!owned(c, k.domain)) failures.push(`${p.url} : cookie ${k.name} du domaine ${k.domain}`);
+        else if (!k.session) failures.push(`${p.url} : cookie persistant ${k.name} (jusqu’au ${k.expires}) déposé sans consentement`);
+      }
+      const all = c.live!.pages.flatMap((p) => p.cookies.map((k) => `${new URL(p.url).host} : ${k.name} (session)`));
+      return outcome(failures, all.length ? [...new Set(all)] : ['aucun cookie déposé au chargement des pages']);
+    },
+  },
+];
+
 export interface CheckResult {
   readonly id: string;
   readonly commune: string;
@@ -255,7 +355,7 @@ export interface CheckResult {
 }
 
 export function runChecks(communes: readonly AuditedCommune[], checks: readonly AuditCheck[] = AUDIT_CHECKS): CheckResult[] {
-  return communes.flatMap((c) => checks.map((k) => {
+  return communes.flatMap((c) => [...checks, ...(c.live ? LIVE_CHECKS : [])].map((k) => {
     const r = k.run(c);
     return { id: k.id, commune: c.slug, answers: k.answers, statement: k.statement, statementEn: k.statementEn, status: r.passed ? 'pass' as const : 'fail' as const, evidence: r.evidence, fix: k.fix };
   }));

@@ -9,6 +9,7 @@ import { inNetwork, isUnder } from '../config/checks/ownership.js';
 import { generatedFileOf } from '../host-stack.js';
 import { REGISTER_FILE } from '../../services/reverse-proxy/register.js';
 import { AUDIENCE_SCRIPT_FILE, NGINX_CONF_FILE } from '../../services/reverse-proxy/index.js';
+import type { LiveObservations } from './live.js';
 
 /** Where the proxy serves the legal notice from (services/reverse-proxy). */
 export const LEGAL_NOTICE_FILE = '/etc/socle/mentions-legales.html';
@@ -102,6 +103,8 @@ export interface AuditedCommune {
   readonly sites: ReadonlyArray<{ readonly stack: string; readonly serverName: string; readonly listen: string; readonly csp?: string }>;
   /** The audience tracker as the proxy serves it to visitors, when the city measures audience. */
   readonly trackerScript?: string;
+  /** What the deployed city answered (npm run audit --live); absent for the static audit. */
+  readonly live?: LiveObservations;
   /** Parties the city file declares it depends on. */
   readonly externalParties: ReadonlyArray<{ readonly name: string; readonly role: string; readonly reason: string }>;
 }
@@ -203,9 +206,10 @@ export function auditedCommune(city: CityConfig, outdir: string): AuditedCommune
         policy.push({ ruleId: r.ruleId, level: r.level, stack, path: r.path, status: r.status, reason: r.reason });
       }
     }
-    // Every host's engine pulls its images from the registry.
-    const registry = ownerOf(city, city.registry.host, 'registry');
-    flows.push({ from: host.name, to: city.registry.host, port: 443, protocol: 'tcp', reason: 'the Docker engine pulls the images from the city registry', ...registry });
+    // Every host's engine pulls its images from the registry (HTTPS unless the city file names a port).
+    const [registryHost, registryPort] = city.registry.host.split(':');
+    const registry = ownerOf(city, registryHost === 'localhost' ? '127.0.0.1' : registryHost, 'registry');
+    flows.push({ from: host.name, to: registryHost, port: Number(registryPort ?? 443), protocol: 'tcp', reason: 'the Docker engine pulls the images from the city registry', ...registry });
   }
 
   for (const t of backup.enabled ? backup.targets : []) {

@@ -24,7 +24,7 @@ export function auditDocument(communes: readonly AuditedCommune[], checks: reado
   const failed = checks.filter((c) => c.status === 'fail').length;
   return {
     $schema: AUDIT_SCHEMA_ID, format: 'socle-audit/1', generatedAt: generatedAt.toISOString(), socleVersion: pkg.version,
-    parts: ['static'], summary: { checks: checks.length, passed: checks.length - failed, failed }, checks, communes,
+    parts: communes.some((c) => c.live) ? ['static', 'live'] : ['static'], summary: { checks: checks.length, passed: checks.length - failed, failed }, checks, communes,
   };
 }
 
@@ -127,6 +127,31 @@ function bodyOf(html: string): string {
     .replace(/<h1>/g, '<h4>').replace(/<\/h1>/g, '</h4>').replace(/<h2>/g, '<h5>').replace(/<\/h2>/g, '</h5>');
 }
 
+/** What the deployed city answered, and the cookies notice taken from the crawl. */
+function liveHtml(c: AuditedCommune): string {
+  const l = c.live!;
+  const cookies = l.pages.flatMap((p) => p.cookies.map((k) => ({ site: new URL(p.url).host, ...k })));
+  const uniqueCookies = [...new Map(cookies.map((k) => [`${k.site} ${k.name}`, k])).values()];
+  return [
+    `<h3>Observations en ligne <span class="en">/ Live observations</span> (résolveur ${esc(l.resolver)})</h3>`,
+    '<table><thead><tr><th>Nom</th><th>CNAME</th><th>Adresses</th><th>Erreur</th></tr></thead><tbody>',
+    ...l.dns.map((d) => `<tr><td>${esc(d.name)}</td><td>${esc(d.cnames.join(' → ') || '—')}</td><td>${esc(d.addresses.join(', '))}</td><td>${esc(d.error ?? '')}</td></tr>`),
+    ...l.zones.map((z) => `<tr><td>zone ${esc(z.zone)}</td><td colspan="2">NS : ${esc(z.nameServers.join(', ') || '—')}</td><td>${esc(z.error ?? '')}</td></tr>`),
+    '</tbody></table>',
+    '<table><thead><tr><th>Nom</th><th>TLS</th><th>TLS 1.1</th><th>HSTS</th><th>Referrer-Policy</th><th>security.txt</th><th>Remarque</th></tr></thead><tbody>',
+    ...l.https.map((h) => `<tr><td>${esc(h.name)}</td><td>${esc(`${h.tlsVersion ?? ''} ${h.cipher ?? ''}`)}</td><td>${esc(h.oldTls ?? '')}</td><td>${esc(h.headers?.['strict-transport-security'] ?? '')}</td><td>${esc(h.headers?.['referrer-policy'] ?? '')}</td><td>${esc(h.securityTxt?.status ?? '')}</td><td>${esc(h.skipped ?? h.error ?? '')}</td></tr>`),
+    '</tbody></table>',
+    '<table><thead><tr><th>Page</th><th>Statut</th><th>Requêtes</th><th>Chargements bloqués</th><th>Cookies avant tout clic</th></tr></thead><tbody>',
+    ...l.pages.map((p) => `<tr><td><code>${esc(p.url)}</code></td><td>${esc(p.status ?? p.error ?? '')}</td><td>${esc(p.requests.length)}</td><td>${esc(p.blocked.join(', ') || '—')}</td><td>${esc(p.cookies.map((k) => k.name).join(', ') || 'aucun')}</td></tr>`),
+    '</tbody></table>',
+    '<h3>Cookies et traceurs observés <span class="en">/ Cookies and trackers, as observed</span></h3>',
+    '<p>Relevés par le parcours des pages dans Chromium, avant tout clic : ce que chaque site dépose réellement, pas une liste écrite à la main.</p>',
+    uniqueCookies.length
+      ? `<table><thead><tr><th>Site</th><th>Cookie</th><th>Domaine</th><th>Durée</th></tr></thead><tbody>${uniqueCookies.map((k) => `<tr><td>${esc(k.site)}</td><td><code>${esc(k.name)}</code></td><td>${esc(k.domain)}</td><td>${esc(k.session ? 'session (supprimé à la fermeture du navigateur)' : `jusqu’au ${k.expires}`)}</td></tr>`).join('')}</tbody></table>`
+      : '<p>Aucun cookie ni traceur n’est déposé au chargement des pages.</p>',
+  ].join('\n');
+}
+
 export function auditHtml(doc: AuditDocument): string {
   const ok = doc.summary.failed === 0;
   const out: string[] = [
@@ -155,6 +180,7 @@ export function auditHtml(doc: AuditDocument): string {
     out.push('</tbody></table>', '<h3>Règles et exceptions <span class="en">/ Policy results and suppressions</span></h3>');
     const notable = c.policy;
     out.push(notable.length ? `<table><thead><tr><th>Règle</th><th>Ressource</th><th>Statut</th><th>Raison</th></tr></thead><tbody>${notable.map((p) => `<tr><td>${esc(p.ruleId)}</td><td><code>${esc(p.path)}</code></td><td>${esc(p.status)}</td><td>${esc(p.reason ?? '')}</td></tr>`).join('')}</tbody></table>` : '<p>Toutes les règles sont respectées ; aucune exception.</p>');
+    if (c.live) out.push(liveHtml(c));
     for (const n of c.registers) out.push(`<h3>Registre des activités de traitement servi (${esc(n.stack)}) <span class="en">/ Art. 30 register as served</span></h3>`, `<div class="notice">${bodyOf(n.html)}</div>`);
     for (const n of c.legalNotices) out.push(`<h3>Mentions légales servies (${esc(n.stack)}) <span class="en">/ Legal notice as served</span></h3>`, `<div class="notice">${bodyOf(n.html)}</div>`);
   }

@@ -26,6 +26,8 @@ const TEST_PACKAGES = {
   'ansible-playbook': 'ansible-core', 'ansible-lint': 'ansible-lint', yamllint: 'yamllint', shellcheck: 'shellcheck',
   // PDF text and page rendering, for the invitation letters' tests.
   pdftotext: 'poppler-utils',
+  // A DNS server on loopback answering for the test city's zone, for the live audit.
+  dnsmasq: 'dnsmasq-base',
 };
 
 export default async function setup(): Promise<void> {
