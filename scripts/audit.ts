@@ -10,9 +10,10 @@ import { synthesize } from '../stacks/synth.js';
 import { auditedCommune } from '../stacks/audit/model.js';
 import { runChecks } from '../stacks/audit/checks.js';
 import { observeLive } from '../stacks/audit/live.js';
+import { observeLetters } from '../stacks/audit/letters.js';
 import { AUDIT_SCHEMA_FILE, auditDocument, auditHtml, auditMarkdown } from '../stacks/audit/report.js';
 
-const USAGE = `usage: npm run audit -- --config FILE|DIR [--out DIR] [--live [--dns ADDRESS[:PORT]] [--ca FILE] [--page NAME/PATH]...]
+const USAGE = `usage: npm run audit -- --config FILE|DIR [--out DIR] [--live [--dns ADDRESS[:PORT]] [--ca FILE] [--page NAME/PATH]...] [--letters DIR]
 The static audit: from the city file(s) and the stacks synthesized for them (in a scratch
 directory: nothing is deployed, cdktf.out is not touched), every store of personal data (host,
 site, owner, retention and what enforces it, backups), every flow that leaves a host and its
@@ -34,17 +35,21 @@ audit (F1–F10) and gives its evidence and its fix.
   --dns ADDRESS[:PORT]  the resolver to ask (default: this machine's)
   --ca FILE           a CA the city's certificates chain to, besides the system's (PEM)
   --page NAME/PATH    one more page to crawl, e.g. participer.ville-exemple.fr/processes (repeatable)
+  --letters DIR       also read back a print run of the invitation letters (the directory
+                      npm run invitations -- generate wrote): every file of each side as printed
+                      (PDFs through pdftotext), no code on the envelopes' side, no name on the
+                      codes' side nor in LimeSurvey's participant file (one city file only)
   -h, --help          this help
 exit status: 0 every check passes, 1 a check fails (the report says which and how to fix it),
 2 bad input (nothing written)`;
 
-interface Args { config?: string; out?: string; live?: boolean; dns?: string; ca?: string; page?: string[]; help?: boolean }
+interface Args { config?: string; out?: string; letters?: string; live?: boolean; dns?: string; ca?: string; page?: string[]; help?: boolean }
 
 const REPORT_FILES = ['audit.html', 'audit.json', 'audit.md', 'audit.schema.json'] as const;
 
 async function main(): Promise<void> {
   const args = parseFlags<Args>({
-    config: { type: 'string' }, out: { type: 'string' }, live: { type: 'boolean' }, dns: { type: 'string' }, ca: { type: 'string' },
+    config: { type: 'string' }, out: { type: 'string' }, letters: { type: 'string' }, live: { type: 'boolean' }, dns: { type: 'string' }, ca: { type: 'string' },
     page: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' },
   });
   if (args.help) {
@@ -69,6 +74,11 @@ async function main(): Promise<void> {
     const started = Date.now();
     const { cities, outdir } = synthesize({ config: args.config, outdir: join(scratch, 'cdktf.out'), reportPolicyErrors: true });
     let communes = cities.map((c) => auditedCommune(c, outdir));
+    if (args.letters) {
+      if (communes.length !== 1) throw new UsageError(`--letters reads one commune's print run: give one city file with --config, not a directory of ${communes.length}`);
+      say(`  reading the print run in ${args.letters} as printed…`);
+      communes = [{ ...communes[0], letters: observeLetters(args.letters) }];
+    }
     if (args.live) {
       say(`[2/${steps}] observing the deployed ${communes.length === 1 ? 'city' : `${communes.length} communes`} from this machine…`);
       const observed = [];

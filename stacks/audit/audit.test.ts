@@ -11,6 +11,7 @@ import { AUDIT_CHECKS, CITIZEN_FINDINGS, runChecks, type CheckResult } from './c
 import { auditedCommune, LEGAL_NOTICE_FILE, type AuditedCommune } from './model.js';
 import { REGISTER_FILE } from '../../services/reverse-proxy/register.js';
 import { AUDIENCE_SCRIPT_FILE, NGINX_CONF_FILE } from '../../services/reverse-proxy/index.js';
+import { ok as invitationsOk, FIXTURES as LETTER_FIXTURES, SURVEY } from '../../invitations/tests/cli-helpers.js';
 import { AUDIT_SCHEMA_FILE, auditDocument, auditHtml, auditMarkdown, auditPicture } from './report.js';
 
 /** The model of the first commune of `config`, after a real synth; `edit` changes the output first. */
@@ -290,3 +291,37 @@ describe('npm run audit', () => {
     expect(readFileSync(join(busy, 'notes.txt'), 'utf8')).toBe('mine');
   });
 });
+
+describe('npm run audit --letters: a print run read back as printed', () => {
+  const run_ = join(tempDir('socle-audit-letters-'), 'tirage');
+  const audit = (args: string[]) => run(TSX, ['scripts/audit.ts', '--config', EXAMPLE, '--out', join(tempDir(), 'rapport'), ...args]);
+  const lettersCheck = (out: string) => JSON.parse(readFileSync(join(out, 'audit.json'), 'utf8')).checks.find((c: any) => c.id === 'AUD-LETTERS-APART');
+
+  it('passes a print run of npm run invitations, and fails one where a code reached the envelopes and a name the codes', () => {
+    invitationsOk(['generate', '--addresses', join(LETTER_FIXTURES, 'adresses.csv'), '--codes', '12', '--out', run_, ...SURVEY]);
+    const out = join(tempDir(), 'rapport');
+    const r = run(TSX, ['scripts/audit.ts', '--config', EXAMPLE, '--out', out, '--letters', run_]);
+    expect(r.status, r.stderr).toBe(1);
+    const passed = lettersCheck(out);
+    expect(passed.status).toBe('pass');
+    expect(passed.evidence[0]).toMatch(/: 12 codes, \d+ enveloppes ; 5 fichiers lus tels qu’imprimés \(codes\/codes-sheets\.json, codes\/codes\.pdf, envelopes\/envelopes-sheets\.json, envelopes\/envelopes\.pdf, limesurvey-participants\.csv\)/);
+    // The violations of the SaaS letters, planted: a code beside the envelopes, a name beside the codes.
+    const code = JSON.parse(readFileSync(join(run_, 'codes', 'codes-sheets.json'), 'utf8')).sheets[0].codes[0];
+    const name = JSON.parse(readFileSync(join(run_, 'envelopes', 'envelopes-sheets.json'), 'utf8')).sheets[0].addresses[0].name;
+    writeFileSync(join(run_, 'envelopes', 'publipostage.csv'), `nom;code\n${name};${code}\n`);
+    writeFileSync(join(run_, 'codes', 'liste.txt'), `${name}\n`);
+    const planted = join(tempDir(), 'rapport');
+    expect(run(TSX, ['scripts/audit.ts', '--config', EXAMPLE, '--out', planted, '--letters', run_]).status).toBe(1);
+    expect(lettersCheck(planted).evidence).toEqual([
+      `ÉCHEC : codes/liste.txt (côté codes) porte le nom « ${name} »`,
+      `ÉCHEC : envelopes/publipostage.csv (côté envelopes) porte le code ${code}`,
+    ]);
+  }, 180_000);
+
+  it('refuses a directory that is not a print run, with exit 2', () => {
+    const r = audit(['--letters', tempDir()]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/no codes\/codes-sheets\.json here/);
+  });
+});
+

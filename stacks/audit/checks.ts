@@ -343,6 +343,25 @@ export const LIVE_CHECKS: readonly AuditCheck[] = [
   },
 ];
 
+/** The check of a print run of the invitation letters (npm run audit --letters DIR). */
+export const LETTERS_CHECKS: readonly AuditCheck[] = [
+  {
+    id: 'AUD-LETTERS-APART',
+    answers: ['F5'],
+    statement: 'Aucun document imprimé ne porte à la fois un nom et un code : aucun code côté enveloppes, aucun nom côté codes ni dans le fichier des participants de LimeSurvey.',
+    statementEn: 'No printed document carries both a name and a code: no code on the envelopes\' side, no name on the codes\' side nor in LimeSurvey\'s participant file.',
+    fix: 'print with npm run invitations -- generate, which draws, shuffles and prints codes and addresses apart; hand each folder to a different person',
+    run: (c) => {
+      const l = c.letters!;
+      const failures = l.files.flatMap((f) => [
+        ...f.codesFound.map((code) => `${f.file} (côté ${f.side}) porte le code ${code}`),
+        ...f.namesFound.map((name) => `${f.file} (côté ${f.side}) porte le nom « ${name} »`),
+      ]);
+      return outcome(failures, [`${l.dir} : ${l.codes} codes, ${l.envelopes} enveloppes ; ${l.files.length} fichiers lus tels qu’imprimés (${l.files.map((f) => f.file).join(', ')}) : aucun code côté enveloppes, aucun nom côté codes`]);
+    },
+  },
+];
+
 export interface CheckResult {
   readonly id: string;
   readonly commune: string;
@@ -355,7 +374,7 @@ export interface CheckResult {
 }
 
 export function runChecks(communes: readonly AuditedCommune[], checks: readonly AuditCheck[] = AUDIT_CHECKS): CheckResult[] {
-  return communes.flatMap((c) => [...checks, ...(c.live ? LIVE_CHECKS : [])].map((k) => {
+  return communes.flatMap((c) => [...checks, ...(c.live ? LIVE_CHECKS : []), ...(c.letters ? LETTERS_CHECKS : [])].map((k) => {
     const r = k.run(c);
     return { id: k.id, commune: c.slug, answers: k.answers, statement: k.statement, statementEn: k.statementEn, status: r.passed ? 'pass' as const : 'fail' as const, evidence: r.evidence, fix: k.fix };
   }));

@@ -10,6 +10,7 @@ import { generatedFileOf } from '../host-stack.js';
 import { REGISTER_FILE } from '../../services/reverse-proxy/register.js';
 import { AUDIENCE_SCRIPT_FILE, NGINX_CONF_FILE } from '../../services/reverse-proxy/index.js';
 import type { LiveObservations } from './live.js';
+import type { LettersObservation } from './letters.js';
 
 /** Where the proxy serves the legal notice from (services/reverse-proxy). */
 export const LEGAL_NOTICE_FILE = '/etc/socle/mentions-legales.html';
@@ -105,6 +106,8 @@ export interface AuditedCommune {
   readonly trackerScript?: string;
   /** What the deployed city answered (npm run audit --live); absent for the static audit. */
   readonly live?: LiveObservations;
+  /** A print run of the invitation letters, read back (npm run audit --letters DIR). */
+  readonly letters?: LettersObservation;
   /** Parties the city file declares it depends on. */
   readonly externalParties: ReadonlyArray<{ readonly name: string; readonly role: string; readonly reason: string }>;
 }
