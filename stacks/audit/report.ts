@@ -2,7 +2,7 @@
 // by audit.schema.json, which ships beside it), audit.md and audit.html (self-contained: no asset
 // from anywhere, printable; French first, English where an auditor from elsewhere needs it).
 import { readFileSync } from 'node:fs';
-import { CITIZEN_FINDINGS, type CheckResult } from './checks.js';
+import { AUDIT_CHECKS, CITIZEN_FINDINGS, LETTERS_CHECKS, LIVE_CHECKS, type CheckResult, type CitizenFinding } from './checks.js';
 import type { AuditedCommune } from './model.js';
 
 export const AUDIT_SCHEMA_ID = 'https://socle.invalid/audit.schema.json';
@@ -84,6 +84,13 @@ export function auditPicture(c: AuditedCommune): string {
   return parts.join('\n');
 }
 
+/** What a report says of a finding no check of this run answered: which part would, if any. */
+function notRunFr(id: CitizenFinding): string {
+  if (LIVE_CHECKS.some((c) => c.answers.includes(id))) return 'contrôlé par la partie en ligne (--live), non lancée ici';
+  if (LETTERS_CHECKS.some((c) => c.answers.includes(id))) return 'contrôlé sur un tirage des courriers (--letters), non lancé ici';
+  return AUDIT_CHECKS.some((c) => c.answers.includes(id)) ? '' : 'pas encore de contrôle automatique (not checked by Socle yet)';
+}
+
 function statusFr(s: CheckResult['status']): string {
   return s === 'pass' ? 'conforme' : 'NON CONFORME';
 }
@@ -108,7 +115,7 @@ export function auditMarkdown(doc: AuditDocument): string {
     out.push('');
   }
   out.push('## Constats de l’audit citoyen / Citizen audit findings', '');
-  for (const [id, text] of Object.entries(CITIZEN_FINDINGS)) out.push(`- **${id}** ${text} — contrôles : ${[...new Set(doc.checks.filter((c) => c.answers.includes(id as keyof typeof CITIZEN_FINDINGS)).map((c) => c.id))].join(', ') || '**pas encore de contrôle automatique** (not checked by Socle yet)'}`);
+  for (const [id, text] of Object.entries(CITIZEN_FINDINGS)) out.push(`- **${id}** ${text} — contrôles : ${[...new Set(doc.checks.filter((c) => c.answers.includes(id as keyof typeof CITIZEN_FINDINGS)).map((c) => c.id))].join(', ') || `**${notRunFr(id as CitizenFinding)}**`}`);
   return `${out.join('\n')}\n`;
 }
 
@@ -187,7 +194,7 @@ export function auditHtml(doc: AuditDocument): string {
   out.push('<h2>Constats de l’audit citoyen <span class="en">/ Citizen audit findings</span></h2>', '<ul>');
   for (const [id, text] of Object.entries(CITIZEN_FINDINGS)) {
     const ids = [...new Set(doc.checks.filter((c) => c.answers.includes(id as keyof typeof CITIZEN_FINDINGS)).map((c) => c.id))];
-    out.push(`<li><strong>${id}</strong> ${esc(text)} — ${ids.length ? `contrôles : ${ids.map((i) => `<code>${esc(i)}</code>`).join(', ')}` : '<strong>pas encore de contrôle automatique</strong> <span class="en">(not checked by Socle yet)</span>'}</li>`);
+    out.push(`<li><strong>${id}</strong> ${esc(text)} — ${ids.length ? `contrôles : ${ids.map((i) => `<code>${esc(i)}</code>`).join(', ')}` : `<strong>${esc(notRunFr(id as CitizenFinding))}</strong>`}</li>`);
   }
   out.push('</ul>', '</body>', '</html>');
   return `${out.join('\n')}\n`;
