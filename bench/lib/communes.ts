@@ -12,7 +12,7 @@ export function loadExample(): any {
 }
 
 /** Deep copy with every string rewritten: hostnames, addresses and paths all follow the domain. */
-export function mapStrings(value: unknown, f: (s: string) => string): any {
+function mapStrings(value: unknown, f: (s: string) => string): any {
   if (typeof value === 'string') return f(value);
   if (Array.isArray(value)) return value.map((v) => mapStrings(v, f));
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapStrings(v, f)]));

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { connect, type TLSSocket } from 'node:tls';
 import { inNetwork, isUnder } from '../config/checks/ownership.js';
 import type { AuditedCommune } from './model.js';
+import { gotoSteadily, launchChromium } from '../../core/browser.js';
 
 export interface DnsObservation {
   readonly name: string;
@@ -174,14 +175,10 @@ function pagesToCrawl(c: AuditedCommune, port: number, extra: readonly string[])
 }
 
 async function crawl(urls: readonly string[], resolved: ReadonlyMap<string, string>, say: (line: string) => void, timeoutMs: number): Promise<CrawledPage[]> {
-  const { chromium } = await import('playwright-core');
   // The browser resolves the public names to what the audit's resolver answered, and nothing else:
   // a load from another host is recorded when it is attempted, and never reaches that host.
   const rules = [...[...resolved].map(([name, address]) => `MAP ${name} ${address}`), 'MAP * ~NOTFOUND'].join(', ');
-  const browser = await chromium.launch({
-    executablePath: process.env.SOCLE_CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--host-resolver-rules=${rules}`],
-  });
+  const browser = await launchChromium(rules);
   const pages: CrawledPage[] = [];
   try {
     for (const [i, url] of urls.entries()) {
@@ -194,7 +191,7 @@ async function crawl(urls: readonly string[], resolved: ReadonlyMap<string, stri
       // Runs in the page, before its own scripts (a string: this module is not compiled for the DOM).
       await page.addInitScript({ content: "window.__socleBlocked = []; document.addEventListener('securitypolicyviolation', (e) => window.__socleBlocked.push(e.blockedURI));" });
       try {
-        const response = await page.goto(url, { waitUntil: 'networkidle', timeout: timeoutMs });
+        const response = await gotoSteadily(page, url, { waitUntil: 'networkidle', timeout: timeoutMs });
         const blocked = (await page.evaluate('window.__socleBlocked')) as string[];
         const cookies = (await context.cookies()).map((k) => ({ name: k.name, domain: k.domain, session: k.expires === -1, ...(k.expires === -1 ? {} : { expires: new Date(k.expires * 1000).toISOString() }) }));
         pages.push({ url, status: response?.status(), requests, blocked: [...new Set(blocked)], cookies });

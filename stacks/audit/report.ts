@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { AUDIT_CHECKS, CITIZEN_FINDINGS, LETTERS_CHECKS, LIVE_CHECKS, type CheckResult, type CitizenFinding } from './checks.js';
 import type { AuditedCommune } from './model.js';
 
-export const AUDIT_SCHEMA_ID = 'https://socle.invalid/audit.schema.json';
+const AUDIT_SCHEMA_ID = 'https://socle.invalid/audit.schema.json';
 export const AUDIT_SCHEMA_FILE = new URL('./audit.schema.json', import.meta.url);
 
 export interface AuditDocument {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EXAMPLE, TSX, run, tempDir } from '../helpers.js';
-import { launchChromium } from './browser.js';
+import { gotoSteadily, launchChromium } from './browser.js';
 
 describe('the audit report in a browser (Debian\'s Chromium, headless)', () => {
   it('renders self-contained, in French, with its picture and every check, and prints', async () => {
@@ -23,7 +23,7 @@ describe('the audit report in a browser (Debian\'s Chromium, headless)', () => {
       page.on('request', (req) => requested.push(req.url()));
       page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
       const url = pathToFileURL(join(out, 'audit.html')).href;
-      await page.goto(url);
+      await gotoSteadily(page, url);
       expect(requested).toEqual([url]);
       expect(consoleErrors).toEqual([]);
       expect(await page.getAttribute('html', 'lang')).toBe('fr');

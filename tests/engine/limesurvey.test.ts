@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
 import { DeployedCity, envOf, remoteControl, waitAllHealthy } from './deployed-city.js';
-import { launchChromium } from './browser.js';
+import { gotoSteadily, launchChromium } from './browser.js';
 import { lookedIn, presentArchive } from './release-archives.js';
 import { TEST_REGISTRY } from './global-setup.js';
 import { TEST_SECRETS } from './test-city.js';
@@ -72,7 +72,7 @@ async function answerInBrowser(url: string, printedCode: string, answer: 'A1' | 
     const page = await browser.newPage({ ignoreHTTPSErrors: true });
     const requested: string[] = [];
     page.on('request', (r) => requested.push(r.url()));
-    await page.goto(url);
+    await gotoSteadily(page, url);
     await page.fill('input[name="token"]', printedCode);
     await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
     for (let step = 0; step < 4 && !(await page.content()).includes('votre réponse est enregistrée'); step++) {

@@ -13,7 +13,7 @@ import { DeployedCity, containerEnv, envOf, waitAllHealthy } from './deployed-ci
 import { TEST_SECRETS } from './test-city.js';
 import { TEST_REGISTRY } from './global-setup.js';
 import { OUTSIDE, outsideConnections } from './test-host.js';
-import { launchChromium } from './browser.js';
+import { gotoSteadily, launchChromium } from './browser.js';
 import { startResolver, type TestResolver } from './dns.js';
 import { ROOT, TSX, tempDir } from '../helpers.js';
 
@@ -407,7 +407,7 @@ describe('in a browser (Debian\'s Chromium, headless)', () => {
       const page = await browser.newPage({ ignoreHTTPSErrors: true });
       const requested: string[] = [];
       page.on('request', (r) => requested.push(r.url()));
-      const response = await page.goto('https://participer.ville-test.fr:18443/mentions-legales');
+      const response = await gotoSteadily(page, 'https://participer.ville-test.fr:18443/mentions-legales');
       expect(response?.status()).toBe(200);
       expect(await page.title()).toBe('Mentions légales – Ville-Test');
       const text = await page.locator('body').innerText();

@@ -52,6 +52,16 @@ export interface TestCity {
  * directory, the test host's SSH settings and a state directory, and synthesizes it once (the
  * deploy synthesizes again into the same output).
  */
+/**
+ * The runner's own daemon runs the night at `backup.schedule` (03:15 by default): a suite running at
+ * that minute would see a night it did not start (a second alert, a snapshot more). Test cities are
+ * scheduled twelve hours from now; the schedule test starts its own daemon at the next minute.
+ */
+function scheduleFarFromNow(): string {
+  const at = new Date(Date.now() + 12 * 3600_000);
+  return `${String(at.getHours()).padStart(2, '0')}:${String(at.getMinutes()).padStart(2, '0')}`;
+}
+
 export async function prepareTestCity(fixture = 'ville-test', edit: (yaml: string) => string = (y) => y): Promise<TestCity> {
   const tls = tempDir('socle-tls-');
   await makeCertificates(tls);
@@ -65,7 +75,8 @@ export async function prepareTestCity(fixture = 'ville-test', edit: (yaml: strin
   const config = join(tempDir(), `${fixture}.yaml`);
   const text = readFileSync(join(ROOT, `tests/fixtures/${fixture}.yaml`), 'utf8')
     .replace('TLS_DIRECTORY', tls).replace('KNOWN_HOSTS', KNOWN_HOSTS).replace('DEPLOY_KEY', DEPLOY_KEY).replace('STATE_DIRECTORY', stateDir)
-    .replace('MTA_CA', MTA.caFile);
+    .replace('MTA_CA', MTA.caFile)
+    .replace(/^  backup:\n(?!    schedule:)/m, `  backup:\n    schedule: "${scheduleFarFromNow()}"\n`);
   writeFileSync(config, edit(text));
   const outdir = join(tempDir(), 'cdktf.out');
   synthesize({ config, outdir });
