@@ -56,6 +56,9 @@ function section(html: string, title: string): string | undefined {
   return m ? m[1] : undefined;
 }
 
+/** Whether `host` is one of the commune's names (a cookie's domain may start with a dot). */
+const owned = (c: AuditedCommune, host: string) => c.owns.domains.some((d) => isUnder(host.replace(/^\./, '').toLowerCase(), d));
+
 export const AUDIT_CHECKS: readonly AuditCheck[] = [
   {
     id: 'AUD-DATA-ON-CITY-HOSTS',
@@ -125,7 +128,7 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
     statementEn: 'Every public name is in a domain the commune owns.',
     fix: 'use a name under commune.owns.domains for the service',
     run: (c) => outcome(
-      c.publicNames.filter((n) => !c.owns.domains.some((d) => n.hostname === d || n.hostname.endsWith(`.${d}`))).map((n) => `${n.hostname} (${n.service}) n’est pas sous ${c.owns.domains.join(', ')}`),
+      c.publicNames.filter((n) => !owned(c, n.hostname)).map((n) => `${n.hostname} (${n.service}) n’est pas sous ${c.owns.domains.join(', ')}`),
       c.publicNames.map((n) => `${n.hostname} (${n.service})`),
     ),
   },
@@ -249,7 +252,6 @@ const CDN_HEADERS = /^(cf-ray|cf-cache-status|x-amz-cf-id|x-amz-cf-pop|x-served-
 const CDN_VALUES = /cloudflare|cloudfront|akamai|fastly|varnish|edgecast|incapsula/i;
 const ONE_YEAR_S = 31_536_000;
 
-const owned = (c: AuditedCommune, host: string) => c.owns.domains.some((d) => isUnder(host.replace(/^\./, '').toLowerCase(), d));
 
 /** The checks of what a deployed city answers (npm run audit --live), run when it was observed. */
 export const LIVE_CHECKS: readonly AuditCheck[] = [

@@ -230,8 +230,3 @@ export async function observeLive(c: AuditedCommune, httpsPort: number, options:
   const pages = await crawl(urls, resolved, say, timeoutMs * 3);
   return { resolver: label, dns, zones, https, pages };
 }
-
-/** Whether `host` is one of the commune's names (for requests and cookies). */
-export function isCityHost(c: AuditedCommune, host: string): boolean {
-  return c.owns.domains.some((d) => isUnder(host.replace(/^\./, ''), d));
-}
