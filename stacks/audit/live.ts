@@ -6,9 +6,9 @@
 import { Resolver } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { connect, type TLSSocket } from 'node:tls';
-import { inNetwork, isUnder } from '../config/checks/ownership.js';
+import { inNetwork } from '../config/checks/ownership.js';
 import type { AuditedCommune } from './model.js';
-import { gotoSteadily, launchChromium } from '../../core/browser.js';
+import { gotoSteadily, launchChromium } from './browser.js';
 
 export interface DnsObservation {
   readonly name: string;

@@ -1,4 +1,4 @@
-// Debian's Chromium, headless, for the pages a person sees (the audit's crawl, the tests): no
+// Debian's Chromium, headless, for the pages a person sees (the audit's crawl, and the tests): no
 // background traffic of the browser's own, and names resolved only where the caller says.
 import type { Browser, Page, Response } from 'playwright-core';
 
