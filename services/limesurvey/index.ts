@@ -108,6 +108,20 @@ export class LimeSurvey extends Construct implements IWebApp {
       internalPaths: [REMOTE_CONTROL_PATH],
       // Answers are stored in arrival order: the log must not hold who arrived when.
       loggedAddress: 'masked',
+      // PHP's session (php.ini's name: config.php sets none) and Yii's anti-forgery token.
+      cookies: [{
+        name: 'PHPSESSID',
+        purpose: 'garder vos réponses d’une page du questionnaire à la suivante, jusqu’à l’envoi',
+        lifetime: 'session',
+        setWhen: 'à l’ouverture d’un questionnaire',
+        noConsentBecause: 'strictement nécessaire au questionnaire que vous remplissez',
+      }, {
+        name: 'YII_CSRF_TOKEN',
+        purpose: 'protéger vos réponses contre l’envoi par un autre site à votre insu',
+        lifetime: 'session',
+        setWhen: 'à l’ouverture d’une page à formulaire',
+        noConsentBecause: 'strictement nécessaire à la sécurité du questionnaire',
+      }],
     };
   }
 }

@@ -4,6 +4,7 @@ import { Platform, type IVolume } from '../common/platform.js';
 import { MariaDb } from '../mariadb/index.js';
 import { attachFrontend, ownOriginCsp, type IWebApp, type WebAppProps } from '../common/frontend.js';
 import type { ProxyRoute } from '../reverse-proxy/index.js';
+import type { SiteCookie } from '../reverse-proxy/cookies-notice.js';
 import { renderFile } from '../common/template.js';
 import { LOGS_SITE_ID, TRACKER_SITE_ID } from './audience.js';
 import { CODE_PARAMETERS, FORBIDDEN_PLUGINS, matomoPrivacy, rawDataRetentionLabel, type MatomoPrivacy } from './privacy.js';
@@ -41,6 +42,8 @@ export interface AudienceMeasurement {
   readonly privacy: MatomoPrivacy;
   /** Whether the proxy's logs are imported (a second measurement, for the correction). */
   readonly logImport: boolean;
+  /** The one cookie measurement sets on a measured site: a visitor's refusal, for the cookies notice. */
+  readonly optOutCookie: SiteCookie;
 }
 
 
@@ -187,7 +190,24 @@ export class Matomo extends Construct implements IWebApp {
         siteId: TRACKER_SITE_ID, codeParameters: JSON.stringify(CODE_PARAMETERS),
       }),
       optOutScript: renderFile(import.meta.url, './templates/socle-opt-out.js.tmpl', { siteId: TRACKER_SITE_ID, optOutHours: OPT_OUT_COOKIE_HOURS }),
+      optOutCookie: {
+        name: 'mtm_consent_removed',
+        purpose: 'retenir que vous vous opposez à la mesure d’audience de ce site',
+        lifetime: `${OPT_OUT_COOKIE_HOURS / 24} jours (13 mois)`,
+        setWhen: 'seulement si vous décochez la case d’opposition des mentions légales',
+        noConsentBecause: 'il enregistre votre refus, à votre demande',
+      },
     };
-    this.route = { service, hostname: props.hostname, upstream: front.upstream, csp: MATOMO_CSP, onionPort: props.onionPort };
+    this.route = {
+      service, hostname: props.hostname, upstream: front.upstream, csp: MATOMO_CSP, onionPort: props.onionPort,
+      // Its interface is for the commune's staff; core/Session.php names its session so.
+      cookies: [{
+        name: 'MATOMO_SESSID',
+        purpose: 'session des agents de la commune connectés à l’interface des statistiques',
+        lifetime: 'session',
+        setWhen: 'à l’ouverture de la page de connexion de l’interface',
+        noConsentBecause: 'strictement nécessaire à la connexion demandée',
+      }],
+    };
   }
 }

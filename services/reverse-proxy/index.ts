@@ -1,5 +1,6 @@
 import { isIPv4 } from 'node:net';
 import { REGISTER_FILE, REGISTER_PATH, renderRegister, type ProcessingRegister } from './register.js';
+import { COOKIES_NOTICE_FILE, COOKIES_NOTICE_PATH, noticeRows, renderCookiesNotice, type SiteCookie } from './cookies-notice.js';
 import { Construct } from 'constructs';
 import { Lazy } from 'cdktf';
 import { Platform, type INetwork, type IVolume } from '../common/platform.js';
@@ -34,6 +35,11 @@ export interface ProxyRoute {
    * from the answer's place in the table back to the citizen. @default 'full'
    */
   readonly loggedAddress?: 'full' | 'masked';
+  /**
+   * Cookies the app's pages set, for the cookies notice (/cookies-et-traceurs). The live audit
+   * fails on a cookie the browser holds that is not listed here. @default none
+   */
+  readonly cookies?: readonly SiteCookie[];
 }
 
 const STRICT_CSP = ownOriginCsp();
@@ -192,6 +198,7 @@ export class ReverseProxy extends Construct {
       uploads: [
         { path: '/etc/socle/nginx.conf', content: nginxConf },
         { path: '/etc/socle/mentions-legales.html', content: Lazy.stringValue({ produce: () => renderLegalNotice(props.legalNotice, retentionDays, this.routes, this.audience, this.servesRegister) }) },
+        { path: COOKIES_NOTICE_FILE, content: Lazy.stringValue({ produce: () => renderCookiesNotice(props.legalNotice, noticeRows(this.routes, this.audience), this.audience) }) },
         ...(props.register ? [{ path: REGISTER_FILE, content: Lazy.stringValue({ produce: () => renderRegister(props.legalNotice, props.register!()) }) }] : []),
         { path: '/etc/socle/security.txt', content: renderSecurityTxt(props.securityContact ?? `mailto:${props.legalNotice.email}`) },
         { path: AUDIENCE_SCRIPT_FILE, content: Lazy.stringValue({ produce: () => this.audience?.trackerScript ?? '' }) },
@@ -281,6 +288,8 @@ export class ReverseProxy extends Construct {
       logFormat: route.loggedAddress === 'masked' ? 'socle_masked' : 'socle',
       registerLocation: this.servesRegister
         ? `    location = ${REGISTER_PATH} {\n      default_type "text/html; charset=utf-8";\n      alias ${REGISTER_FILE};\n    }` : '',
+      cookiesNoticePath: COOKIES_NOTICE_PATH,
+      cookiesNoticeFile: COOKIES_NOTICE_FILE,
       internalLocations: (route.internalPaths ?? []).map((path) => `    # For the stack's own network only.\n    location ^~ ${path} { return 404; }`).join('\n'),
       audienceLocations: this.audience ? renderAudienceLocations(this.audience) : '',
       audienceInjection: measured ? AUDIENCE_INJECTION : '',
@@ -349,6 +358,7 @@ function renderLegalNotice(n: LegalNotice, accessLogRetentionDays: number, route
       ? ` Pour ${masked.join(', ')}, les journaux ne gardent que le début de l’adresse IP (deux octets), et jamais le code de participation ni l’adresse complète de la page.`
       : '',
     audience: audience ? renderAudienceNotice(audience) : '<p>Aucune mesure d’audience n’est réalisée sur ces sites.</p>',
+    cookiesLink: `<p>Les <a href="${COOKIES_NOTICE_PATH}">cookies et traceurs</a> : ce que chaque site dépose dans votre navigateur, pourquoi et combien de temps.</p>`,
     registerLink: servesRegister ? `<p>Le <a href="${REGISTER_PATH}">registre des activités de traitement</a> (article 30 du RGPD) dit, pour chaque traitement, ses finalités, les données, leurs destinataires, où elles sont conservées et combien de temps.</p>` : '',
     dpoName: e(n.dpo.name),
     dpoEmail: e(n.dpo.email),

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { ReverseProxy, type ReverseProxyProps } from './index.js';
 import { REGISTER_FILE, REGISTER_PATH } from './register.js';
+import { COOKIES_NOTICE_FILE, COOKIES_NOTICE_PATH } from './cookies-notice.js';
+import { matomoPrivacy } from '../matomo/privacy.js';
 import { Platform } from '../common/platform.js';
 import { fileOf, containerNamed, resources, synthInHost } from '../../tests/helpers.js';
 import { expectNoResourceWith, expectResourceWith } from '../../tests/matchers.js';
@@ -124,6 +126,29 @@ describe('ReverseProxy', () => {
     const bare = synthInHost((s) => new ReverseProxy(s, 'proxy', { tls: files, legalNotice: notice }).addRoute({ service: 'a', hostname: 'a.ville-exemple.fr', upstream: 'a-web:3000' }));
     expect(nginxConf(bare)).not.toContain(REGISTER_PATH);
     expect(fileOf(containerNamed(bare, 'ville-exemple-proxy-nginx'), '/etc/socle/mentions-legales.html')).not.toContain(REGISTER_PATH);
+  });
+
+  it('serves on every site the cookies each app declares and the audience opt-out\'s, and links to it from the legal notice', () => {
+    const session = { lifetime: 'session', setWhen: 'à l’ouverture', noConsentBecause: 'strictement nécessaire' };
+    const optOutCookie = { name: 'mtm_consent_removed', purpose: 'retenir un refus', lifetime: '395 jours (13 mois)', setWhen: 'au refus', noConsentBecause: 'il enregistre votre refus' };
+    const json = synthInHost((s) => {
+      const p = new ReverseProxy(s, 'proxy', { tls: files, legalNotice: notice });
+      p.addRoute({ service: 'enquetes', hostname: 'enquetes.ville-exemple.fr', upstream: 'ls-web:8080', cookies: [{ name: 'PHPSESSID', purpose: 'garder <vos> réponses', ...session }] });
+      p.addRoute({ service: 'stats', hostname: 'stats.ville-exemple.fr', upstream: 'matomo-web:8080', cookies: [{ name: 'MATOMO_SESSID', purpose: 'session des agents', ...session }] });
+      p.measureAudience({ upstream: 'matomo-web:8080', trackerScript: '', optOutScript: '', logImport: false, privacy: matomoPrivacy(90), optOutCookie });
+    });
+    const page = fileOf(containerNamed(json, 'ville-exemple-proxy-nginx'), COOKIES_NOTICE_FILE) as string;
+    const rows = [...page.matchAll(/<tr data-cookie="([^"]+)" data-host="([^"]+)">/g)].map((m) => `${m[2]} ${m[1]}`);
+    // Matomo's own interface is not measured: no opt-out there.
+    expect(rows).toEqual(['enquetes.ville-exemple.fr PHPSESSID', 'enquetes.ville-exemple.fr mtm_consent_removed', 'stats.ville-exemple.fr MATOMO_SESSID']);
+    expect(page).toContain('<td>garder &lt;vos&gt; réponses</td><td>session : effacé à la fermeture du navigateur</td>');
+    expect(page).toContain('<td>395 jours (13 mois)</td>');
+    expect(page).toContain('ne dépose aucun cookie');
+    expect(nginxConf(json)).toMatch(new RegExp(`location = ${COOKIES_NOTICE_PATH} \\{[^}]*alias ${COOKIES_NOTICE_FILE};`));
+    expect(fileOf(containerNamed(json, 'ville-exemple-proxy-nginx'), '/etc/socle/mentions-legales.html')).toContain(`<a href="${COOKIES_NOTICE_PATH}">cookies et traceurs</a>`);
+    // A city without cookies and without measurement says so.
+    const bare = synthInHost((s) => new ReverseProxy(s, 'proxy', { tls: files, legalNotice: notice }).addRoute({ service: 'a', hostname: 'a.ville-exemple.fr', upstream: 'a-web:3000' }));
+    expect(fileOf(containerNamed(bare, 'ville-exemple-proxy-nginx'), COOKIES_NOTICE_FILE)).toContain('<p>Aucun site de la commune ne dépose de cookie.</p>');
   });
 
   it('escapes the legal notice', () => {

@@ -218,6 +218,27 @@ describe('each check on a planted violation', () => {
     ]);
   });
 
+  it('AUD-LIVE-COOKIES-NOTICE: a cookie the browser received that the served notice does not list, and a notice not served', () => {
+    const c = audited(EXAMPLE);
+    const page = (url: string, cookies: Array<{ name: string; domain: string }>, status = 200) => ({ url, status, requests: [url], blocked: [], cookies: cookies.map((k) => ({ ...k, session: true })) });
+    const live = (pages: ReturnType<typeof page>[]) => ({ ...c, live: { resolver: 'test', dns: [], zones: [], https: [], pages } });
+    const declared = live([
+      page('https://enquetes.ville-exemple.fr/cookies-et-traceurs', []),
+      page('https://enquetes.ville-exemple.fr/123456', [{ name: 'PHPSESSID', domain: 'enquetes.ville-exemple.fr' }, { name: 'YII_CSRF_TOKEN', domain: 'enquetes.ville-exemple.fr' }]),
+      page('https://participer.ville-exemple.fr/mentions-legales', [{ name: 'mtm_consent_removed', domain: '.participer.ville-exemple.fr' }]),
+    ]);
+    expect(resultOf(declared, 'AUD-LIVE-COOKIES-NOTICE').status).toBe('pass');
+    const planted = live([
+      page('https://participer.ville-exemple.fr/cookies-et-traceurs', [], 404),
+      page('https://participer.ville-exemple.fr/', [{ name: 'PHPSESSID', domain: 'participer.ville-exemple.fr' }, { name: '_ga', domain: '.ville-exemple.fr' }]),
+    ]);
+    expect(resultOf(planted, 'AUD-LIVE-COOKIES-NOTICE').evidence).toEqual([
+      'ÉCHEC : https://participer.ville-exemple.fr/cookies-et-traceurs : 404',
+      'ÉCHEC : https://participer.ville-exemple.fr/ : cookie PHPSESSID (participer.ville-exemple.fr) absent de la page « Cookies et traceurs » de participer.ville-exemple.fr',
+      'ÉCHEC : https://participer.ville-exemple.fr/ : cookie _ga (.ville-exemple.fr) absent de la page « Cookies et traceurs » de participer.ville-exemple.fr',
+    ]);
+  });
+
   it('AUD-IMAGES-CITY-REGISTRY: an image from another registry', () => {
     const c = audited(EXAMPLE, (outdir) => editStack(outdir, (json) => { json.resource.docker_image['image-base'].name = 'docker.io/library/debian:bookworm'; }));
     expect(resultOf(c, 'AUD-IMAGES-CITY-REGISTRY').evidence).toEqual(['ÉCHEC : ville-exemple-serveur-1 : docker.io/library/debian:bookworm']);

@@ -3,6 +3,7 @@
 // A check never reads the machine: the static model (model.ts) or the live probes feed it.
 import type { AuditedCommune } from './model.js';
 import { inNetwork, isUnder } from '../config/checks/ownership.js';
+import { COOKIES_NOTICE_PATH } from '../../services/reverse-proxy/cookies-notice.js';
 
 /** The citizen audit's findings, as it made them by hand (French, as published). */
 export const CITIZEN_FINDINGS = {
@@ -341,6 +342,29 @@ export const LIVE_CHECKS: readonly AuditCheck[] = [
       }
       const all = c.live!.pages.flatMap((p) => p.cookies.map((k) => `${new URL(p.url).host} : ${k.name} (session)`));
       return outcome(failures, all.length ? [...new Set(all)] : ['aucun cookie déposé au chargement des pages']);
+    },
+  },
+  {
+    id: 'AUD-LIVE-COOKIES-NOTICE',
+    answers: ['F7'],
+    statement: 'La page « Cookies et traceurs » est servie sur chaque site et cite chaque cookie que le navigateur a reçu de ce site.',
+    statementEn: 'The cookies and trackers notice is served on every site and lists every cookie the browser received from that site.',
+    fix: 'declare the cookie the app sets (ProxyRoute.cookies in its service\'s construct) and redeploy, or stop setting it; the evidence names the page and the cookie',
+    run: (c) => {
+      const listed = c.cookieNotices.flatMap((n) => [...n.html.matchAll(/<tr data-cookie="([^"]+)" data-host="([^"]+)">/g)].map((m) => ({ name: decodeHtml(m[1]), hostname: decodeHtml(m[2]) })));
+      const failures: string[] = [];
+      if (c.cookieNotices.length === 0) failures.push('aucune page « Cookies et traceurs » servie par le proxy');
+      for (const p of c.live!.pages) {
+        const host = new URL(p.url).hostname;
+        if (new URL(p.url).pathname === COOKIES_NOTICE_PATH && p.status !== 200) failures.push(`${p.url} : ${p.status ?? p.error ?? 'pas de réponse'}`);
+        for (const k of p.cookies) {
+          const domain = k.domain.replace(/^\./, '');
+          if (!listed.some((l) => l.name === k.name && (l.hostname === domain || isUnder(l.hostname, domain)))) failures.push(`${p.url} : cookie ${k.name} (${k.domain}) absent de la page « Cookies et traceurs » de ${host}`);
+        }
+      }
+      const notices = c.live!.pages.filter((p) => new URL(p.url).pathname === COOKIES_NOTICE_PATH).map((p) => `${new URL(p.url).host} (${p.status})`);
+      const seen = c.live!.pages.reduce((n, p) => n + p.cookies.length, 0);
+      return outcome(failures, [`page servie sur ${notices.join(', ') || 'aucun site'} ; ${listed.length} cookie(s) déclaré(s), ${seen} reçu(s) pendant l’exploration, tous déclarés`]);
     },
   },
 ];

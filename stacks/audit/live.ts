@@ -9,6 +9,8 @@ import { connect, type TLSSocket } from 'node:tls';
 import { inNetwork } from '../config/checks/ownership.js';
 import type { AuditedCommune } from './model.js';
 import { gotoSteadily, launchChromium } from './browser.js';
+import { REGISTER_PATH } from '../../services/reverse-proxy/register.js';
+import { COOKIES_NOTICE_PATH } from '../../services/reverse-proxy/cookies-notice.js';
 
 export interface DnsObservation {
   readonly name: string;
@@ -166,7 +168,7 @@ async function probeHttps(c: AuditedCommune, dns: DnsObservation, port: number, 
 /** The pages of each public name to crawl: its home, the legal notice and the register, and `extra`. */
 function pagesToCrawl(c: AuditedCommune, port: number, extra: readonly string[]): string[] {
   const origin = (name: string) => `https://${name}${port === 443 ? '' : `:${port}`}`;
-  const pages = c.publicNames.flatMap((n) => ['/', '/mentions-legales', '/registre-des-traitements'].map((p) => `${origin(n.hostname)}${p}`));
+  const pages = c.publicNames.flatMap((n) => ['/', '/mentions-legales', REGISTER_PATH, COOKIES_NOTICE_PATH].map((p) => `${origin(n.hostname)}${p}`));
   for (const e of extra) {
     const slash = e.indexOf('/');
     pages.push(`${origin(slash < 0 ? e : e.slice(0, slash))}${slash < 0 ? '/' : e.slice(slash)}`);

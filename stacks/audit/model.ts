@@ -8,6 +8,7 @@ import type { CityConfig } from '../config/types.js';
 import { inNetwork, isUnder } from '../config/checks/ownership.js';
 import { generatedFileOf } from '../host-stack.js';
 import { REGISTER_FILE } from '../../services/reverse-proxy/register.js';
+import { COOKIES_NOTICE_FILE } from '../../services/reverse-proxy/cookies-notice.js';
 import { AUDIENCE_SCRIPT_FILE, NGINX_CONF_FILE } from '../../services/reverse-proxy/index.js';
 import type { LiveObservations } from './live.js';
 import type { LettersObservation } from './letters.js';
@@ -100,6 +101,8 @@ export interface AuditedCommune {
   readonly legalNotices: ReadonlyArray<{ readonly stack: string; readonly html: string }>;
   /** The Art. 30 register as the proxy serves it, per stack running a proxy. */
   readonly registers: ReadonlyArray<{ readonly stack: string; readonly html: string }>;
+  /** The cookies and trackers notice as the proxy serves it, per stack running a proxy. */
+  readonly cookieNotices: ReadonlyArray<{ readonly stack: string; readonly html: string }>;
   /** Every site the proxy serves (HTTPS, onion), with the Content-Security-Policy it sends. */
   readonly sites: ReadonlyArray<{ readonly stack: string; readonly serverName: string; readonly listen: string; readonly csp?: string }>;
   /** The audience tracker as the proxy serves it to visitors, when the city measures audience. */
@@ -148,6 +151,7 @@ export function auditedCommune(city: CityConfig, outdir: string): AuditedCommune
   const policy: PolicyResult[] = [];
   const legalNotices: Array<{ stack: string; html: string }> = [];
   const registers: Array<{ stack: string; html: string }> = [];
+  const cookieNotices: Array<{ stack: string; html: string }> = [];
   const sites: Array<{ stack: string; serverName: string; listen: string; csp?: string }> = [];
   let trackerScript: string | undefined;
   const backup = city.services.backup;
@@ -187,6 +191,8 @@ export function auditedCommune(city: CityConfig, outdir: string): AuditedCommune
       if (notice !== undefined) legalNotices.push({ stack, html: notice });
       const register = generatedFileOf(c, REGISTER_FILE);
       if (register !== undefined) registers.push({ stack, html: register });
+      const cookies = generatedFileOf(c, COOKIES_NOTICE_FILE);
+      if (cookies !== undefined) cookieNotices.push({ stack, html: cookies });
       const tracker = generatedFileOf(c, AUDIENCE_SCRIPT_FILE);
       if (tracker) trackerScript = tracker;
       const nginx = generatedFileOf(c, NGINX_CONF_FILE);
@@ -234,7 +240,7 @@ export function auditedCommune(city: CityConfig, outdir: string): AuditedCommune
     dpo: { name: city.commune.dpo.name, email: city.commune.dpo.email }, owns: city.commune.owns,
     registry: `${city.registry.host}/${city.registry.namespace}`, hosts, publicNames, onion: s.onion.enabled,
     mailRelay: { host: city.mail.relay.host, address: city.mail.relay.address, ownedByCity: relay.ownedByCity && relayAddress.ownedByCity, owner: relay.ownedByCity ? relayAddress.owner : relay.owner },
-    stores, flows, containers, images, policy, legalNotices, registers, sites, trackerScript,
+    stores, flows, containers, images, policy, legalNotices, registers, sites, trackerScript, cookieNotices,
     externalParties: city.externalParties.map((p) => ({ name: p.name, role: p.role, reason: p.reason })),
   };
 }

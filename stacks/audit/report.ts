@@ -189,6 +189,7 @@ export function auditHtml(doc: AuditDocument): string {
     out.push(notable.length ? `<table><thead><tr><th>Règle</th><th>Ressource</th><th>Statut</th><th>Raison</th></tr></thead><tbody>${notable.map((p) => `<tr><td>${esc(p.ruleId)}</td><td><code>${esc(p.path)}</code></td><td>${esc(p.status)}</td><td>${esc(p.reason ?? '')}</td></tr>`).join('')}</tbody></table>` : '<p>Toutes les règles sont respectées ; aucune exception.</p>');
     if (c.live) out.push(liveHtml(c));
     for (const n of c.registers) out.push(`<h3>Registre des activités de traitement servi (${esc(n.stack)}) <span class="en">/ Art. 30 register as served</span></h3>`, `<div class="notice">${bodyOf(n.html)}</div>`);
+    for (const n of c.cookieNotices) out.push(`<h3>Cookies et traceurs, page servie (${esc(n.stack)}) <span class="en">/ Cookies notice as served</span></h3>`, `<div class="notice">${bodyOf(n.html)}</div>`);
     for (const n of c.legalNotices) out.push(`<h3>Mentions légales servies (${esc(n.stack)}) <span class="en">/ Legal notice as served</span></h3>`, `<div class="notice">${bodyOf(n.html)}</div>`);
   }
   out.push('<h2>Constats de l’audit citoyen <span class="en">/ Citizen audit findings</span></h2>', '<ul>');

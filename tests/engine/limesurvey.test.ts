@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { $ } from 'zx';
 import { DeployedCity, envOf, remoteControl, waitAllHealthy } from './deployed-city.js';
 import { gotoSteadily, launchChromium } from './browser.js';
+import { COOKIES_NOTICE_PATH } from '../../services/reverse-proxy/cookies-notice.js';
 import { lookedIn, presentArchive } from './release-archives.js';
 import { TEST_REGISTRY } from './global-setup.js';
 import { TEST_SECRETS } from './test-city.js';
@@ -64,9 +65,9 @@ async function survey(...args: string[]) {
 
 /**
  * A citizen in Chromium: opens `url`, types the printed code, answers `answer`, and sends. Returns
- * every URL the browser asked for.
+ * every URL the browser asked for, and the cookies it holds at the end.
  */
-async function answerInBrowser(url: string, printedCode: string, answer: 'A1' | 'A2', resolverRules: string): Promise<string[]> {
+async function answerInBrowser(url: string, printedCode: string, answer: 'A1' | 'A2', resolverRules: string): Promise<{ requested: string[]; cookies: string[] }> {
   const browser = await launchChromium(resolverRules);
   try {
     const page = await browser.newPage({ ignoreHTTPSErrors: true });
@@ -81,7 +82,8 @@ async function answerInBrowser(url: string, printedCode: string, answer: 'A1' | 
       await Promise.all([page.waitForNavigation(), page.click('#ls-button-submit')]);
     }
     expect(await page.content(), `the answer was not sent from ${url}`).toContain('Merci, votre réponse est enregistrée.');
-    return requested;
+    const cookies = (await page.context().cookies()).map((c) => `${c.domain.replace(/^\./, '')} ${c.name}${c.expires === -1 ? '' : ' (persistent)'}`);
+    return { requested, cookies };
   } finally {
     await browser.close();
   }
@@ -246,9 +248,15 @@ if (!archive) {
       // Each browser asked its own site for everything: no other host, and the onion visitor was
       // never sent to the clearnet name.
       const elsewhere = (urls: string[], host: string) => urls.filter((u) => /^(https?|wss?):/.test(u) && new URL(u).host !== host);
-      expect(elsewhere(clearnet, `${HOST}:${PORT}`)).toEqual([]);
-      expect(elsewhere(viaOnion, `${onion}:8082`)).toEqual([]);
-      expect(clearnet.length).toBeGreaterThan(3);
+      expect(elsewhere(clearnet.requested, `${HOST}:${PORT}`)).toEqual([]);
+      expect(elsewhere(viaOnion.requested, `${onion}:8082`)).toEqual([]);
+      expect(clearnet.requested.length).toBeGreaterThan(3);
+      // The cookies the citizen was given are the session ones the served notice lists for this site, no other.
+      const notice = (await viaProxy(COOKIES_NOTICE_PATH)).stdout;
+      const listed = [...notice.matchAll(/<tr data-cookie="([^"]+)" data-host="([^"]+)">/g)].map((m) => `${m[2]} ${m[1]}`);
+      expect(clearnet.cookies.length).toBeGreaterThan(0);
+      expect(listed).toEqual(expect.arrayContaining(clearnet.cookies));
+      expect(viaOnion.cookies.map((c) => c.replace(onion!, HOST)).sort()).toEqual([...clearnet.cookies].sort());
 
       // The answers are there, anonymous: no code, address, referrer or date in the response table,
       // and each code is only "completed" (Y, not a date) in the participant table.

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { $ } from 'zx';
 import { DeployedCity, envOf, waitAllHealthy } from './deployed-city.js';
 import { gotoSteadily, launchChromium } from './browser.js';
+import { COOKIES_NOTICE_PATH } from '../../services/reverse-proxy/cookies-notice.js';
 import { lookedIn, presentArchive } from './release-archives.js';
 import { TEST_REGISTRY } from './global-setup.js';
 import { clearMailbox, relayedMessageProblems, waitForMessages } from './mta.js';
@@ -199,6 +200,10 @@ if (!archive) {
         const cookie = (await page.context().cookies()).find((c) => c.name === 'mtm_consent_removed')!;
         expect((cookie.expires * 1000 - Date.now()) / 86_400_000).toBeCloseTo(395, 0);
         expect((await page.context().cookies()).map((c) => c.name)).toEqual(['mtm_consent_removed']);
+        // The one cookie, as the served cookies notice tells citizens.
+        const notice = (await viaProxy(SITE, COOKIES_NOTICE_PATH)).stdout;
+        expect(notice).toContain(`<tr data-cookie="mtm_consent_removed" data-host="${SITE}">`);
+        expect(notice).toContain('<td>395 jours (13 mois)</td>');
         const hits: string[] = [];
         page.on('request', (r) => { if (r.url().includes('/socle-audience/matomo.php')) hits.push(r.url()); });
         await gotoSteadily(page, `https://${SITE}:${PORT}/apres-opposition`);

@@ -453,10 +453,10 @@ describe('the auditor\'s live audit (npm run audit --live), against the deployed
     expect(status, stderr).toBe(1);
     expect(doc.parts).toEqual(['static', 'live']);
     expect(doc.checks.filter((c: any) => c.status === 'fail').map((c: any) => c.id)).toEqual(['AUD-RETENTION-ENFORCED']);
-    for (const id of ['AUD-LIVE-DNS', 'AUD-LIVE-HTTPS', 'AUD-LIVE-NO-THIRD-PARTY-REQUEST', 'AUD-LIVE-NO-COOKIE-BEFORE-CONSENT']) expect(check(id).status, `${id}: ${check(id).evidence.join(' | ')}`).toBe('pass');
+    for (const id of ['AUD-LIVE-DNS', 'AUD-LIVE-HTTPS', 'AUD-LIVE-NO-THIRD-PARTY-REQUEST', 'AUD-LIVE-NO-COOKIE-BEFORE-CONSENT', 'AUD-LIVE-COOKIES-NOTICE']) expect(check(id).status, `${id}: ${check(id).evidence.join(' | ')}`).toBe('pass');
     expect(check('AUD-LIVE-HTTPS').evidence.join('\n')).toMatch(/participer\.ville-test\.fr \(127\.0\.0\.1:18443\) : TLSv1\.[23] .*, TLS 1\.1 refused, HSTS max-age=63072000/);
-    // Every public page was opened: each name's home, legal notice and register.
-    expect(doc.communes[0].live.pages.map((p: any) => [p.url, p.status])).toEqual(PUBLIC.flatMap((n) => ['/', '/mentions-legales', '/registre-des-traitements'].map((p) => [`https://${n}:18443${p}`, 200])));
+    // Every public page was opened: each name's home, legal notice, register and cookies notice.
+    expect(doc.communes[0].live.pages.map((p: any) => [p.url, p.status])).toEqual(PUBLIC.flatMap((n) => ['/', '/mentions-legales', '/registre-des-traitements', '/cookies-et-traceurs'].map((p) => [`https://${n}:18443${p}`, 200])));
   }, 240_000);
 
   it('fails on a CNAME to a CDN, an address outside the city (never contacted) and name servers at a registrar', () => {
@@ -482,6 +482,8 @@ describe('the auditor\'s live audit (npm run audit --live), against the deployed
       expect(third.evidence.join('\n'), url).toContain(`https://participer.ville-test.fr:18443/socle-test/page-tierce a tenté de charger ${url} (bloqué par la CSP)`);
     }
     expect(check('AUD-LIVE-NO-COOKIE-BEFORE-CONSENT').evidence).toEqual([expect.stringMatching(/^ÉCHEC : https:\/\/participer\.ville-test\.fr:18443\/socle-test\/cookie-sans-consentement : cookie persistant _pk_id\.1\.f00d \(jusqu’au 20\d\d-/)]);
+    // A cookie the served notice does not list.
+    expect(check('AUD-LIVE-COOKIES-NOTICE').evidence).toEqual(['ÉCHEC : https://participer.ville-test.fr:18443/socle-test/cookie-sans-consentement : cookie _pk_id.1.f00d (participer.ville-test.fr) absent de la page « Cookies et traceurs » de participer.ville-test.fr']);
     // The cookies notice of the report is what the crawl saw, not a hand-written list.
     expect(JSON.stringify(doc.communes[0].live.pages.flatMap((p: any) => p.cookies.map((k: any) => k.name)))).toBe('["_pk_id.1.f00d"]');
   }, 240_000);
