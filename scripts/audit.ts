@@ -3,6 +3,7 @@
 // synthesizes for it (what Terraform will apply), where personal data lives, that no third party
 // receives any, and what the citizen audit's findings became: audit.html, audit.json, audit.md.
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InputError, UsageError, parseFlags, runCommand } from '../core/cli.js';
@@ -11,9 +12,10 @@ import { auditedCommune } from '../stacks/audit/model.js';
 import { runChecks } from '../stacks/audit/checks.js';
 import { observeLive } from '../stacks/audit/live.js';
 import { observeLetters } from '../stacks/audit/letters.js';
+import { inNetwork } from '../stacks/config/checks/ownership.js';
 import { AUDIT_SCHEMA_FILE, auditDocument, auditHtml, auditMarkdown } from '../stacks/audit/report.js';
 
-const USAGE = `usage: npm run audit -- --config FILE|DIR [--out DIR] [--live [--dns ADDRESS[:PORT]] [--ca FILE] [--page NAME/PATH]...] [--letters DIR]
+const USAGE = `usage: npm run audit -- --config FILE|DIR [--out DIR] [--live [--dns ADDRESS[:PORT]] [--ca FILE] [--page NAME/PATH]... [--tor HOST:PORT | --onion-at ADDRESS]] [--letters DIR]
 The static audit: from the city file(s) and the stacks synthesized for them (in a scratch
 directory: nothing is deployed, cdktf.out is not touched), every store of personal data (host,
 site, owner, retention and what enforces it, backups), every flow that leaves a host and its
@@ -28,13 +30,18 @@ audit (F1–F10) and gives its evidence and its fix.
                       name and zone (no CNAME or NS at a third party, addresses inside
                       commune.owns.networks), HTTPS on every name (TLS, HSTS, CSP,
                       Referrer-Policy, security.txt, no CDN header), and a crawl in Debian's
-                      Chromium of each name's home page, legal notice and register recording
+                      Chromium of each name's home page, legal notice, register and cookies
+                      notice, and of its onion site (--tor or --onion-at), recording
                       every request, every load the CSP blocked and every cookie set before any
                       click. A name resolving outside the city's networks is reported, never
                       contacted; the browser reaches no host but the city's names.
   --dns ADDRESS[:PORT]  the resolver to ask (default: this machine's)
   --ca FILE           a CA the city's certificates chain to, besides the system's (PEM)
   --page NAME/PATH    one more page to crawl, e.g. participer.ville-exemple.fr/processes (repeatable)
+  --tor HOST:PORT     crawl the onion sites (announced by Onion-Location) through this Tor SOCKS
+                      proxy on this machine, e.g. 127.0.0.1:9050 (Tor Browser's: 127.0.0.1:9150)
+  --onion-at ADDRESS  crawl the onion sites at the proxy's onion virtual hosts on ADDRESS (the
+                      front host, inside commune.owns.networks: from the server room, without Tor)
   --letters DIR       also read back a print run of the invitation letters (the directory
                       npm run invitations -- generate wrote): every file of each side as printed
                       (PDFs through pdftotext), no code on the envelopes' side, no name on the
@@ -43,21 +50,24 @@ audit (F1–F10) and gives its evidence and its fix.
 exit status: 0 every check passes, 1 a check fails (the report says which and how to fix it),
 2 bad input (nothing written)`;
 
-interface Args { config?: string; out?: string; letters?: string; live?: boolean; dns?: string; ca?: string; page?: string[]; help?: boolean }
+interface Args { config?: string; out?: string; letters?: string; live?: boolean; dns?: string; ca?: string; page?: string[]; tor?: string; 'onion-at'?: string; help?: boolean }
 
 const REPORT_FILES = ['audit.html', 'audit.json', 'audit.md', 'audit.schema.json'] as const;
 
 async function main(): Promise<void> {
   const args = parseFlags<Args>({
     config: { type: 'string' }, out: { type: 'string' }, letters: { type: 'string' }, live: { type: 'boolean' }, dns: { type: 'string' }, ca: { type: 'string' },
-    page: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' },
+    tor: { type: 'string' }, 'onion-at': { type: 'string' }, page: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' },
   });
   if (args.help) {
     console.log(USAGE);
     return;
   }
   if (!args.config) throw new UsageError('--config is required: the city file, or a directory of city files');
-  if (!args.live && (args.dns || args.ca || args.page)) throw new UsageError('--dns, --ca and --page are for the live part: add --live');
+  if (!args.live && (args.dns || args.ca || args.page || args.tor || args['onion-at'])) throw new UsageError('--dns, --ca, --page, --tor and --onion-at are for the live part: add --live');
+  if (args.tor && args['onion-at']) throw new UsageError('--tor and --onion-at are two ways to the same onion sites: give one');
+  if (args.tor && !/^(127(\.\d{1,3}){3}|\[::1\]):\d{1,5}$/.test(args.tor)) throw new InputError(`--tor ${args.tor}: give the SOCKS port of a Tor on this machine, e.g. --tor 127.0.0.1:9050 (the audit sends nothing to another machine but the city's)`);
+  if (args['onion-at'] && !isIPv4(args['onion-at'])) throw new InputError(`--onion-at ${args['onion-at']}: give the front host's IPv4 address, e.g. --onion-at 10.20.0.10`);
   if (args.dns && !/^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-f:]+\])(:\d{1,5})?$/i.test(args.dns)) throw new InputError(`--dns ${args.dns}: give the resolver's address, e.g. --dns 10.20.0.53 or --dns 127.0.0.1:5353`);
   if (args.ca && !existsSync(args.ca)) throw new InputError(`--ca ${args.ca}: no such file; give the PEM file of the CA the city's certificates chain to`);
   if (args.ca && !readFileSync(args.ca, 'utf8').includes('-----BEGIN CERTIFICATE-----')) throw new InputError(`--ca ${args.ca}: not a PEM certificate; give the CA's certificate (-----BEGIN CERTIFICATE-----)`);
@@ -83,8 +93,10 @@ async function main(): Promise<void> {
       say(`[2/${steps}] observing the deployed ${communes.length === 1 ? 'city' : `${communes.length} communes`} from this machine…`);
       const observed = [];
       for (const [i, c] of communes.entries()) {
+        const at = args['onion-at'];
+        if (at && !c.owns.networks.some((n) => inNetwork(at, n))) throw new InputError(`--onion-at ${at}: outside the networks ${c.legalEntity} owns (commune.owns.networks: ${c.owns.networks.join(', ')}); the audit contacts none but the city's addresses`);
         const pages = (args.page ?? []).filter((p) => c.publicNames.some((n) => p === n.hostname || p.startsWith(`${n.hostname}/`)));
-        observed.push({ ...c, live: await observeLive(c, cities[i].services.proxy.httpsPort, { dns: args.dns, ca: args.ca, pages, say: (l) => say(`  ${l}`) }) });
+        observed.push({ ...c, live: await observeLive(c, cities[i].services.proxy.httpsPort, { dns: args.dns, ca: args.ca, pages, tor: args.tor, onionAt: at, say: (l) => say(`  ${l}`) }) });
       }
       communes = observed;
     }

@@ -9,6 +9,7 @@ import { EXAMPLE, exampleCity, run, synthToDisk, tempDir, TSX, writeCity } from 
 import { loadCities } from '../config/load.js';
 import { AUDIT_CHECKS, CITIZEN_FINDINGS, runChecks, type CheckResult } from './checks.js';
 import { auditedCommune, LEGAL_NOTICE_FILE, type AuditedCommune } from './model.js';
+import type { OnionObservations } from './live.js';
 import { REGISTER_FILE } from '../../services/reverse-proxy/register.js';
 import { AUDIENCE_SCRIPT_FILE, NGINX_CONF_FILE } from '../../services/reverse-proxy/index.js';
 import { ok as invitationsOk, FIXTURES as LETTER_FIXTURES, SURVEY } from '../../invitations/tests/cli-helpers.js';
@@ -239,6 +240,24 @@ describe('each check on a planted violation', () => {
     ]);
   });
 
+  it('AUD-LIVE-ONION: onion sites not crawled, a name announcing none, and an onion page asking its clearnet name', () => {
+    const c = audited(EXAMPLE);
+    // Each onion virtual host is found by the app behind it, as the crawl finds its port.
+    expect(c.sites.filter((s) => s.serverName === '_').map((s) => [s.listen, s.upstream])).toEqual([
+      ['8081', 'consultation-web:3000'], ['8082', 'limesurvey-web:8080'], ['8083', 'matomo-web:8080'],
+    ]);
+    const onion = (x: string) => `http://${x.repeat(56)}.onion`;
+    const page = (url: string, requests: string[]) => ({ url, status: 200, requests: [url, ...requests], blocked: [], cookies: [] });
+    const live = (o?: OnionObservations) => ({ ...c, live: { resolver: 'test', dns: [], zones: [], https: [], pages: [], ...(o ? { onion: o } : {}) } });
+    expect(resultOf(live(), 'AUD-LIVE-ONION').evidence).toEqual([expect.stringMatching(/^ÉCHEC : sites onion non parcourus : relancer avec --tor 127\.0\.0\.1:9050/)]);
+    const sites = [{ name: 'participer.ville-exemple.fr', origin: onion('a') }, { name: 'enquetes.ville-exemple.fr', origin: onion('b') }];
+    expect(resultOf(live({ via: 'test', sites, pages: [page(`${onion('a')}/`, []), page(`${onion('b')}/mentions-legales`, [`${onion('b')}/style.css`])] }), 'AUD-LIVE-ONION').status).toBe('pass');
+    expect(resultOf(live({ via: 'test', sites: [sites[0], { name: 'enquetes.ville-exemple.fr' }], pages: [page(`${onion('a')}/`, ['https://participer.ville-exemple.fr/logo.png'])] }), 'AUD-LIVE-ONION').evidence).toEqual([
+      'ÉCHEC : enquetes.ville-exemple.fr n’annonce pas d’adresse onion v3 (en-tête Onion-Location)',
+      `ÉCHEC : ${onion('a')}/ a demandé https://participer.ville-exemple.fr/logo.png (hors du site onion ; requête non envoyée)`,
+    ]);
+  });
+
   it('AUD-IMAGES-CITY-REGISTRY: an image from another registry', () => {
     const c = audited(EXAMPLE, (outdir) => editStack(outdir, (json) => { json.resource.docker_image['image-base'].name = 'docker.io/library/debian:bookworm'; }));
     expect(resultOf(c, 'AUD-IMAGES-CITY-REGISTRY').evidence).toEqual(['ÉCHEC : ville-exemple-serveur-1 : docker.io/library/debian:bookworm']);
@@ -288,7 +307,11 @@ describe('npm run audit', () => {
     expect(audit([]).status).toBe(2);
     // The live part's flags are checked before anything is resolved or contacted.
     for (const [args, message] of [
-      [['--dns', '127.0.0.1'], /--dns, --ca and --page are for the live part: add --live/],
+      [['--dns', '127.0.0.1'], /--dns, --ca, --page, --tor and --onion-at are for the live part: add --live/],
+      [['--live', '--tor', '10.0.0.9:9050'], /--tor 10\.0\.0\.9:9050: give the SOCKS port of a Tor on this machine/],
+      [['--live', '--tor', '127.0.0.1:9050', '--onion-at', '10.20.0.10'], /give one/],
+      [['--live', '--onion-at', 'proxy.ville-exemple.fr'], /--onion-at proxy\.ville-exemple\.fr: give the front host's IPv4 address/],
+      [['--live', '--onion-at', '192.0.2.10'], /--onion-at 192\.0\.2\.10: outside the networks Commune de Ville-Exemple owns/],
       [['--live', '--dns', 'resolveur.ville-exemple.fr'], /--dns resolveur\.ville-exemple\.fr: give the resolver's address/],
       [['--live', '--ca', '/nonexistent/ca.pem'], /--ca \/nonexistent\/ca\.pem: no such file/],
       [['--live', '--ca', EXAMPLE], /not a PEM certificate/],

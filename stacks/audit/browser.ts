@@ -2,10 +2,11 @@
 // background traffic of the browser's own, and names resolved only where the caller says.
 import type { Browser, Page, Response } from 'playwright-core';
 
-/** `resolverRules`: Chromium's --host-resolver-rules, e.g. `MAP *.ville-test.fr 127.0.0.1, MAP * ~NOTFOUND`. */
-export async function launchChromium(resolverRules: string): Promise<Browser> {
+/** `resolverRules`: Chromium's --host-resolver-rules, e.g. `MAP *.ville-test.fr 127.0.0.1, MAP * ~NOTFOUND`; `proxy`, e.g. `socks5://127.0.0.1:9050`. */
+export async function launchChromium(resolverRules: string, proxy?: string): Promise<Browser> {
   const { chromium } = await import('playwright-core');
   return chromium.launch({
+    ...(proxy ? { proxy: { server: proxy } } : {}),
     executablePath: process.env.SOCLE_CHROMIUM ?? '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', `--host-resolver-rules=${resolverRules}`],

@@ -345,6 +345,27 @@ export const LIVE_CHECKS: readonly AuditCheck[] = [
     },
   },
   {
+    id: 'AUD-LIVE-ONION',
+    answers: ['F6'],
+    statement: 'Chaque site annonce son adresse onion (Onion-Location), et le service onion sert les mêmes pages sans aucune requête vers un site ordinaire (clearnet).',
+    statementEn: 'Every site announces its onion address (Onion-Location), and the onion service serves the same pages with no request to a clearnet host.',
+    fix: 'keep services.onion.enabled and the app\'s pages free of absolute links to its clearnet name; run the audit with --tor HOST:PORT (the auditor\'s Tor) or --onion-at ADDRESS (the front host, from the server room)',
+    run: (c) => {
+      if (!c.onion) return outcome([], ['pas de service onion dans le fichier de la commune (voir AUD-TOR-ACCESS)']);
+      const o = c.live!.onion;
+      if (!o) return outcome(['sites onion non parcourus : relancer avec --tor 127.0.0.1:9050 (le Tor de l’auditeur) ou --onion-at ADRESSE (le proxy, depuis la salle serveurs)'], []);
+      const failures: string[] = [];
+      for (const s of o.sites) if (!s.origin) failures.push(`${s.name} n’annonce pas d’adresse onion v3 (en-tête Onion-Location)`);
+      for (const p of o.pages) {
+        if (p.error || p.status !== 200) { failures.push(`${p.url} : ${p.error ?? p.status ?? 'pas de réponse'}`); continue; }
+        const own = new URL(p.url).host;
+        for (const r of p.requests) if (/^(https?|wss?):/.test(r) && new URL(r).host !== own) failures.push(`${p.url} a demandé ${r} (hors du site onion ; requête non envoyée)`);
+        for (const b of p.blocked) if (/^(https?|wss?):/.test(b)) failures.push(`${p.url} a tenté de charger ${b} (bloqué par la CSP)`);
+      }
+      return outcome(failures, [`${o.pages.length} page(s) de ${o.sites.filter((s) => s.origin).length} site(s) onion, via ${o.via} : toutes servies, aucune requête hors du site onion`]);
+    },
+  },
+  {
     id: 'AUD-LIVE-COOKIES-NOTICE',
     answers: ['F7'],
     statement: 'La page « Cookies et traceurs » est servie sur chaque site et cite chaque cookie que le navigateur a reçu de ce site.',

@@ -60,6 +60,17 @@ export interface LiveObservations {
   readonly zones: readonly ZoneObservation[];
   readonly https: readonly HttpsObservation[];
   readonly pages: readonly CrawledPage[];
+  /** The onion sites, when the audit was given a way to them (--tor or --onion-at). */
+  readonly onion?: OnionObservations;
+}
+
+export interface OnionObservations {
+  /** How they were reached: `Tor (SOCKS 127.0.0.1:9050)`, or the proxy's onion virtual hosts at an address. */
+  readonly via: string;
+  /** Each public name and the onion origin its Onion-Location header announced, if any. */
+  readonly sites: ReadonlyArray<{ readonly name: string; readonly origin?: string }>;
+  /** The same pages as the clearnet crawl, on each onion origin; every request to another host is recorded, and never sent. */
+  readonly pages: readonly CrawledPage[];
 }
 
 export interface LiveOptions {
@@ -69,6 +80,13 @@ export interface LiveOptions {
   readonly ca?: string;
   /** Extra pages to crawl, as `name/path`. */
   readonly pages?: readonly string[];
+  /** `HOST:PORT` of a Tor SOCKS proxy on this machine: the onion sites are crawled through it. */
+  readonly tor?: string;
+  /**
+   * The address of the proxy's onion virtual hosts (the front host, from the server room, or a
+   * test whose Tor is offline): the onion sites are crawled there, each at its onion port.
+   */
+  readonly onionAt?: string;
   readonly say?: (line: string) => void;
   /** Seconds a probe may take. @default 10 */
   readonly timeoutSeconds?: number;
@@ -176,11 +194,15 @@ function pagesToCrawl(c: AuditedCommune, port: number, extra: readonly string[])
   return pages;
 }
 
-async function crawl(urls: readonly string[], resolved: ReadonlyMap<string, string>, say: (line: string) => void, timeoutMs: number): Promise<CrawledPage[]> {
-  // The browser resolves the public names to what the audit's resolver answered, and nothing else:
-  // a load from another host is recorded when it is attempted, and never reaches that host.
-  const rules = [...[...resolved].map(([name, address]) => `MAP ${name} ${address}`), 'MAP * ~NOTFOUND'].join(', ');
-  const browser = await launchChromium(rules);
+/**
+ * Opens each page in a fresh profile. The browser resolves names by `resolved` (name to
+ * `address[:port]`) and nothing else, so a load from another host is recorded when it is attempted
+ * and never reaches that host. With `ownHostOnly`, a request to any host but the page's own is
+ * aborted before it leaves (through a SOCKS proxy, names are resolved at the proxy, not by the rules).
+ */
+async function crawl(urls: readonly string[], resolved: ReadonlyMap<string, string>, say: (line: string) => void, timeoutMs: number, via: { socks?: string; ownHostOnly?: boolean } = {}): Promise<CrawledPage[]> {
+  const rules = [...[...resolved].map(([name, address]) => `MAP ${name} ${address}`), 'MAP * ~NOTFOUND', ...(via.socks ? [`EXCLUDE ${via.socks.replace(/:\d+$/, '')}`] : [])].join(', ');
+  const browser = await launchChromium(rules, via.socks ? `socks5://${via.socks}` : undefined);
   const pages: CrawledPage[] = [];
   try {
     for (const [i, url] of urls.entries()) {
@@ -190,6 +212,10 @@ async function crawl(urls: readonly string[], resolved: ReadonlyMap<string, stri
       const page = await context.newPage();
       const requests: string[] = [];
       page.on('request', (r) => requests.push(r.url()));
+      if (via.ownHostOnly) {
+        const own = new URL(url).host;
+        await page.route('**/*', (route) => (new URL(route.request().url()).host === own ? route.continue() : route.abort('blockedbyclient')));
+      }
       // Runs in the page, before its own scripts (a string: this module is not compiled for the DOM).
       await page.addInitScript({ content: "window.__socleBlocked = []; document.addEventListener('securitypolicyviolation', (e) => window.__socleBlocked.push(e.blockedURI));" });
       try {
@@ -230,5 +256,36 @@ export async function observeLive(c: AuditedCommune, httpsPort: number, options:
   const resolved = new Map(https.filter((h) => h.address && !h.skipped).map((h) => [h.name, h.address!] as [string, string]));
   const urls = pagesToCrawl(c, httpsPort, options.pages ?? []).filter((u) => resolved.has(new URL(u).hostname));
   const pages = await crawl(urls, resolved, say, timeoutMs * 3);
-  return { resolver: label, dns, zones, https, pages };
+  const onion = options.tor || options.onionAt ? await observeOnion(c, https, urls, options, say, timeoutMs * 3) : undefined;
+  return { resolver: label, dns, zones, https, pages, ...(onion ? { onion } : {}) };
+}
+
+/** The port of the proxy's onion virtual host for a public name: the onion site with the same app behind it. */
+function onionPortOf(c: AuditedCommune, name: string): number | undefined {
+  const clearnet = c.sites.find((s) => s.serverName === name);
+  const onion = c.sites.find((s) => s.serverName === '_' && s.upstream !== undefined && s.upstream === clearnet?.upstream);
+  return onion ? Number(onion.listen) : undefined;
+}
+
+/** Crawls, on each announced onion origin, the pages crawled on its clearnet name. */
+async function observeOnion(c: AuditedCommune, https: readonly HttpsObservation[], clearnetUrls: readonly string[], options: LiveOptions, say: (line: string) => void, timeoutMs: number): Promise<OnionObservations> {
+  const sites = https.map((h) => {
+    const announced = h.headers?.['onion-location'];
+    return { name: h.name, ...(announced && /^http:\/\/[a-z2-7]{56}\.onion\//.test(announced) ? { origin: new URL(announced).origin } : {}) };
+  });
+  const resolved = new Map<string, string>();
+  if (options.onionAt) {
+    for (const s of sites) {
+      const port = onionPortOf(c, s.name);
+      if (s.origin && port) resolved.set(new URL(s.origin).hostname, `${options.onionAt}:${port}`);
+    }
+  }
+  const urls = clearnetUrls.flatMap((u) => {
+    const site = sites.find((s) => s.name === new URL(u).hostname);
+    return site?.origin ? [`${site.origin}${new URL(u).pathname}${new URL(u).search}`] : [];
+  });
+  const via = options.tor ? `Tor (SOCKS ${options.tor})` : `services onion du proxy à ${options.onionAt} (sans Tor)`;
+  say(`live: ${urls.length} page(s) of ${sites.filter((s) => s.origin).length} onion site(s), via ${via}`);
+  const pages = await crawl(urls, resolved, say, timeoutMs, { socks: options.tor, ownHostOnly: true });
+  return { via, sites, pages };
 }

@@ -103,8 +103,8 @@ export interface AuditedCommune {
   readonly registers: ReadonlyArray<{ readonly stack: string; readonly html: string }>;
   /** The cookies and trackers notice as the proxy serves it, per stack running a proxy. */
   readonly cookieNotices: ReadonlyArray<{ readonly stack: string; readonly html: string }>;
-  /** Every site the proxy serves (HTTPS, onion), with the Content-Security-Policy it sends. */
-  readonly sites: ReadonlyArray<{ readonly stack: string; readonly serverName: string; readonly listen: string; readonly csp?: string }>;
+  /** Every site the proxy serves (HTTPS, onion), with the app behind it and the Content-Security-Policy it sends. */
+  readonly sites: ReadonlyArray<{ readonly stack: string; readonly serverName: string; readonly listen: string; readonly upstream?: string; readonly csp?: string }>;
   /** The audience tracker as the proxy serves it to visitors, when the city measures audience. */
   readonly trackerScript?: string;
   /** What the deployed city answered (npm run audit --live); absent for the static audit. */
@@ -152,7 +152,7 @@ export function auditedCommune(city: CityConfig, outdir: string): AuditedCommune
   const legalNotices: Array<{ stack: string; html: string }> = [];
   const registers: Array<{ stack: string; html: string }> = [];
   const cookieNotices: Array<{ stack: string; html: string }> = [];
-  const sites: Array<{ stack: string; serverName: string; listen: string; csp?: string }> = [];
+  const sites: Array<{ stack: string; serverName: string; listen: string; upstream?: string; csp?: string }> = [];
   let trackerScript: string | undefined;
   const backup = city.services.backup;
   const targetNames = [...backup.targets.map((t) => t.name), ...(backup.store ? ['store'] : [])];
@@ -201,7 +201,7 @@ export function auditedCommune(city: CityConfig, outdir: string): AuditedCommune
         if (/location \/ \{ return 301 https:/.test(block) || /^\s*return 421;/m.test(block.split(/\n\s*\}/)[0])) continue;
         const serverName = /server_name ([^;]+);/.exec(block)?.[1];
         if (!serverName) continue;
-        sites.push({ stack, serverName, listen: /listen ([^;]+);/.exec(block)?.[1] ?? '?', csp: /add_header Content-Security-Policy "([^"]*)"/.exec(block)?.[1] });
+        sites.push({ stack, serverName, listen: /listen ([^;]+);/.exec(block)?.[1] ?? '?', upstream: /set \$socle_upstream http:\/\/([^;]+);/.exec(block)?.[1], csp: /add_header Content-Security-Policy "([^"]*)"/.exec(block)?.[1] });
       }
     }
     for (const f of stackFlows) {

@@ -149,8 +149,9 @@ function liveHtml(c: AuditedCommune): string {
     ...l.https.map((h) => `<tr><td>${esc(h.name)}</td><td>${esc(`${h.tlsVersion ?? ''} ${h.cipher ?? ''}`)}</td><td>${esc(h.oldTls ?? '')}</td><td>${esc(h.headers?.['strict-transport-security'] ?? '')}</td><td>${esc(h.headers?.['referrer-policy'] ?? '')}</td><td>${esc(h.securityTxt?.status ?? '')}</td><td>${esc(h.skipped ?? h.error ?? '')}</td></tr>`),
     '</tbody></table>',
     '<table><thead><tr><th>Page</th><th>Statut</th><th>Requêtes</th><th>Chargements bloqués</th><th>Cookies avant tout clic</th></tr></thead><tbody>',
-    ...l.pages.map((p) => `<tr><td><code>${esc(p.url)}</code></td><td>${esc(p.status ?? p.error ?? '')}</td><td>${esc(p.requests.length)}</td><td>${esc(p.blocked.join(', ') || '—')}</td><td>${esc(p.cookies.map((k) => k.name).join(', ') || 'aucun')}</td></tr>`),
+    ...[...l.pages, ...(l.onion?.pages ?? [])].map((p) => `<tr><td><code>${esc(p.url)}</code></td><td>${esc(p.status ?? p.error ?? '')}</td><td>${esc(p.requests.length)}</td><td>${esc(p.blocked.join(', ') || '—')}</td><td>${esc(p.cookies.map((k) => k.name).join(', ') || 'aucun')}</td></tr>`),
     '</tbody></table>',
+    l.onion ? `<p>Sites onion parcourus via ${esc(l.onion.via)} : ${esc(l.onion.sites.map((s) => `${s.name} → ${s.origin ?? 'aucune adresse annoncée'}`).join(' ; '))}.</p>` : '<p>Sites onion non parcourus (ni --tor ni --onion-at).</p>',
     '<h3>Cookies et traceurs observés <span class="en">/ Cookies and trackers, as observed</span></h3>',
     '<p>Relevés par le parcours des pages dans Chromium, avant tout clic : ce que chaque site dépose réellement, pas une liste écrite à la main.</p>',
     uniqueCookies.length

@@ -436,27 +436,34 @@ describe('the auditor\'s live audit (npm run audit --live), against the deployed
   let resolver: TestResolver | undefined;
   afterAll(() => resolver?.stop());
   /** Runs the audit with the city's names answered by a resolver the test makes, and returns its JSON. */
-  const liveAudit = (dns: Parameters<typeof startResolver>[1], pages: string[] = []) => {
+  /** The proxy's onion virtual hosts, where Tor (offline here) would forward: its address on its public network. */
+  const onionAt = async () => (await q`docker inspect --format ${'{{(index .NetworkSettings.Networks "ville-test-public").IPAddress}}'} ${PROXY}`).stdout.trim();
+  const liveAudit = (dns: Parameters<typeof startResolver>[1], pages: string[] = [], extra: string[] = []) => {
     resolver?.stop();
     resolver = startResolver(15353, dns);
     const out = join(tempDir('socle-audit-live-'), 'rapport');
-    const r = spawnSync(TSX, [join(ROOT, 'scripts/audit.ts'), '--config', city.city.config, '--out', out, '--live', '--dns', resolver.address, '--ca', join(city.city.tls, 'ca.pem'), ...pages.flatMap((p) => ['--page', p])], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+    const r = spawnSync(TSX, [join(ROOT, 'scripts/audit.ts'), '--config', city.city.config, '--out', out, '--live', '--dns', resolver.address, '--ca', join(city.city.tls, 'ca.pem'), ...pages.flatMap((p) => ['--page', p]), ...extra], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
     const doc = JSON.parse(readFileSync(join(out, 'audit.json'), 'utf8'));
     const check = (id: string) => doc.checks.find((c: any) => c.id === id);
     return { status: r.status, stderr: r.stderr, doc, check, out };
   };
   const cityZone = { zones: ['ville-test.fr'], addresses: Object.fromEntries(PUBLIC.map((n) => [n, '127.0.0.1'])), nameServers: { 'ville-test.fr': 'ns1.ville-test.fr' } };
 
-  it('passes every live check on the city as deployed: DNS, HTTPS, no request elsewhere, no cookie before consent', () => {
-    const { status, stderr, doc, check } = liveAudit(cityZone);
+  it('passes every live check on the city as deployed: DNS, HTTPS, no request elsewhere, no cookie before consent, the onion sites', async () => {
+    const { status, stderr, doc, check } = liveAudit(cityZone, [], ['--onion-at', await onionAt()]);
     // The static part fails on the retention nothing enforces (the truth, see docs/limits.md): exit 1.
     expect(status, stderr).toBe(1);
     expect(doc.parts).toEqual(['static', 'live']);
     expect(doc.checks.filter((c: any) => c.status === 'fail').map((c: any) => c.id)).toEqual(['AUD-RETENTION-ENFORCED']);
-    for (const id of ['AUD-LIVE-DNS', 'AUD-LIVE-HTTPS', 'AUD-LIVE-NO-THIRD-PARTY-REQUEST', 'AUD-LIVE-NO-COOKIE-BEFORE-CONSENT', 'AUD-LIVE-COOKIES-NOTICE']) expect(check(id).status, `${id}: ${check(id).evidence.join(' | ')}`).toBe('pass');
+    for (const id of ['AUD-LIVE-DNS', 'AUD-LIVE-HTTPS', 'AUD-LIVE-NO-THIRD-PARTY-REQUEST', 'AUD-LIVE-NO-COOKIE-BEFORE-CONSENT', 'AUD-LIVE-COOKIES-NOTICE', 'AUD-LIVE-ONION']) expect(check(id).status, `${id}: ${check(id).evidence.join(' | ')}`).toBe('pass');
     expect(check('AUD-LIVE-HTTPS').evidence.join('\n')).toMatch(/participer\.ville-test\.fr \(127\.0\.0\.1:18443\) : TLSv1\.[23] .*, TLS 1\.1 refused, HSTS max-age=63072000/);
     // Every public page was opened: each name's home, legal notice, register and cookies notice.
     expect(doc.communes[0].live.pages.map((p: any) => [p.url, p.status])).toEqual(PUBLIC.flatMap((n) => ['/', '/mentions-legales', '/registre-des-traitements', '/cookies-et-traceurs'].map((p) => [`https://${n}:18443${p}`, 200])));
+    // And the same pages on each name's onion site, found by its Onion-Location header.
+    const onion = doc.communes[0].live.onion;
+    expect(onion.sites.map((s: any) => s.name)).toEqual(PUBLIC);
+    for (const s of onion.sites) expect(s.origin).toMatch(/^http:\/\/[a-z2-7]{56}\.onion$/);
+    expect(onion.pages.map((p: any) => [p.url, p.status])).toEqual(onion.sites.flatMap((s: any) => ['/', '/mentions-legales', '/registre-des-traitements', '/cookies-et-traceurs'].map((p) => [`${s.origin}${p}`, 200])));
   }, 240_000);
 
   it('fails on a CNAME to a CDN, an address outside the city (never contacted) and name servers at a registrar', () => {
@@ -468,20 +475,27 @@ describe('the auditor\'s live audit (npm run audit --live), against the deployed
     });
     expect(check('AUD-LIVE-DNS').evidence).toEqual([
       'ÉCHEC : participer.ville-test.fr : CNAME vers ville-test.cdn-tiers.example, hors de ville-test.fr',
-      'ÉCHEC : enquetes.ville-test.fr : adresse 192.0.2.10 hors des réseaux de la commune (127.0.0.0/8, 198.18.0.0/15)',
+      'ÉCHEC : enquetes.ville-test.fr : adresse 192.0.2.10 hors des réseaux de la commune (127.0.0.0/8, 198.18.0.0/15, 172.16.0.0/12, 192.168.0.0/16)',
       'ÉCHEC : zone ville-test.fr : serveur de noms ns1.registrar-tiers.example chez un tiers',
     ]);
     expect(check('AUD-LIVE-HTTPS').evidence.join('\n')).toContain('enquetes.ville-test.fr (192.0.2.10:18443) : non sondé : 192.0.2.10 is outside the networks the commune owns');
+    // Without a way to the onion sites, they are reported as not crawled, not passed.
+    expect(check('AUD-LIVE-ONION').evidence).toEqual([expect.stringMatching(/^ÉCHEC : sites onion non parcourus/)]);
   }, 240_000);
 
-  it('fails on a page that loads a stylesheet, a font, a script and a pixel from other hosts, and on a cookie set before consent', () => {
-    const { check, doc } = liveAudit(cityZone, ['participer.ville-test.fr/socle-test/page-tierce', 'participer.ville-test.fr/socle-test/cookie-sans-consentement']);
+  it('fails on a page that loads a stylesheet, a font, a script and a pixel from other hosts, on its onion site too, and on a cookie set before consent', async () => {
+    const { check, doc } = liveAudit(cityZone, ['participer.ville-test.fr/socle-test/page-tierce', 'participer.ville-test.fr/socle-test/cookie-sans-consentement'], ['--onion-at', await onionAt()]);
     const third = check('AUD-LIVE-NO-THIRD-PARTY-REQUEST');
     expect(third.status).toBe('fail');
     for (const url of ['https://polices.tiers-exemple.net/police.css', 'https://cdn.tiers-exemple.net/mesure.js', 'https://pixel.tiers-exemple.net/p.gif', 'https://polices.tiers-exemple.net/police.woff2']) {
       expect(third.evidence.join('\n'), url).toContain(`https://participer.ville-test.fr:18443/socle-test/page-tierce a tenté de charger ${url} (bloqué par la CSP)`);
     }
     expect(check('AUD-LIVE-NO-COOKIE-BEFORE-CONSENT').evidence).toEqual([expect.stringMatching(/^ÉCHEC : https:\/\/participer\.ville-test\.fr:18443\/socle-test\/cookie-sans-consentement : cookie persistant _pk_id\.1\.f00d \(jusqu’au 20\d\d-/)]);
+    // The onion site serves the same page: the same loads, none of them sent.
+    const onionSite = doc.communes[0].live.onion.sites.find((s: any) => s.name === 'participer.ville-test.fr').origin;
+    const onionCheck = check('AUD-LIVE-ONION');
+    expect(onionCheck.status).toBe('fail');
+    expect(onionCheck.evidence.join('\n')).toMatch(new RegExp(`${onionSite.replace(/\./g, '\\.')}/socle-test/page-tierce a (tenté de charger|demandé) https://polices\\.tiers-exemple\\.net/police\\.css`));
     // A cookie the served notice does not list.
     expect(check('AUD-LIVE-COOKIES-NOTICE').evidence).toEqual(['ÉCHEC : https://participer.ville-test.fr:18443/socle-test/cookie-sans-consentement : cookie _pk_id.1.f00d (participer.ville-test.fr) absent de la page « Cookies et traceurs » de participer.ville-test.fr']);
     // The cookies notice of the report is what the crawl saw, not a hand-written list.
