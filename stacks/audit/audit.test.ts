@@ -9,7 +9,7 @@ import { EXAMPLE, exampleCity, run, synthToDisk, tempDir, TSX, writeCity } from 
 import { loadCities } from '../config/load.js';
 import { AUDIT_CHECKS, CITIZEN_FINDINGS, runChecks, type CheckResult } from './checks.js';
 import { auditedCommune, LEGAL_NOTICE_FILE, type AuditedCommune } from './model.js';
-import type { OnionObservations } from './live.js';
+import type { MailObservation, OnionObservations } from './live.js';
 import { REGISTER_FILE } from '../../services/reverse-proxy/register.js';
 import { AUDIENCE_SCRIPT_FILE, NGINX_CONF_FILE } from '../../services/reverse-proxy/index.js';
 import { ok as invitationsOk, FIXTURES as LETTER_FIXTURES, SURVEY } from '../../invitations/tests/cli-helpers.js';
@@ -258,6 +258,21 @@ describe('each check on a planted violation', () => {
     ]);
   });
 
+  it('AUD-LIVE-MAIL: the relay check not run, run without checking anything, and failing on one host', () => {
+    const c = audited(EXAMPLE);
+    const live = (mail?: MailObservation) => ({ ...c, live: { resolver: 'test', dns: [], zones: [], https: [], pages: [], ...(mail ? { mail } : {}) } });
+    const command = 'npm run mail -- check --config ville-exemple.yaml';
+    const ok = { host: 'serveur-1', ok: true, route: 'through the mail gateway', tls: { version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', certificate: { subject: 'zimbra.ville-exemple.fr', names: ['zimbra.ville-exemple.fr'], issuer: 'CA de la ville', validTo: '2027' } }, auth: { user: 'socle@ville-exemple.fr', accepted: true, methods: ['PLAIN'] } };
+    expect(resultOf(live(), 'AUD-LIVE-MAIL').evidence).toEqual([expect.stringMatching(/^ÉCHEC : relais non vérifié : relancer avec --mail/)]);
+    expect(resultOf(live({ command, exitCode: 1, hosts: [], error: 'no mail gateway runs on any host of the city' }), 'AUD-LIVE-MAIL').evidence).toEqual([`ÉCHEC : ${command} n’a rien vérifié (code 1) : no mail gateway runs on any host of the city`]);
+    expect(resultOf(live({ command, exitCode: 0, hosts: [ok] }), 'AUD-LIVE-MAIL').status).toBe('pass');
+    const refused = { host: 'serveur-2', ok: false, route: 'through the mail gateway', failure: { step: 'auth' as const, message: '535 authentication failed', fix: 'set the smtp_password secret' } };
+    expect(resultOf(live({ command, exitCode: 1, hosts: [ok, refused] }), 'AUD-LIVE-MAIL').evidence).toEqual([
+      'ÉCHEC : serveur-2 : échec à l’étape auth : 535 authentication failed ; correction : set the smtp_password secret',
+    ]);
+    expect(resultOf(live({ command, exitCode: 0, hosts: [ok] }), 'AUD-LIVE-MAIL').evidence).toEqual([expect.stringMatching(/^serveur-1 : through the mail gateway ; TLSv1\.3 TLS_AES_256_GCM_SHA384, certificat \[zimbra\.ville-exemple\.fr\] de CA de la ville ; compte socle@ville-exemple\.fr accepté$/)]);
+  });
+
   it('AUD-IMAGES-CITY-REGISTRY: an image from another registry', () => {
     const c = audited(EXAMPLE, (outdir) => editStack(outdir, (json) => { json.resource.docker_image['image-base'].name = 'docker.io/library/debian:bookworm'; }));
     expect(resultOf(c, 'AUD-IMAGES-CITY-REGISTRY').evidence).toEqual(['ÉCHEC : ville-exemple-serveur-1 : docker.io/library/debian:bookworm']);
@@ -307,7 +322,7 @@ describe('npm run audit', () => {
     expect(audit([]).status).toBe(2);
     // The live part's flags are checked before anything is resolved or contacted.
     for (const [args, message] of [
-      [['--dns', '127.0.0.1'], /--dns, --ca, --page, --tor and --onion-at are for the live part: add --live/],
+      [['--dns', '127.0.0.1'], /--dns, --ca, --page, --tor, --onion-at and --mail are for the live part: add --live/],
       [['--live', '--tor', '10.0.0.9:9050'], /--tor 10\.0\.0\.9:9050: give the SOCKS port of a Tor on this machine/],
       [['--live', '--tor', '127.0.0.1:9050', '--onion-at', '10.20.0.10'], /give one/],
       [['--live', '--onion-at', 'proxy.ville-exemple.fr'], /--onion-at proxy\.ville-exemple\.fr: give the front host's IPv4 address/],

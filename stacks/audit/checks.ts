@@ -366,6 +366,22 @@ export const LIVE_CHECKS: readonly AuditCheck[] = [
     },
   },
   {
+    id: 'AUD-LIVE-MAIL',
+    answers: ['F2'],
+    statement: 'Depuis le réseau de courrier de la pile, comme une application, le relais de la commune répond en TLS avec un certificat valide pour son nom, avant tout mot de passe, et accepte le compte de la commune.',
+    statementEn: 'From the stack\'s mail network, as an app, the city\'s relay answers over TLS with a certificate valid for its name, before any password, and accepts the city\'s account.',
+    fix: 'apply the fix npm run mail -- check prints (docs/mail.md); run the audit with --mail and the relay password in the environment the city file names',
+    run: (c) => {
+      const m = c.live!.mail;
+      if (!m) return outcome(['relais non vérifié : relancer avec --mail (le mot de passe du relais dans l’environnement, comme pour npm run mail -- check)'], []);
+      if (m.hosts.length === 0) return outcome([`${m.command} n’a rien vérifié (code ${m.exitCode}) : ${m.error ?? ''}`], []);
+      return outcome(
+        m.hosts.filter((h) => !h.ok).map((h) => `${h.host} : échec à l’étape ${h.failure?.step ?? '?'} : ${h.failure?.message ?? ''} ; correction : ${h.failure?.fix ?? ''}`),
+        m.hosts.filter((h) => h.ok).map((h) => `${h.host} : ${h.route} ; ${h.tls?.version} ${h.tls?.cipher}, certificat [${h.tls?.certificate.names.join(', ')}] de ${h.tls?.certificate.issuer} ; compte ${h.auth?.user} accepté`),
+      );
+    },
+  },
+  {
     id: 'AUD-LIVE-COOKIES-NOTICE',
     answers: ['F7'],
     statement: 'La page « Cookies et traceurs » est servie sur chaque site et cite chaque cookie que le navigateur a reçu de ce site.',

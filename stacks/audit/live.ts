@@ -4,10 +4,13 @@
 // These are observations only; the checks (checks.ts) decide. Nothing here ever connects to an
 // address outside the networks the commune declares it owns: such a name is reported, not probed.
 import { Resolver } from 'node:dns/promises';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { connect, type TLSSocket } from 'node:tls';
 import { inNetwork } from '../config/checks/ownership.js';
 import type { AuditedCommune } from './model.js';
+import type { RelayCheck } from '../../services/mail-gateway/relay-check.js';
 import { gotoSteadily, launchChromium } from './browser.js';
 import { REGISTER_PATH } from '../../services/reverse-proxy/register.js';
 import { COOKIES_NOTICE_PATH } from '../../services/reverse-proxy/cookies-notice.js';
@@ -62,6 +65,17 @@ export interface LiveObservations {
   readonly pages: readonly CrawledPage[];
   /** The onion sites, when the audit was given a way to them (--tor or --onion-at). */
   readonly onion?: OnionObservations;
+  /** `npm run mail -- check`, when the audit was asked to run it (--mail). */
+  readonly mail?: MailObservation;
+}
+
+/** What `npm run mail -- check --json` said: one row per host running a mail gateway. */
+export interface MailObservation {
+  readonly command: string;
+  readonly exitCode: number;
+  readonly hosts: ReadonlyArray<Pick<RelayCheck, 'ok' | 'route' | 'banner' | 'tls' | 'auth' | 'failure'> & { readonly host: string }>;
+  /** The command's last words when it could not check at all (no gateway deployed, no password). */
+  readonly error?: string;
 }
 
 export interface OnionObservations {
@@ -82,6 +96,8 @@ export interface LiveOptions {
   readonly pages?: readonly string[];
   /** `HOST:PORT` of a Tor SOCKS proxy on this machine: the onion sites are crawled through it. */
   readonly tor?: string;
+  /** Also run `npm run mail -- check` on this city file (it needs the relay's password, as the command does). */
+  readonly mailCheckOf?: string;
   /**
    * The address of the proxy's onion virtual hosts (the front host, from the server room, or a
    * test whose Tor is offline): the onion sites are crawled there, each at its onion port.
@@ -257,7 +273,24 @@ export async function observeLive(c: AuditedCommune, httpsPort: number, options:
   const urls = pagesToCrawl(c, httpsPort, options.pages ?? []).filter((u) => resolved.has(new URL(u).hostname));
   const pages = await crawl(urls, resolved, say, timeoutMs * 3);
   const onion = options.tor || options.onionAt ? await observeOnion(c, https, urls, options, say, timeoutMs * 3) : undefined;
-  return { resolver: label, dns, zones, https, pages, ...(onion ? { onion } : {}) };
+  const mail = options.mailCheckOf ? observeMail(options.mailCheckOf, say) : undefined;
+  return { resolver: label, dns, zones, https, pages, ...(onion ? { onion } : {}), ...(mail ? { mail } : {}) };
+}
+
+/** Runs `npm run mail -- check --json` itself, from the containers on the mail network, as an app sends. */
+function observeMail(file: string, say: (line: string) => void): MailObservation {
+  const script = fileURLToPath(new URL('../../scripts/mail.ts', import.meta.url));
+  const command = `npm run mail -- check --config ${file}`;
+  say(`live: ${command}`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script, 'check', '--config', file, '--json'], { encoding: 'utf8', timeout: 180_000 });
+  let hosts: MailObservation['hosts'] = [];
+  try {
+    hosts = (JSON.parse(r.stdout) as Array<RelayCheck & { host: string }>).map(({ host, ok, route, banner, tls, auth, failure }) => ({ host, ok, route, banner, tls, auth, failure }));
+  } catch {
+    // No JSON: the command stopped before checking; its message says why.
+  }
+  const last = (r.stderr ?? '').trim().split('\n').filter((l) => !/^mail: checking/.test(l)).pop();
+  return { command, exitCode: r.status ?? 1, hosts, ...(hosts.length === 0 ? { error: last ?? r.error?.message ?? 'no output' } : {}) };
 }
 
 /** The port of the proxy's onion virtual host for a public name: the onion site with the same app behind it. */

@@ -151,6 +151,7 @@ function liveHtml(c: AuditedCommune): string {
     '<table><thead><tr><th>Page</th><th>Statut</th><th>Requêtes</th><th>Chargements bloqués</th><th>Cookies avant tout clic</th></tr></thead><tbody>',
     ...[...l.pages, ...(l.onion?.pages ?? [])].map((p) => `<tr><td><code>${esc(p.url)}</code></td><td>${esc(p.status ?? p.error ?? '')}</td><td>${esc(p.requests.length)}</td><td>${esc(p.blocked.join(', ') || '—')}</td><td>${esc(p.cookies.map((k) => k.name).join(', ') || 'aucun')}</td></tr>`),
     '</tbody></table>',
+    l.mail ? `<p>Relais de courrier (${esc(l.mail.command)}) : ${esc(l.mail.hosts.map((h) => `${h.host} ${h.ok ? 'conforme' : `échec (${h.failure?.step})`}, ${h.route}`).join(' ; ') || l.mail.error || '')}.</p>` : '<p>Relais de courrier non vérifié (sans --mail).</p>',
     l.onion ? `<p>Sites onion parcourus via ${esc(l.onion.via)} : ${esc(l.onion.sites.map((s) => `${s.name} → ${s.origin ?? 'aucune adresse annoncée'}`).join(' ; '))}.</p>` : '<p>Sites onion non parcourus (ni --tor ni --onion-at).</p>',
     '<h3>Cookies et traceurs observés <span class="en">/ Cookies and trackers, as observed</span></h3>',
     '<p>Relevés par le parcours des pages dans Chromium, avant tout clic : ce que chaque site dépose réellement, pas une liste écrite à la main.</p>',

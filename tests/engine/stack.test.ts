@@ -438,11 +438,12 @@ describe('the auditor\'s live audit (npm run audit --live), against the deployed
   /** Runs the audit with the city's names answered by a resolver the test makes, and returns its JSON. */
   /** The proxy's onion virtual hosts, where Tor (offline here) would forward: its address on its public network. */
   const onionAt = async () => (await q`docker inspect --format ${'{{(index .NetworkSettings.Networks "ville-test-public").IPAddress}}'} ${PROXY}`).stdout.trim();
-  const liveAudit = (dns: Parameters<typeof startResolver>[1], pages: string[] = [], extra: string[] = []) => {
+  /** `env`: over the city's secrets (the relay password --mail uses, as npm run mail -- check does). */
+  const liveAudit = (dns: Parameters<typeof startResolver>[1], pages: string[] = [], extra: string[] = [], env: Record<string, string> = {}) => {
     resolver?.stop();
     resolver = startResolver(15353, dns);
     const out = join(tempDir('socle-audit-live-'), 'rapport');
-    const r = spawnSync(TSX, [join(ROOT, 'scripts/audit.ts'), '--config', city.city.config, '--out', out, '--live', '--dns', resolver.address, '--ca', join(city.city.tls, 'ca.pem'), ...pages.flatMap((p) => ['--page', p]), ...extra], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+    const r = spawnSync(TSX, [join(ROOT, 'scripts/audit.ts'), '--config', city.city.config, '--out', out, '--live', '--dns', resolver.address, '--ca', join(city.city.tls, 'ca.pem'), ...pages.flatMap((p) => ['--page', p]), ...extra], { cwd: ROOT, encoding: 'utf8', timeout: 240_000, env: { ...process.env, ...TEST_SECRETS, ...env } });
     const doc = JSON.parse(readFileSync(join(out, 'audit.json'), 'utf8'));
     const check = (id: string) => doc.checks.find((c: any) => c.id === id);
     return { status: r.status, stderr: r.stderr, doc, check, out };
@@ -450,13 +451,15 @@ describe('the auditor\'s live audit (npm run audit --live), against the deployed
   const cityZone = { zones: ['ville-test.fr'], addresses: Object.fromEntries(PUBLIC.map((n) => [n, '127.0.0.1'])), nameServers: { 'ville-test.fr': 'ns1.ville-test.fr' } };
 
   it('passes every live check on the city as deployed: DNS, HTTPS, no request elsewhere, no cookie before consent, the onion sites', async () => {
-    const { status, stderr, doc, check } = liveAudit(cityZone, [], ['--onion-at', await onionAt()]);
+    const { status, stderr, doc, check } = liveAudit(cityZone, [], ['--onion-at', await onionAt(), '--mail']);
     // The static part fails on the retention nothing enforces (the truth, see docs/limits.md): exit 1.
     expect(status, stderr).toBe(1);
     expect(doc.parts).toEqual(['static', 'live']);
     expect(doc.checks.filter((c: any) => c.status === 'fail').map((c: any) => c.id)).toEqual(['AUD-RETENTION-ENFORCED']);
-    for (const id of ['AUD-LIVE-DNS', 'AUD-LIVE-HTTPS', 'AUD-LIVE-NO-THIRD-PARTY-REQUEST', 'AUD-LIVE-NO-COOKIE-BEFORE-CONSENT', 'AUD-LIVE-COOKIES-NOTICE', 'AUD-LIVE-ONION']) expect(check(id).status, `${id}: ${check(id).evidence.join(' | ')}`).toBe('pass');
+    for (const id of ['AUD-LIVE-DNS', 'AUD-LIVE-HTTPS', 'AUD-LIVE-NO-THIRD-PARTY-REQUEST', 'AUD-LIVE-NO-COOKIE-BEFORE-CONSENT', 'AUD-LIVE-COOKIES-NOTICE', 'AUD-LIVE-ONION', 'AUD-LIVE-MAIL']) expect(check(id).status, `${id}: ${check(id).evidence.join(' | ')}`).toBe('pass');
     expect(check('AUD-LIVE-HTTPS').evidence.join('\n')).toMatch(/participer\.ville-test\.fr \(127\.0\.0\.1:18443\) : TLSv1\.[23] .*, TLS 1\.1 refused, HSTS max-age=63072000/);
+    // The relay, as npm run mail -- check sees it from the stack's mail network.
+    expect(check('AUD-LIVE-MAIL').evidence).toEqual([expect.stringMatching(/^serveur-test : .*; TLSv1\.[23] .*certificat \[zimbra\.ville-test\.fr.*; compte socle@ville-test\.fr accepté$/)]);
     // Every public page was opened: each name's home, legal notice, register and cookies notice.
     expect(doc.communes[0].live.pages.map((p: any) => [p.url, p.status])).toEqual(PUBLIC.flatMap((n) => ['/', '/mentions-legales', '/registre-des-traitements', '/cookies-et-traceurs'].map((p) => [`https://${n}:18443${p}`, 200])));
     // And the same pages on each name's onion site, found by its Onion-Location header.
@@ -466,13 +469,14 @@ describe('the auditor\'s live audit (npm run audit --live), against the deployed
     expect(onion.pages.map((p: any) => [p.url, p.status])).toEqual(onion.sites.flatMap((s: any) => ['/', '/mentions-legales', '/registre-des-traitements', '/cookies-et-traceurs'].map((p) => [`${s.origin}${p}`, 200])));
   }, 240_000);
 
-  it('fails on a CNAME to a CDN, an address outside the city (never contacted) and name servers at a registrar', () => {
+  it('fails on a CNAME to a CDN, an address outside the city (never contacted), name servers at a registrar, and a relay refusing the password', () => {
     const { check } = liveAudit({
       zones: ['ville-test.fr', 'cdn-tiers.example', 'registrar-tiers.example'],
       addresses: { 'ville-test.cdn-tiers.example': '127.0.0.1', 'enquetes.ville-test.fr': '192.0.2.10' },
       cnames: { 'participer.ville-test.fr': 'ville-test.cdn-tiers.example' },
       nameServers: { 'ville-test.fr': 'ns1.registrar-tiers.example' },
-    });
+    }, [], ['--mail'], { SOCLE_TEST_SMTP_PASSWORD: 'pas-le-bon-mot-de-passe' });
+    expect(check('AUD-LIVE-MAIL').evidence).toEqual([expect.stringMatching(/^ÉCHEC : serveur-test : échec à l’étape auth : authentication of socle@ville-test\.fr failed: .* ; correction : the relay refused socle@ville-test\.fr's password/)]);
     expect(check('AUD-LIVE-DNS').evidence).toEqual([
       'ÉCHEC : participer.ville-test.fr : CNAME vers ville-test.cdn-tiers.example, hors de ville-test.fr',
       'ÉCHEC : enquetes.ville-test.fr : adresse 192.0.2.10 hors des réseaux de la commune (127.0.0.0/8, 198.18.0.0/15, 172.16.0.0/12, 192.168.0.0/16)',
