@@ -423,6 +423,13 @@ describe('in a browser (Debian\'s Chromium, headless)', () => {
       expect(await page.title()).toBe('Registre des activités de traitement – Ville-Test');
       expect(await page.locator('tr[data-volume="ville-test-proxy-logs"]').count()).toBe(1);
       await page.screenshot({ path: join(SCREENSHOTS, 'registre-des-traitements.png'), fullPage: true });
+      // And the cookies notice: the stand-in apps declare none, and no audience is measured.
+      await page.goBack();
+      await page.getByRole('link', { name: 'cookies et traceurs' }).click();
+      await page.waitForURL('**/cookies-et-traceurs');
+      expect(await page.title()).toBe('Cookies et traceurs – Ville-Test');
+      expect(await page.locator('body').innerText()).toContain('Aucun site de la commune ne dépose de cookie.');
+      await page.screenshot({ path: join(SCREENSHOTS, 'cookies-et-traceurs.png'), fullPage: true });
       expect(requested.length).toBeGreaterThan(0);
       for (const url of requested) expect(new URL(url).hostname).toMatch(/\.ville-test\.fr$/);
     } finally {
@@ -435,10 +442,12 @@ describe('the auditor\'s live audit (npm run audit --live), against the deployed
   const PUBLIC = ['participer.ville-test.fr', 'enquetes.ville-test.fr'];
   let resolver: TestResolver | undefined;
   afterAll(() => resolver?.stop());
-  /** Runs the audit with the city's names answered by a resolver the test makes, and returns its JSON. */
   /** The proxy's onion virtual hosts, where Tor (offline here) would forward: its address on its public network. */
   const onionAt = async () => (await q`docker inspect --format ${'{{(index .NetworkSettings.Networks "ville-test-public").IPAddress}}'} ${PROXY}`).stdout.trim();
-  /** `env`: over the city's secrets (the relay password --mail uses, as npm run mail -- check does). */
+  /**
+   * Runs the audit with the city's names answered by a resolver the test makes, and returns its
+   * JSON. `env`: over the city's secrets (the relay password --mail uses, as npm run mail -- check does).
+   */
   const liveAudit = (dns: Parameters<typeof startResolver>[1], pages: string[] = [], extra: string[] = [], env: Record<string, string> = {}) => {
     resolver?.stop();
     resolver = startResolver(15353, dns);
