@@ -13,6 +13,7 @@ import { DeployedCity } from './deployed-city.js';
 import { TEST_SECRETS } from './test-city.js';
 import { MTA, cleartextSessions, clearMailbox, dkimPublicKey, waitForMessages } from './mta.js';
 import { ROOT } from '../helpers.js';
+import { startResolver, type TestResolver } from './dns.js';
 import { directRoute } from '../../services/mail-gateway/relay-route.js';
 import { checkRelay, connectionOptions, type RelaySettings } from '../../services/mail-gateway/relay-check.js';
 import { auditMessage } from '../../services/mail-gateway/message-audit.js';
@@ -103,6 +104,29 @@ async function dkimFile(): Promise<string> {
   writeFileSync(file, dkimPublicKey(DOMAIN));
   return file;
 }
+
+describe('the auditor\'s report (npm run audit --live --mail)', () => {
+  // Only the relay is observed: the resolver the test makes knows the city's zone and no name in
+  // it, so nothing else is probed or crawled.
+  let resolver: TestResolver | undefined;
+  afterAll(() => resolver?.stop());
+  const audit = async (env: Record<string, string> = {}) => {
+    resolver ??= startResolver(15354, { zones: [DOMAIN] });
+    const out = join(mkdtempSync(join(tmpdir(), 'socle-audit-mail-')), 'rapport');
+    await $({ quiet: true, nothrow: true, env: { ...process.env, ...TEST_SECRETS, ...env } })`${TSX} ${join(ROOT, 'scripts/audit.ts')} --config ${city.city.config} --out ${out} --live --dns ${resolver.address} --mail`;
+    return JSON.parse(readFileSync(join(out, 'audit.json'), 'utf8')).checks.find((c: { id: string }) => c.id === 'AUD-LIVE-MAIL');
+  };
+
+  it('passes AUD-LIVE-MAIL with the relay as npm run mail -- check finds it, and fails it on a refused password, with the fix', async () => {
+    const ok = await audit();
+    expect(ok.status, ok.evidence.join('\n')).toBe('pass');
+    expect(ok.evidence).toEqual([expect.stringMatching(/^serveur-courrier : from a container on ville-courrier-mail .* ; TLSv1\.[23] \S+, certificat \[zimbra\.ville-courrier\.fr[^\]]*\] de .* ; compte socle@ville-courrier\.fr accepté$/)]);
+    const refused = await audit({ SOCLE_TEST_SMTP_PASSWORD: 'pas-le-bon-mot-de-passe' });
+    expect(refused.status).toBe('fail');
+    expect(refused.evidence).toEqual([expect.stringMatching(/^ÉCHEC : serveur-courrier : échec à l’étape auth : authentication of socle@ville-courrier\.fr failed: .* ; correction : the relay refused socle@ville-courrier\.fr's password/)]);
+    expect(JSON.stringify([ok, refused])).not.toContain(TEST_SECRETS.SOCLE_TEST_SMTP_PASSWORD);
+  }, 240_000);
+});
 
 describe('the relay check refuses before any credential leaves', () => {
   const checkAt = async (address: string, settings: RelaySettings = relay()) => {

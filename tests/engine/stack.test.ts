@@ -423,12 +423,15 @@ describe('in a browser (Debian\'s Chromium, headless)', () => {
       expect(await page.title()).toBe('Registre des activités de traitement – Ville-Test');
       expect(await page.locator('tr[data-volume="ville-test-proxy-logs"]').count()).toBe(1);
       await page.screenshot({ path: join(SCREENSHOTS, 'registre-des-traitements.png'), fullPage: true });
-      // And the cookies notice: the stand-in apps declare none, and no audience is measured.
+      // And the cookies notice: LimeSurvey's two session cookies (its construct's, whatever image
+      // runs here), no audience measured.
       await page.goBack();
       await page.getByRole('link', { name: 'cookies et traceurs' }).click();
       await page.waitForURL('**/cookies-et-traceurs');
       expect(await page.title()).toBe('Cookies et traceurs – Ville-Test');
-      expect(await page.locator('body').innerText()).toContain('Aucun site de la commune ne dépose de cookie.');
+      const rows = [...(await page.content()).matchAll(/<tr data-cookie="([^"]+)" data-host="([^"]+)">/g)].map((m) => `${m[2]} ${m[1]}`);
+      expect(rows).toEqual(['enquetes.ville-test.fr PHPSESSID', 'enquetes.ville-test.fr YII_CSRF_TOKEN']);
+      expect(await page.locator('body').innerText()).toContain('Aucune mesure d’audience n’est réalisée sur ces sites.');
       await page.screenshot({ path: join(SCREENSHOTS, 'cookies-et-traceurs.png'), fullPage: true });
       expect(requested.length).toBeGreaterThan(0);
       for (const url of requested) expect(new URL(url).hostname).toMatch(/\.ville-test\.fr$/);
@@ -460,15 +463,16 @@ describe('the auditor\'s live audit (npm run audit --live), against the deployed
   const cityZone = { zones: ['ville-test.fr'], addresses: Object.fromEntries(PUBLIC.map((n) => [n, '127.0.0.1'])), nameServers: { 'ville-test.fr': 'ns1.ville-test.fr' } };
 
   it('passes every live check on the city as deployed: DNS, HTTPS, no request elsewhere, no cookie before consent, the onion sites', async () => {
-    const { status, stderr, doc, check } = liveAudit(cityZone, [], ['--onion-at', await onionAt(), '--mail']);
+    const { status, stderr, doc, check } = liveAudit(cityZone, [], ['--onion-at', await onionAt()]);
     // The static part fails on the retention nothing enforces (the truth, see docs/limits.md): exit 1.
     expect(status, stderr).toBe(1);
     expect(doc.parts).toEqual(['static', 'live']);
-    expect(doc.checks.filter((c: any) => c.status === 'fail').map((c: any) => c.id)).toEqual(['AUD-RETENTION-ENFORCED']);
-    for (const id of ['AUD-LIVE-DNS', 'AUD-LIVE-HTTPS', 'AUD-LIVE-NO-THIRD-PARTY-REQUEST', 'AUD-LIVE-NO-COOKIE-BEFORE-CONSENT', 'AUD-LIVE-COOKIES-NOTICE', 'AUD-LIVE-ONION', 'AUD-LIVE-MAIL']) expect(check(id).status, `${id}: ${check(id).evidence.join(' | ')}`).toBe('pass');
+    // This city's relay is the isolation tests' listener, not an MTA: the relay check (--mail) runs
+    // in mail.test.ts, and not run here it fails, saying so, rather than passing.
+    expect(doc.checks.filter((c: any) => c.status === 'fail').map((c: any) => c.id)).toEqual(['AUD-RETENTION-ENFORCED', 'AUD-LIVE-MAIL']);
+    expect(check('AUD-LIVE-MAIL').evidence).toEqual([expect.stringMatching(/^ÉCHEC : relais non vérifié : relancer avec --mail/)]);
+    for (const id of ['AUD-LIVE-DNS', 'AUD-LIVE-HTTPS', 'AUD-LIVE-NO-THIRD-PARTY-REQUEST', 'AUD-LIVE-NO-COOKIE-BEFORE-CONSENT', 'AUD-LIVE-COOKIES-NOTICE', 'AUD-LIVE-ONION']) expect(check(id).status, `${id}: ${check(id).evidence.join(' | ')}`).toBe('pass');
     expect(check('AUD-LIVE-HTTPS').evidence.join('\n')).toMatch(/participer\.ville-test\.fr \(127\.0\.0\.1:18443\) : TLSv1\.[23] .*, TLS 1\.1 refused, HSTS max-age=63072000/);
-    // The relay, as npm run mail -- check sees it from the stack's mail network.
-    expect(check('AUD-LIVE-MAIL').evidence).toEqual([expect.stringMatching(/^serveur-test : .*; TLSv1\.[23] .*certificat \[zimbra\.ville-test\.fr.*; compte socle@ville-test\.fr accepté$/)]);
     // Every public page was opened: each name's home, legal notice, register and cookies notice.
     expect(doc.communes[0].live.pages.map((p: any) => [p.url, p.status])).toEqual(PUBLIC.flatMap((n) => ['/', '/mentions-legales', '/registre-des-traitements', '/cookies-et-traceurs'].map((p) => [`https://${n}:18443${p}`, 200])));
     // And the same pages on each name's onion site, found by its Onion-Location header.
@@ -478,14 +482,13 @@ describe('the auditor\'s live audit (npm run audit --live), against the deployed
     expect(onion.pages.map((p: any) => [p.url, p.status])).toEqual(onion.sites.flatMap((s: any) => ['/', '/mentions-legales', '/registre-des-traitements', '/cookies-et-traceurs'].map((p) => [`${s.origin}${p}`, 200])));
   }, 240_000);
 
-  it('fails on a CNAME to a CDN, an address outside the city (never contacted), name servers at a registrar, and a relay refusing the password', () => {
+  it('fails on a CNAME to a CDN, an address outside the city (never contacted) and name servers at a registrar', () => {
     const { check } = liveAudit({
       zones: ['ville-test.fr', 'cdn-tiers.example', 'registrar-tiers.example'],
       addresses: { 'ville-test.cdn-tiers.example': '127.0.0.1', 'enquetes.ville-test.fr': '192.0.2.10' },
       cnames: { 'participer.ville-test.fr': 'ville-test.cdn-tiers.example' },
       nameServers: { 'ville-test.fr': 'ns1.registrar-tiers.example' },
-    }, [], ['--mail'], { SOCLE_TEST_SMTP_PASSWORD: 'pas-le-bon-mot-de-passe' });
-    expect(check('AUD-LIVE-MAIL').evidence).toEqual([expect.stringMatching(/^ÉCHEC : serveur-test : échec à l’étape auth : authentication of socle@ville-test\.fr failed: .* ; correction : the relay refused socle@ville-test\.fr's password/)]);
+    });
     expect(check('AUD-LIVE-DNS').evidence).toEqual([
       'ÉCHEC : participer.ville-test.fr : CNAME vers ville-test.cdn-tiers.example, hors de ville-test.fr',
       'ÉCHEC : enquetes.ville-test.fr : adresse 192.0.2.10 hors des réseaux de la commune (127.0.0.0/8, 198.18.0.0/15, 172.16.0.0/12, 192.168.0.0/16)',
