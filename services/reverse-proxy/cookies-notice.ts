@@ -35,6 +35,12 @@ export function noticeRows(routes: readonly ProxyRoute[], audience: AudienceMeas
   ].map((c) => ({ hostname: r.hostname, ...c })));
 }
 
+/** The rows a rendered notice lists, read back (the audit, and the tests that compare a browser's cookies with it). */
+export function listedCookies(html: string): Array<{ readonly hostname: string; readonly name: string }> {
+  const unescape = (v: string) => v.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+  return [...html.matchAll(/<tr data-cookie="([^"]+)" data-host="([^"]+)">/g)].map((m) => ({ name: unescape(m[1]), hostname: unescape(m[2]) }));
+}
+
 export function renderCookiesNotice(n: LegalNotice, rows: readonly NoticeRow[], audience: AudienceMeasurement | undefined): string {
   const e = escapeHtml;
   const table = rows.length === 0

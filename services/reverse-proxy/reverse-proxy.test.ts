@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { ReverseProxy, type ReverseProxyProps } from './index.js';
 import { REGISTER_FILE, REGISTER_PATH } from './register.js';
-import { COOKIES_NOTICE_FILE, COOKIES_NOTICE_PATH } from './cookies-notice.js';
+import { COOKIES_NOTICE_FILE, COOKIES_NOTICE_PATH, listedCookies } from './cookies-notice.js';
 import { matomoPrivacy } from '../matomo/privacy.js';
 import { Platform } from '../common/platform.js';
 import { fileOf, containerNamed, resources, synthInHost } from '../../tests/helpers.js';
@@ -138,7 +138,7 @@ describe('ReverseProxy', () => {
       p.measureAudience({ upstream: 'matomo-web:8080', trackerScript: '', optOutScript: '', logImport: false, privacy: matomoPrivacy(90), optOutCookie });
     });
     const page = fileOf(containerNamed(json, 'ville-exemple-proxy-nginx'), COOKIES_NOTICE_FILE) as string;
-    const rows = [...page.matchAll(/<tr data-cookie="([^"]+)" data-host="([^"]+)">/g)].map((m) => `${m[2]} ${m[1]}`);
+    const rows = listedCookies(page).map((l) => `${l.hostname} ${l.name}`);
     // Matomo's own interface is not measured: no opt-out there.
     expect(rows).toEqual(['enquetes.ville-exemple.fr PHPSESSID', 'enquetes.ville-exemple.fr mtm_consent_removed', 'stats.ville-exemple.fr MATOMO_SESSID']);
     expect(page).toContain('<td>garder &lt;vos&gt; réponses</td><td>session : effacé à la fermeture du navigateur</td>');

@@ -9,7 +9,7 @@ import { EXAMPLE, exampleCity, run, synthToDisk, tempDir, TSX, writeCity } from 
 import { loadCities } from '../config/load.js';
 import { AUDIT_CHECKS, CITIZEN_FINDINGS, runChecks, type CheckResult } from './checks.js';
 import { auditedCommune, LEGAL_NOTICE_FILE, type AuditedCommune } from './model.js';
-import type { MailObservation, OnionObservations } from './live.js';
+import type { LiveObservations, MailObservation, OnionObservations } from './live.js';
 import { REGISTER_FILE } from '../../services/reverse-proxy/register.js';
 import { AUDIENCE_SCRIPT_FILE, NGINX_CONF_FILE } from '../../services/reverse-proxy/index.js';
 import { ok as invitationsOk, FIXTURES as LETTER_FIXTURES, SURVEY } from '../../invitations/tests/cli-helpers.js';
@@ -27,6 +27,9 @@ const resultOf = (c: AuditedCommune, id: string): CheckResult => {
   if (!r) throw new Error(`no check ${id}`);
   return r;
 };
+
+/** `c` as the live part would have seen it: nothing observed but `seen`. */
+const observedLive = (c: AuditedCommune, seen: Partial<LiveObservations>): AuditedCommune => ({ ...c, live: { resolver: 'test', dns: [], zones: [], https: [], pages: [], ...seen } });
 
 const failing = (c: AuditedCommune) => runChecks([c]).filter((r) => r.status === 'fail').map((r) => r.id);
 
@@ -222,7 +225,7 @@ describe('each check on a planted violation', () => {
   it('AUD-LIVE-COOKIES-NOTICE: a cookie the browser received that the served notice does not list, and a notice not served', () => {
     const c = audited(EXAMPLE);
     const page = (url: string, cookies: Array<{ name: string; domain: string }>, status = 200) => ({ url, status, requests: [url], blocked: [], cookies: cookies.map((k) => ({ ...k, session: true })) });
-    const live = (pages: ReturnType<typeof page>[]) => ({ ...c, live: { resolver: 'test', dns: [], zones: [], https: [], pages } });
+    const live = (pages: ReturnType<typeof page>[]) => observedLive(c, { pages });
     const declared = live([
       page('https://enquetes.ville-exemple.fr/cookies-et-traceurs', []),
       page('https://enquetes.ville-exemple.fr/123456', [{ name: 'PHPSESSID', domain: 'enquetes.ville-exemple.fr' }, { name: 'YII_CSRF_TOKEN', domain: 'enquetes.ville-exemple.fr' }]),
@@ -248,7 +251,7 @@ describe('each check on a planted violation', () => {
     ]);
     const onion = (x: string) => `http://${x.repeat(56)}.onion`;
     const page = (url: string, requests: string[]) => ({ url, status: 200, requests: [url, ...requests], blocked: [], cookies: [] });
-    const live = (o?: OnionObservations) => ({ ...c, live: { resolver: 'test', dns: [], zones: [], https: [], pages: [], ...(o ? { onion: o } : {}) } });
+    const live = (onion?: OnionObservations) => observedLive(c, onion ? { onion } : {});
     expect(resultOf(live(), 'AUD-LIVE-ONION').evidence).toEqual([expect.stringMatching(/^ÉCHEC : sites onion non parcourus : relancer avec --tor 127\.0\.0\.1:9050/)]);
     const sites = [{ name: 'participer.ville-exemple.fr', origin: onion('a') }, { name: 'enquetes.ville-exemple.fr', origin: onion('b') }];
     expect(resultOf(live({ via: 'test', sites, pages: [page(`${onion('a')}/`, []), page(`${onion('b')}/mentions-legales`, [`${onion('b')}/style.css`])] }), 'AUD-LIVE-ONION').status).toBe('pass');
@@ -260,7 +263,7 @@ describe('each check on a planted violation', () => {
 
   it('AUD-LIVE-MAIL: the relay check not run, run without checking anything, and failing on one host', () => {
     const c = audited(EXAMPLE);
-    const live = (mail?: MailObservation) => ({ ...c, live: { resolver: 'test', dns: [], zones: [], https: [], pages: [], ...(mail ? { mail } : {}) } });
+    const live = (mail?: MailObservation) => observedLive(c, mail ? { mail } : {});
     const command = 'npm run mail -- check --config ville-exemple.yaml';
     const ok = { host: 'serveur-1', ok: true, route: 'through the mail gateway', tls: { version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', certificate: { subject: 'zimbra.ville-exemple.fr', names: ['zimbra.ville-exemple.fr'], issuer: 'CA de la ville', validTo: '2027' } }, auth: { user: 'socle@ville-exemple.fr', accepted: true, methods: ['PLAIN'] } };
     expect(resultOf(live(), 'AUD-LIVE-MAIL').evidence).toEqual([expect.stringMatching(/^ÉCHEC : relais non vérifié : relancer avec --mail/)]);

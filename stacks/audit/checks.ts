@@ -3,7 +3,7 @@
 // A check never reads the machine: the static model (model.ts) or the live probes feed it.
 import type { AuditedCommune } from './model.js';
 import { inNetwork, isUnder } from '../config/checks/ownership.js';
-import { COOKIES_NOTICE_PATH } from '../../services/reverse-proxy/cookies-notice.js';
+import { COOKIES_NOTICE_PATH, listedCookies } from '../../services/reverse-proxy/cookies-notice.js';
 
 /** The citizen audit's findings, as it made them by hand (French, as published). */
 export const CITIZEN_FINDINGS = {
@@ -388,7 +388,7 @@ export const LIVE_CHECKS: readonly AuditCheck[] = [
     statementEn: 'The cookies and trackers notice is served on every site and lists every cookie the browser received from that site.',
     fix: 'declare the cookie the app sets (ProxyRoute.cookies in its service\'s construct) and redeploy, or stop setting it; the evidence names the page and the cookie',
     run: (c) => {
-      const listed = c.cookieNotices.flatMap((n) => [...n.html.matchAll(/<tr data-cookie="([^"]+)" data-host="([^"]+)">/g)].map((m) => ({ name: decodeHtml(m[1]), hostname: decodeHtml(m[2]) })));
+      const listed = c.cookieNotices.flatMap((n) => listedCookies(n.html));
       const failures: string[] = [];
       if (c.cookieNotices.length === 0) failures.push('aucune page « Cookies et traceurs » servie par le proxy');
       for (const p of c.live!.pages) {

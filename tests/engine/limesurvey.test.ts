@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { $ } from 'zx';
 import { DeployedCity, envOf, remoteControl, waitAllHealthy } from './deployed-city.js';
 import { gotoSteadily, launchChromium } from './browser.js';
-import { COOKIES_NOTICE_PATH } from '../../services/reverse-proxy/cookies-notice.js';
+import { COOKIES_NOTICE_PATH, listedCookies } from '../../services/reverse-proxy/cookies-notice.js';
 import { lookedIn, presentArchive } from './release-archives.js';
 import { TEST_REGISTRY } from './global-setup.js';
 import { TEST_SECRETS } from './test-city.js';
@@ -271,7 +271,7 @@ if (!archive) {
       expect(clearnet.requested.length).toBeGreaterThan(3);
       // The cookies the citizen was given are the session ones the served notice lists for this site, no other.
       const notice = (await viaProxy(COOKIES_NOTICE_PATH)).stdout;
-      const listed = [...notice.matchAll(/<tr data-cookie="([^"]+)" data-host="([^"]+)">/g)].map((m) => `${m[2]} ${m[1]}`);
+      const listed = listedCookies(notice).map((l) => `${l.hostname} ${l.name}`);
       expect(clearnet.cookies.length).toBeGreaterThan(0);
       expect(listed).toEqual(expect.arrayContaining(clearnet.cookies));
       expect(viaOnion.cookies.map((c) => c.replace(onion!, HOST)).sort()).toEqual([...clearnet.cookies].sort());

@@ -15,6 +15,7 @@ import { TEST_REGISTRY } from './global-setup.js';
 import { OUTSIDE, outsideConnections } from './test-host.js';
 import { gotoSteadily, launchChromium } from './browser.js';
 import { startResolver, type TestResolver } from './dns.js';
+import { listedCookies } from '../../services/reverse-proxy/cookies-notice.js';
 import { ROOT, TSX, tempDir } from '../helpers.js';
 
 const q = $({ quiet: true });
@@ -429,7 +430,7 @@ describe('in a browser (Debian\'s Chromium, headless)', () => {
       await page.getByRole('link', { name: 'cookies et traceurs' }).click();
       await page.waitForURL('**/cookies-et-traceurs');
       expect(await page.title()).toBe('Cookies et traceurs – Ville-Test');
-      const rows = [...(await page.content()).matchAll(/<tr data-cookie="([^"]+)" data-host="([^"]+)">/g)].map((m) => `${m[2]} ${m[1]}`);
+      const rows = listedCookies(await page.content()).map((l) => `${l.hostname} ${l.name}`);
       expect(rows).toEqual(['enquetes.ville-test.fr PHPSESSID', 'enquetes.ville-test.fr YII_CSRF_TOKEN']);
       expect(await page.locator('body').innerText()).toContain('Aucune mesure d’audience n’est réalisée sur ces sites.');
       await page.screenshot({ path: join(SCREENSHOTS, 'cookies-et-traceurs.png'), fullPage: true });
