@@ -46,8 +46,8 @@ const COMMAND_USAGE = {
   check: `usage: npm run survey -- check (--url URL | --config FILE) --survey ID [--fix]
 Checks what LimeSurvey stores with each answer and who may answer: anonymized=Y, ipaddr=N,
 ipanonymize=Y (where LimeSurvey has it), refurl=N, savetimings=N, datestamp=N, allowsave=N,
-listpublic=N, allowregister=N, a participant table (access by code only), and no name or e-mail
-address among the participants. Prints one line per setting: ok, or FAIL with the fix.
+listpublic=N, allowregister=N, an end date (the answers are deleted some days after it), a
+participant table (access by code only), and no name or e-mail address among the participants. Prints one line per setting: ok, or FAIL with the fix.
   --fix                    set the failing settings LimeSurvey still lets change (before
                            activation), then read them back: LimeSurvey drops silently what it
                            does not take
@@ -205,6 +205,12 @@ export function evaluatePrivacy(properties: SurveyProperties, participants: Part
       findings.push({ setting: rule.name, ok: false, actual, expected: rule.want, fix: `${rule.why}: set ${rule.where} to ${rule.want === 'Y' ? 'on' : 'off'} (or run check --fix)`, set: { [rule.name]: rule.want } });
     }
   }
+  // The answers' retention counts from the end date (socle-limesurvey purge-ended): without one
+  // they would be kept for ever. The date is the city's choice, so --fix cannot set it.
+  const expires = properties.expires;
+  findings.push(expires
+    ? { setting: 'end date', ok: true, actual: String(expires), expected: 'a date' }
+    : { setting: 'end date', ok: false, actual: expires === undefined ? '(not reported)' : '(none)', expected: 'a date', fix: 'the answers are deleted services.limesurvey.answersKeptDays days after the survey\'s end, and a survey without one would keep them for ever: set Settings → Publication & access → Expiry date' });
   findings.push(participants.table
     ? { setting: 'participant table', ok: true, actual: `present, ${participants.count} code(s)`, expected: 'present' }
     : { setting: 'participant table', ok: false, actual: 'absent', expected: 'present', fix: 'without one anyone with the link can answer: npm run survey -- import-codes creates it (or Survey participants → Initialise participant table)' });
@@ -328,7 +334,7 @@ async function connect(args: Args): Promise<{ ls: LimeSurvey; bulk?: BulkImport 
   return { ls: await LimeSurvey.open({ ...connection, url }, fetchImpl), bulk };
 }
 
-const PROPERTY_NAMES = ['active', ...PRIVACY_RULES.map((r) => r.name)];
+const PROPERTY_NAMES = ['active', 'expires', ...PRIVACY_RULES.map((r) => r.name)];
 
 async function participantsReport(ls: LimeSurvey, surveyId: number): Promise<ParticipantsReport> {
   if (!(await ls.hasParticipantTable(surveyId))) return { table: false, count: 0, identified: 0 };

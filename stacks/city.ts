@@ -37,7 +37,7 @@ const WEB_APPS: { readonly [K in WebAppName]: {
   },
   limesurvey: {
     onionPort: 8082,
-    build: (stack, common, l) => new LimeSurvey(stack, 'limesurvey', { ...common, memoryMiB: l.memoryMiB, image: l.image }),
+    build: (stack, common, l) => new LimeSurvey(stack, 'limesurvey', { ...common, memoryMiB: l.memoryMiB, image: l.image, answersKeptDays: l.answersKeptDays }),
   },
   matomo: {
     onionPort: 8083,

@@ -7,23 +7,34 @@ import { readFileSync } from 'node:fs';
 import { ROOT } from './helpers.js';
 import { ANSWER_SETTINGS, PARTICIPANTS_HEADER, csvRecords, evaluatePrivacy, findingLine, parseParticipants } from '../scripts/survey.js';
 
-const SAFE = { active: 'N', anonymized: 'Y', ipaddr: 'N', ipanonymize: 'Y', refurl: 'N', savetimings: 'N', datestamp: 'N', allowsave: 'N', listpublic: 'N', allowregister: 'N' };
+const SAFE = { active: 'N', expires: '2027-03-31 23:59:00', anonymized: 'Y', ipaddr: 'N', ipanonymize: 'Y', refurl: 'N', savetimings: 'N', datestamp: 'N', allowsave: 'N', listpublic: 'N', allowregister: 'N' };
 const CODES_ONLY = { table: true, count: 3, identified: 0 };
 
 describe('evaluatePrivacy', () => {
   it('passes a safe survey with a participant table of codes only', () => {
     const findings = evaluatePrivacy(SAFE, CODES_ONLY);
     expect(findings.filter((f) => !f.ok)).toEqual([]);
-    expect(findings.map((f) => f.setting)).toEqual(['anonymized', 'ipaddr', 'ipanonymize', 'refurl', 'savetimings', 'datestamp', 'allowsave', 'listpublic', 'allowregister', 'participant table', 'participant names and e-mail']);
+    expect(findings.map((f) => f.setting)).toEqual(['anonymized', 'ipaddr', 'ipanonymize', 'refurl', 'savetimings', 'datestamp', 'allowsave', 'listpublic', 'allowregister', 'end date', 'participant table', 'participant names and e-mail']);
   });
 
-  it('passes the example consultation Socle ships, as its file sets it', () => {
+  it('passes the example consultation Socle ships, as its file sets it, but for the end date the city chooses', () => {
     const lss = readFileSync(`${ROOT}/services/limesurvey/examples/rythmes-scolaires.lss`, 'utf8');
     // XML comments may not hold "--": LimeSurvey refuses the whole file then.
     for (const comment of lss.match(/<!--[\s\S]*?-->/g) ?? []) expect(comment.slice(4, -3)).not.toContain('--');
     const surveyRow = /<surveys>[\s\S]*?<row>([\s\S]*?)<\/row>/.exec(lss)![1];
     const properties = Object.fromEntries([...surveyRow.matchAll(/<(\w+)><!\[CDATA\[([^\]]*)\]\]><\/\1>/g)].map((m) => [m[1], m[2]]));
-    expect(evaluatePrivacy({ active: 'N', ...properties }, CODES_ONLY).filter((f) => !f.ok)).toEqual([]);
+    expect(evaluatePrivacy({ active: 'N', ...properties }, CODES_ONLY).filter((f) => !f.ok).map((f) => f.setting)).toEqual(['end date']);
+  });
+
+  it('fails a survey without an end date (its answers would be kept for ever), which --fix cannot set', () => {
+    for (const expires of [null, '']) {
+      const end = evaluatePrivacy({ ...SAFE, expires }, CODES_ONLY).find((f) => f.setting === 'end date')!;
+      expect(end).toMatchObject({ ok: false, actual: '(none)' });
+      expect(end.set).toBeUndefined();
+      expect(end.fix).toMatch(/answersKeptDays days after the survey's end.*Expiry date/);
+    }
+    const { expires: _, ...unreported } = SAFE;
+    expect(evaluatePrivacy(unreported, CODES_ONLY).find((f) => f.setting === 'end date')).toMatchObject({ ok: false, actual: '(not reported)' });
   });
 
   it('fails each unsafe setting with the place to fix it and the property to set', () => {

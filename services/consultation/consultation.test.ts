@@ -10,6 +10,7 @@ import { IMAGE_CATALOG } from '../common/images.js';
 import { citySchema } from '../../stacks/config/load.js';
 import type { HostStack } from '../../stacks/host-stack.js';
 import { containerNamed, resources, synthInHost } from '../../tests/helpers.js';
+import { LABEL } from '../../core/labels.js';
 
 function props(s: HostStack, extra: Partial<ConsultationProps> = {}, security: 'starttls' | 'tls' = 'starttls'): ConsultationProps {
   const smtp = new MailGateway(s, 'mail', {
@@ -126,12 +127,25 @@ describe('Consultation (Decidim preset)', () => {
       if (t.every === 'day') expect(at > daily && at < saturday, t.task).toBe(true);
       if (t.every === 'saturday') expect(at, t.task).toBeGreaterThan(saturday);
     }
-    expect(DECIDIM_SCHEDULE.filter((t) => t.personalData).map((t) => t.task).sort()).toEqual(['decidim:delete_download_your_data_files', 'decidim:participants:delete_inactive_participants']);
+    expect(DECIDIM_SCHEDULE.filter((t) => t.deletes).map((t) => t.task).sort()).toEqual(['decidim:delete_download_your_data_files', 'decidim:participants:delete_inactive_participants']);
     // Removed with the Metrics feature in 0.31.
     expect(loop).not.toContain('decidim:metrics:all');
     expect(body).toContain('sleep 900');
     expect(scheduler.healthcheck.test).toEqual(['CMD-SHELL', "grep -qsa '[s]ocle-decidim-scheduler' /proc/[0-9]*/cmdline"]);
     expect(loop).toContain('socle-decidim-scheduler');
+  });
+
+  it('names, on each store of personal data, what deletes it: the clean-ups the scheduler runs, each of them', () => {
+    const labels = (volume: string) => Object.fromEntries(resources(json, 'docker_volume').find((v) => v.name === volume)!.labels.map((l: any) => [l.label, l.value]));
+    const body = script(scheduler);
+    for (const store of ['ville-exemple-consultation-uploads', 'ville-exemple-consultation-postgres']) {
+      const enforcedBy = labels(store)[LABEL.retentionEnforcedBy];
+      for (const t of DECIDIM_SCHEDULE.filter((task) => task.deletes)) {
+        expect(enforcedBy, store).toContain(`${t.task} (${t.deletes})`);
+        expect(body).toContain(`run ${t.task}\n`);
+      }
+      expect(labels(store)[LABEL.retention], store).toMatch(/jours/);
+    }
   });
 
   it('renders start scripts a POSIX shell accepts', () => {

@@ -52,12 +52,12 @@ export class Consultation extends Construct implements IWebApp {
     const preset = PRESETS[props.preset ?? 'decidim'];
     const port = props.port ?? preset.port;
     const data = platform.network(this, { name: `${service}-data`, tier: 'data' });
-    const db = new Postgres(this, 'Database', { service, network: data });
+    const db = new Postgres(this, 'Database', { service, network: data, ...preset.retention.database });
     const redis = new Redis(this, 'Redis', { service, network: data });
     // One volume per upload directory of the preset (Docker mounts whole volumes, not sub-paths).
     const uploads = preset.dataPaths.map((path, i) => ({
       path,
-      volume: platform.volume(this, { name: `${service}-uploads${i === 0 ? '' : `-${i + 1}`}`, service, category: 'personal', retention: 'durée du service, puis suppression' }),
+      volume: platform.volume(this, { name: `${service}-uploads${i === 0 ? '' : `-${i + 1}`}`, service, category: 'personal', ...preset.retention.uploads }),
     }));
     const c = db.connection;
     const values: Record<(typeof CONSULTATION_PLACEHOLDERS)[number], string | number> = {

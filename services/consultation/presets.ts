@@ -28,6 +28,14 @@ export interface ConsultationPreset {
   readonly env: Readonly<Record<string, string>>;
   /** Content-Security-Policy of the site: own origin only. */
   readonly csp: string;
+  /** How long what participants leave is kept, and what deletes it: the register and the audit say it. */
+  readonly retention: { readonly database: Retention; readonly uploads: Retention };
+}
+
+/** A store's retention and the mechanism that enforces it (VolumeProps). */
+export interface Retention {
+  readonly retention: string;
+  readonly retentionEnforcedBy?: string;
 }
 
 /** Where Decidim's generated application lives in ghcr.io/decidim/decidim (decidim/docker, Dockerfile-generator: WORKDIR /code). */
@@ -73,8 +81,8 @@ export interface ScheduledTask {
   readonly task: string;
   /** `quarter`: every 15 minutes; `day`: once a day, just after 00:00 UTC; `saturday`: that day's round. */
   readonly every: 'quarter' | 'day' | 'saturday';
-  /** Deletes personal data once it is due (GDPR storage limitation). */
-  readonly personalData?: true;
+  /** The personal data it deletes once due (GDPR storage limitation), in French for the register. */
+  readonly deletes?: string;
 }
 
 /**
@@ -88,11 +96,11 @@ export const DECIDIM_SCHEDULE: readonly ScheduledTask[] = [
   { task: 'decidim_participatory_processes:change_active_step', every: 'quarter' },
   // decidim-core/lib/tasks/decidim_download_your_data_tasks.rake: files older than
   // DECIDIM_DOWNLOAD_YOUR_DATA_EXPIRY_TIME (7 days) are purged.
-  { task: 'decidim:delete_download_your_data_files', every: 'day', personalData: true },
+  { task: 'decidim:delete_download_your_data_files', every: 'day', deletes: 'les archives « télécharger mes données » de plus de 7 jours' },
   // decidim-core/lib/tasks/decidim_participants_tasks.rake: warns, then deletes accounts inactive
   // for DELETE_INACTIVE_USERS_AFTER_DAYS (365); jobs on the delete_inactive_participants queue,
   // which the generated config/sidekiq.yml lists (app_templates/sidekiq.yml.erb).
-  { task: 'decidim:participants:delete_inactive_participants', every: 'day', personalData: true },
+  { task: 'decidim:participants:delete_inactive_participants', every: 'day', deletes: 'les comptes sans connexion depuis 365 jours, après deux avertissements : nom, adresse et avatar effacés' },
   { task: 'decidim:open_data:export', every: 'day' },
   { task: 'decidim_meetings:clean_registration_forms', every: 'day' },
   { task: 'decidim:reminders:all', every: 'day' },
@@ -218,6 +226,11 @@ const RAILS_CSP = ownOriginCsp({ inlineScripts: true, inlineStyles: true });
 
 const railsHealth = (port: number) => ['CMD-SHELL', `curl --fail --silent --output /dev/null --header "X-Forwarded-Proto: https" --header "Host: $SOCLE_HOSTNAME" http://127.0.0.1:${port}/ || exit 1`];
 
+/** What the scheduler deletes, as the register and the audit name it: taken from the schedule it runs. */
+function scheduledDeletions(schedule: readonly ScheduledTask[] = DECIDIM_SCHEDULE): string {
+  return `le conteneur consultation-scheduler, chaque jour : ${schedule.filter((t) => t.deletes).map((t) => `${t.task} (${t.deletes})`).join(' ; ')}`;
+}
+
 export const PRESETS: Readonly<Record<'decidim', ConsultationPreset>> = {
   decidim: {
     image: 'decidim',
@@ -248,5 +261,17 @@ export const PRESETS: Readonly<Record<'decidim', ConsultationPreset>> = {
       MAPS_PROVIDER: '',
     },
     csp: RAILS_CSP,
+    // Decidim's DestroyAccount empties the name and address and removes the avatar; what the
+    // participant published stays, under "deleted participant".
+    retention: {
+      database: {
+        retention: 'compte d’un participant : 365 jours après sa dernière connexion, puis nom, adresse et avatar effacés ; contributions publiées : conservées sans le nom de leur auteur',
+        retentionEnforcedBy: scheduledDeletions(),
+      },
+      uploads: {
+        retention: 'archives « télécharger mes données » : 7 jours ; avatar : jusqu’à la suppression du compte ; pièces jointes : avec la contribution publiée',
+        retentionEnforcedBy: scheduledDeletions(),
+      },
+    },
   },
 };

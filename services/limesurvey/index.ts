@@ -13,6 +13,11 @@ export interface LimeSurveyProps extends WebAppProps {
   readonly memoryMiB?: number;
   /** An image the city packaged itself, under its registry namespace. @default Socle's (catalog `limesurvey`) */
   readonly image?: string;
+  /**
+   * Days after a survey's end (its expiry date) when what citizens left in it (answers, codes,
+   * saved partial answers, uploaded files) is deleted, by Socle's image, every hour. @default 180
+   */
+  readonly answersKeptDays?: number;
 }
 
 /** LimeSurvey's RemoteControl endpoint (JSON-RPC), and where the proxy refuses it. */
@@ -46,11 +51,19 @@ export class LimeSurvey extends Construct implements IWebApp {
     });
     const memoryMiB = props.memoryMiB ?? 512;
     if (memoryMiB < 256) throw new Error(`limesurvey memoryMiB must be at least 256, got ${memoryMiB}; raise services.limesurvey.memoryMiB in the city file`);
+    const answersKeptDays = props.answersKeptDays ?? 180;
+    if (!Number.isInteger(answersKeptDays) || answersKeptDays < 1) throw new Error(`limesurvey answersKeptDays must be a whole number of days, at least 1, got ${answersKeptDays}; fix services.limesurvey.answersKeptDays in the city file`);
+    // The deletion is Socle's image's (socle-limesurvey purge-ended): an image the city packaged
+    // itself enforces nothing Socle knows of, and the audit says so.
+    const retention = {
+      retention: `réponses, codes et fichiers déposés : ${answersKeptDays} jours après la date de fin de l’enquête, puis suppression`,
+      retentionEnforcedBy: props.image ? undefined : `socle-limesurvey dans le conteneur de LimeSurvey, au démarrage puis toutes les heures : supprime ce que les participants ont laissé dans chaque enquête terminée depuis plus de ${answersKeptDays} jours (npm run survey -- check exige une date de fin)`,
+    };
     const data = platform.network(this, { name: `${service}-data`, tier: 'data' });
-    const db = new MariaDb(this, 'Database', { service, network: data });
+    const db = new MariaDb(this, 'Database', { service, network: data, ...retention });
     const c = db.connection;
     const root = '/var/www/limesurvey';
-    const uploads = platform.volume(this, { name: `${service}-uploads`, service, category: 'personal', retention: 'durée de l’enquête, puis suppression' });
+    const uploads = platform.volume(this, { name: `${service}-uploads`, service, category: 'personal', ...retention });
     // Asset and runtime caches LimeSurvey rebuilds by itself; uploads in progress live here too.
     const cache = platform.volume(this, { name: `${service}-cache`, service, category: 'cache', retention: 'reconstruit par LimeSurvey', backup: false, preventDestroy: false });
     const port = 8080;
@@ -68,6 +81,7 @@ export class LimeSurvey extends Construct implements IWebApp {
         LIMESURVEY_ENCRYPTION_KEY: platform.generatedSecret(this, 'encryption-key', { length: 64, hex: true }),
         LIMESURVEY_ENCRYPTION_NONCE: platform.generatedSecret(this, 'encryption-nonce', { length: 48, hex: true }),
         SMTP_PASSWORD: props.smtp.password,
+        SOCLE_ANSWERS_KEPT_DAYS: String(answersKeptDays),
         ...relayTrust(props.smtp).env,
         // Where X-Real-IP is believed from: the proxy's own network, or its host across the city network.
         ...(props.exposure.kind === 'network' ? { SOCLE_PROXY_NAME: 'proxy' } : { SOCLE_TRUSTED_PROXIES: `${props.exposure.proxyAddress}/32` }),

@@ -82,7 +82,7 @@ export interface CityConfig {
       readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly preset: 'decidim'; readonly image?: string; readonly port?: number;
       readonly env: Readonly<Record<string, string>>; readonly memoryMiB: number; readonly workerMemoryMiB: number;
     };
-    readonly limesurvey: ServicePlacement & { readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly image?: string; readonly memoryMiB: number };
+    readonly limesurvey: ServicePlacement & { readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly image?: string; readonly memoryMiB: number; readonly answersKeptDays: number };
     readonly matomo: ServicePlacement & { readonly enabled: boolean; readonly hostname: string; readonly upstreamPort: number; readonly archiveIntervalMinutes: number; readonly rawDataRetentionDays: number; readonly image?: string; readonly memoryMiB: number };
     readonly onion: ServicePlacement & { readonly enabled: boolean; readonly offline: boolean };
     readonly backup: {

@@ -39,6 +39,11 @@ let city: DeployedCity;
 
 const rc = (method: string, ...params: unknown[]) => remoteControl(APP, method, ...params);
 
+/** A survey end date `days` from now (negative: past), as LimeSurvey stores it. */
+const endIn = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 19).replace('T', ' ');
+/** services.limesurvey.answersKeptDays of the test city: the default. */
+const ANSWERS_KEPT_DAYS = 180;
+
 async function sql(query: string): Promise<string> {
   return (await q`docker exec --env ${`MYSQL_PWD=${await envOf(APP, 'DB_PASSWORD')}`} ${DB} mariadb -h127.0.0.1 -ulimesurvey limesurvey -N -B -e ${query}`).stdout.trim();
 }
@@ -187,7 +192,7 @@ if (!archive) {
 
     it('accepts a printed code as the citizen types it, through the proxy, and counts wrong codes by the citizen\'s own address', async () => {
       const [code] = generateCodes(1, 12);
-      expect(await rc('set_survey_properties', SURVEY, { anonymized: 'Y', ipaddr: 'N', ipanonymize: 'Y', refurl: 'N', savetimings: 'N', datestamp: 'N', allowsave: 'N', listpublic: 'N', allowregister: 'N' })).toMatchObject({ anonymized: true });
+      expect(await rc('set_survey_properties', SURVEY, { anonymized: 'Y', ipaddr: 'N', ipanonymize: 'Y', refurl: 'N', savetimings: 'N', datestamp: 'N', allowsave: 'N', listpublic: 'N', allowregister: 'N', expires: endIn(30) })).toMatchObject({ anonymized: true, expires: true });
       expect(await rc('activate_tokens', SURVEY, [])).toEqual({ status: 'OK' });
       expect((await rc('add_participants', SURVEY, [{ token: code, usesleft: 1 }], false))[0].token).toBe(code);
       expect((await rc('activate_survey', SURVEY)).status).toBe('OK');
@@ -243,6 +248,11 @@ if (!archive) {
       // npm run survey, which refuses a survey that is not.
       const lss = readFileSync(join(ROOT, 'services/limesurvey/examples/rythmes-scolaires.lss')).toString('base64');
       expect(await rc('import_survey', lss, 'lss', 'Rythmes scolaires', CONSULTATION)).toBe(CONSULTATION);
+      // The end date is the city's choice (the example has none): activate refuses a survey without one.
+      const refused = await survey('activate', '--survey', String(CONSULTATION));
+      expect(refused.exitCode, refused.stdout + refused.stderr).toBe(1);
+      expect(refused.stdout).toMatch(/FAIL  end date: \(none\), want a date: .*Expiry date/);
+      expect(await rc('set_survey_properties', CONSULTATION, { expires: endIn(30) })).toMatchObject({ expires: true });
       await sql('DELETE FROM lime_failed_login_attempts');
       const codes = generateCodes(40, 12);
       const participants = join(tempDir(), 'limesurvey-participants.csv');
@@ -400,5 +410,42 @@ if (!archive) {
       // Back to the city file as it was.
       writeFileSync(city.city.config, base);
     }, 1_200_000);
+
+    it('deletes what citizens left in a survey once it ended more than answersKeptDays ago, at start and on demand, and names the surveys whose turn is near', async () => {
+      // The example consultation ended a day beyond the retention: its 2 answers, 40 codes, a file a
+      // participant uploaded and the copy LimeSurvey keeps of a deactivated survey's answers go.
+      await sql(`UPDATE lime_surveys SET expires = '${endIn(-ANSWERS_KEPT_DAYS - 1)}' WHERE sid = ${CONSULTATION}`);
+      const copy = `lime_old_survey_${CONSULTATION}_20260101000000`;
+      await sql(`CREATE TABLE ${copy} LIKE lime_survey_${CONSULTATION}; INSERT INTO ${copy} SELECT * FROM lime_survey_${CONSULTATION}`);
+      const files = `/var/www/limesurvey/upload/surveys/${CONSULTATION}/files`;
+      await q`docker exec ${APP} sh -c ${`mkdir -p ${files}/sub && echo piece > ${files}/fu_piece-jointe && echo x > ${files}/sub/fu_autre`}`;
+      // The other survey ended within the retention: kept, and named two weeks before its turn.
+      await sql(`UPDATE lime_surveys SET expires = '${endIn(-ANSWERS_KEPT_DAYS + 10)}' WHERE sid = ${SURVEY}`);
+      await sql(`INSERT INTO lime_survey_${SURVEY} (submitdate, lastpage, startlanguage, seed) VALUES ('1980-01-01 00:00:00', 1, 'fr', '1')`);
+      const questions = await sql(`SELECT COUNT(*) FROM lime_questions WHERE sid = ${CONSULTATION}`);
+
+      const since = new Date().toISOString();
+      await q`docker restart ${APP}`;
+      await waitAllHealthy([APP], 240);
+      const log = (await q`docker logs --since ${since} ${APP}`).stderr;
+      expect(log).toMatch(new RegExp(`survey ${CONSULTATION} ended [0-9-]+ [0-9:]+, more than ${ANSWERS_KEPT_DAYS} days ago: deleted 4 answer\\(s\\), 40 code\\(s\\), 0 saved partial answer\\(s\\) and 2 uploaded file\\(s\\)`));
+      expect(log).toMatch(new RegExp(`survey ${SURVEY} ended [0-9-]+ [0-9:]+: its 1 answer\\(s\\) will be deleted on \\d{4}-\\d{2}-\\d{2} .*npm run survey -- results --survey ${SURVEY}`));
+      expect(await sql(`SELECT (SELECT COUNT(*) FROM lime_survey_${CONSULTATION}), (SELECT COUNT(*) FROM lime_tokens_${CONSULTATION})`)).toBe('0\t0');
+      expect(await sql(`SHOW TABLES LIKE 'lime_old_survey_${CONSULTATION}%'`)).toBe('');
+      expect((await q`docker exec ${APP} find ${files} -type f`).stdout.trim()).toBe('');
+      // The survey itself stays: its questions, for the next consultation.
+      expect(await sql(`SELECT COUNT(*) FROM lime_questions WHERE sid = ${CONSULTATION}`)).toBe(questions);
+      expect(Number(questions)).toBeGreaterThan(0);
+      expect(await sql(`SELECT COUNT(*) FROM lime_survey_${SURVEY}`)).toBe('1');
+
+      // On demand, as the hourly round runs it: nothing left to delete, nothing said about it.
+      const again = await q`docker exec ${APP} socle-limesurvey purge-ended`;
+      expect(again.stderr).not.toMatch(/deleted/);
+      expect(again.stderr).toMatch(new RegExp(`survey ${SURVEY} ended .*will be deleted on`));
+      // Once the other survey's day comes, it goes too.
+      await sql(`UPDATE lime_surveys SET expires = '${endIn(-ANSWERS_KEPT_DAYS - 1)}' WHERE sid = ${SURVEY}`);
+      expect((await q`docker exec ${APP} socle-limesurvey purge-ended`).stderr).toMatch(new RegExp(`survey ${SURVEY} ended .*: deleted 1 answer\\(s\\), 1 code\\(s\\)`));
+      expect(await sql(`SELECT COUNT(*) FROM lime_survey_${SURVEY}`)).toBe('0');
+    }, 400_000);
   });
 }

@@ -4,12 +4,16 @@
 //   state    "empty", "installed <DBVersion>", or what else is there
 //   enforce  the settings LimeSurvey keeps in its database, at every start (see below)
 //   purge-attempts HOURS  failed code and login attempts older than that (they hold addresses)
+//   purge-ended DAYS [--warn]  what citizens left in each survey that ended more than DAYS days
+//                     ago (see below); --warn also names the surveys whose turn comes within 14 days
 //   authorize-upgrade SNAPSHOT  records that a backup of the database as it is now was taken
 //   take-upgrade-authorization  prints "<DBVersion> <snapshot>" of that record and deletes it
 //   import-codes SID  adds the participants of a JSON array on stdin to survey SID's participant
 //                     table (codes already there skipped), in one transaction; prints the counts
 // Connection from the same environment as config.php; table prefix lime_.
 const PREFIX = 'lime_';
+/** The uploads volume (services/limesurvey/index.ts): files participants send are under surveys/SID/files. */
+const UPLOADS = '/var/www/limesurvey/upload';
 
 function connect(): PDO {
     $dsn = sprintf('mysql:host=%s;port=%s;dbname=%s;charset=utf8mb4', getenv('DB_HOST'), getenv('DB_PORT') ?: '3306', getenv('DB_NAME'));
@@ -50,6 +54,73 @@ if ($command === 'purge-attempts') {
     $purged->execute([$hours]);
     if ($purged->rowCount() > 0) fwrite(STDERR, "socle-limesurvey: purged {$purged->rowCount()} failed attempt(s) older than $hours h\n");
     exit(0);
+}
+
+// The retention of the answers (services.limesurvey.answersKeptDays): DAYS days after a survey's
+// end (its expiry date, which npm run survey -- check requires), what citizens left in it is
+// deleted: answers and their timings, the codes, saved partial answers, the copies LimeSurvey keeps
+// of a deactivated survey's tables, and the files participants uploaded. The survey itself
+// (questions, texts) stays. Nothing is deleted in a survey without an end date.
+if ($command === 'purge-ended') {
+    $days = (int) ($argv[2] ?? 0);
+    if ($days < 1) fail('purge-ended needs the days answers are kept after a survey\'s end (SOCLE_ANSWERS_KEPT_DAYS), got "' . ($argv[2] ?? '') . '"');
+    $surveys = PREFIX . 'surveys';
+    $ended = $db->prepare("SELECT sid, expires FROM $surveys WHERE expires IS NOT NULL AND expires < DATE_SUB(NOW(), INTERVAL ? DAY) ORDER BY sid");
+    $ended->execute([$days]);
+    foreach ($ended->fetchAll(PDO::FETCH_NUM) as [$sid, $expires]) {
+        $sid = (int) $sid;
+        $answers = 0;
+        $codes = 0;
+        foreach ($tables as $t) {
+            // SurveyAdministrationController::deactivate: old_survey_SID_DATE, old_survey_SID_timings_DATE, old_tokens_SID_DATE.
+            $copy = preg_match('/^' . PREFIX . "old_(survey|tokens)_{$sid}_(timings_)?\\d+\$/", $t) === 1;
+            if (!$copy && !in_array($t, [PREFIX . "survey_$sid", PREFIX . "survey_{$sid}_timings", PREFIX . "tokens_$sid"], true)) continue;
+            $deleted = $db->exec("DELETE FROM `$t`");
+            // Timings rows go with their answers: answers and codes are what the log counts.
+            if (str_contains($t, 'tokens_')) $codes += $deleted;
+            elseif (!str_ends_with($t, '_timings')) $answers += $deleted;
+            // A deactivated survey's copies are of no use to LimeSurvey once emptied, nor their record.
+            if ($copy) {
+                $db->exec("DROP TABLE `$t`");
+                if (in_array(PREFIX . 'archived_table_settings', $tables, true)) {
+                    $db->prepare('DELETE FROM ' . PREFIX . 'archived_table_settings WHERE tbl_name = ?')->execute([substr($t, strlen(PREFIX))]);
+                }
+            }
+        }
+        $saved = 0;
+        if (in_array(PREFIX . 'saved_control', $tables, true)) {
+            $partial = $db->prepare('DELETE FROM ' . PREFIX . 'saved_control WHERE sid = ?');
+            $partial->execute([$sid]);
+            $saved = $partial->rowCount();
+        }
+        $files = remove_contents(UPLOADS . "/surveys/$sid/files");
+        if ($answers + $codes + $saved + $files > 0) {
+            fwrite(STDERR, "socle-limesurvey: survey $sid ended $expires, more than $days days ago: deleted $answers answer(s), $codes code(s), $saved saved partial answer(s) and $files uploaded file(s)\n");
+        }
+    }
+    if (in_array('--warn', $argv, true)) {
+        $soon = $db->prepare("SELECT sid, expires, DATE(DATE_ADD(expires, INTERVAL ? DAY)) FROM $surveys WHERE expires IS NOT NULL AND expires >= DATE_SUB(NOW(), INTERVAL ? DAY) AND expires < DATE_SUB(NOW(), INTERVAL ? DAY) ORDER BY sid");
+        $soon->execute([$days + 1, $days, $days - 14]);
+        foreach ($soon->fetchAll(PDO::FETCH_NUM) as [$sid, $expires, $on]) {
+            if (!in_array(PREFIX . "survey_$sid", $tables, true)) continue;
+            $count = (int) $db->query('SELECT COUNT(*) FROM `' . PREFIX . "survey_$sid`")->fetchColumn();
+            if ($count > 0) fwrite(STDERR, "socle-limesurvey: survey $sid ended $expires: its $count answer(s) will be deleted on $on (kept $days days, services.limesurvey.answersKeptDays); export the results before: npm run survey -- results --survey $sid\n");
+        }
+    }
+    exit(0);
+}
+
+/** Deletes what is inside $dir (not $dir itself); returns the number of files deleted. */
+function remove_contents(string $dir): int {
+    if (!is_dir($dir)) return 0;
+    $files = 0;
+    $entries = new RecursiveIteratorIterator(new RecursiveDirectoryIterator($dir, FilesystemIterator::SKIP_DOTS), RecursiveIteratorIterator::CHILD_FIRST);
+    foreach ($entries as $entry) {
+        if ($entry->isDir() && !$entry->isLink()) { rmdir($entry->getPathname()); continue; }
+        unlink($entry->getPathname());
+        $files++;
+    }
+    return $files;
 }
 
 // The deploy's upgrade gate (scripts/lib/upgrade-gate.ts): the running, old image records the
@@ -130,4 +201,4 @@ if ($command === 'enforce') {
     exit(0);
 }
 
-fail("unknown command \"$command\": wait, state, enforce, purge-attempts HOURS, authorize-upgrade SNAPSHOT, take-upgrade-authorization or import-codes SID");
+fail("unknown command \"$command\": wait, state, enforce, purge-attempts HOURS, purge-ended DAYS [--warn], authorize-upgrade SNAPSHOT, take-upgrade-authorization or import-codes SID");
