@@ -30,7 +30,7 @@ const USAGE = `usage: npm run survey -- COMMAND (--url URL | --config FILE) --su
 commands:
   check [--fix]            the survey's privacy settings, one line each, ok or FAIL with the fix;
                            --fix sets the failing ones LimeSurvey still lets change and reads
-                           them back
+                           them back; check --active [--json]: every survey open to answers
   import-codes --participants FILE [--batch-size N]
                            load the codes of npm run invitations (limesurvey-participants.csv),
                            N at a time (default ${DEFAULT_BATCH}); codes already there are skipped
@@ -43,7 +43,7 @@ ${CONNECTION_OPTIONS}
 exit status: 0 ok, 1 a check failed or LimeSurvey refused a step, 2 bad input`;
 
 const COMMAND_USAGE = {
-  check: `usage: npm run survey -- check (--url URL | --config FILE) --survey ID [--fix]
+  check: `usage: npm run survey -- check (--url URL | --config FILE) (--survey ID [--fix] | --active [--json])
 Checks what LimeSurvey stores with each answer and who may answer: anonymized=Y, ipaddr=N,
 ipanonymize=Y (where LimeSurvey has it), refurl=N, savetimings=N, datestamp=N, allowsave=N,
 listpublic=N, allowregister=N, an end date (the answers are deleted some days after it), a
@@ -51,6 +51,8 @@ participant table (access by code only), and no name or e-mail address among the
   --fix                    set the failing settings LimeSurvey still lets change (before
                            activation), then read them back: LimeSurvey drops silently what it
                            does not take
+  --active                 every survey open to answers instead of one (npm run audit --surveys)
+  --json                   with --active: the surveys and their findings as JSON on standard output
 ${CONNECTION_OPTIONS}
 exit status: 0 every setting ok, 1 a setting fails, 2 bad input`,
   'import-codes': `usage: npm run survey -- import-codes (--url URL | --config FILE) --survey ID --participants FILE [--batch-size N]
@@ -83,7 +85,7 @@ type Command = typeof COMMANDS[number];
 
 interface Args {
   url?: string; config?: string; user?: string; survey?: string; fix?: boolean; participants?: string;
-  'batch-size'?: string; out?: string; completion?: string; help?: boolean;
+  'batch-size'?: string; out?: string; completion?: string; active?: boolean; json?: boolean; help?: boolean;
 }
 
 export interface Parsed {
@@ -101,7 +103,7 @@ export function parse(argv: readonly string[]): Parsed {
       options: {
         url: { type: 'string' }, config: { type: 'string' }, user: { type: 'string' }, survey: { type: 'string' },
         fix: { type: 'boolean' }, participants: { type: 'string' }, 'batch-size': { type: 'string' }, out: { type: 'string' },
-        completion: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        completion: { type: 'string' }, active: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true, allowPositionals: true,
     });
@@ -115,7 +117,7 @@ export function parse(argv: readonly string[]): Parsed {
   if (!command) throw new UsageError('a command is required');
   if (extra.length) throw new UsageError(`unexpected argument(s): ${extra.join(' ')}`);
   const only: Record<string, readonly Command[]> = {
-    fix: ['check'], participants: ['import-codes'], 'batch-size': ['import-codes'], out: ['results'], completion: ['results'],
+    fix: ['check'], active: ['check'], json: ['check'], participants: ['import-codes'], 'batch-size': ['import-codes'], out: ['results'], completion: ['results'],
   };
   for (const [flag, commands] of Object.entries(only)) {
     if (args[flag as keyof Args] !== undefined && !commands.includes(command as Command)) throw new UsageError(`--${flag} applies to ${commands.join(' and ')} only`);
@@ -123,7 +125,9 @@ export function parse(argv: readonly string[]): Parsed {
   if (args.url && args.config) throw new UsageError('give --url or --config, not both');
   if (!args.url && !args.config) throw new UsageError(`--url URL or --config FILE is required (where LimeSurvey's RemoteControl is)`);
   if (args.url !== undefined && !/^https?:\/\/[^/\s]+/.test(args.url)) throw new UsageError(`--url must be an http(s) address, e.g. https://enquetes.ville.fr${ENDPOINT_PATH}; got "${args.url}"`);
-  if (args.survey === undefined) throw new UsageError('--survey ID is required (the number in the survey\'s address)');
+  if (args.active && (args.survey !== undefined || args.fix)) throw new UsageError('check --active reads every active survey: give it without --survey and --fix');
+  if (args.active) return { command: command as Command, args, surveyId: 0, batchSize: DEFAULT_BATCH };
+  if (args.survey === undefined) throw new UsageError('--survey ID is required (the number in the survey\'s address), or check --active for every active survey');
   if (!/^[1-9][0-9]{0,9}$/.test(args.survey)) throw new UsageError(`--survey must be the survey's number, e.g. --survey 123456; got "${args.survey}"`);
   if (command === 'import-codes' && !args.participants) throw new UsageError('import-codes needs --participants FILE (limesurvey-participants.csv from npm run invitations)');
   if (command === 'results' && !args.out) throw new UsageError('results needs --out FILE');
@@ -360,6 +364,28 @@ function failed(findings: readonly Finding[]): Finding[] {
   return findings.filter((f) => !f.ok);
 }
 
+/** One survey as check --active --json reports it (the audit's AUD-LIVE-SURVEYS reads it). */
+export interface SurveyReport {
+  readonly sid: number;
+  readonly title: string;
+  readonly findings: readonly Finding[];
+}
+
+/** check --active: every survey open to answers, each with its findings; exit 1 when one fails. */
+async function checkActive(ls: LimeSurvey, json: boolean): Promise<void> {
+  const reports: SurveyReport[] = [];
+  for (const s of await ls.listSurveys()) {
+    if (s.active !== 'Y') continue;
+    const sid = Number(s.sid);
+    reports.push({ sid, title: s.surveyls_title, findings: (await readFindings(ls, sid)).findings });
+  }
+  if (json) process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
+  else for (const r of reports) for (const f of r.findings) console.log(`${r.sid} ${findingLine(f)}`);
+  const failing = reports.filter((r) => failed(r.findings).length);
+  if (failing.length) throw new StepError(`${failing.length} of ${reports.length} active survey(s) FAIL: ${failing.map((r) => `${r.sid} (${failed(r.findings).map((f) => f.setting).join(', ')})`).join('; ')}; run npm run survey -- check --survey ID for the fix of each`);
+  say(`check --active: ${reports.length} active survey(s), every privacy setting ok`);
+}
+
 async function check(ls: LimeSurvey, surveyId: number, fix: boolean): Promise<void> {
   let { findings } = await readFindings(ls, surveyId);
   const settable = failed(findings).filter((f) => f.set);
@@ -499,7 +525,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const { ls, bulk } = await connect(args);
   try {
     switch (command) {
-      case 'check': return await check(ls, surveyId, args.fix ?? false);
+      case 'check': return args.active ? await checkActive(ls, args.json ?? false) : await check(ls, surveyId, args.fix ?? false);
       case 'activate': return await activate(ls, surveyId);
       case 'import-codes': return await importCodes(ls, surveyId, participants, batchSize, bulk);
       case 'results': return await results(ls, surveyId, args.out!, (args.completion ?? 'complete') as CompletionStatus);

@@ -45,6 +45,8 @@ describe('npm run survey', () => {
     [['results', '--url', URL, '--survey', '1', '--out', 'x.csv', '--completion', 'half'], /--completion must be complete, incomplete or all; got "half"/, /usage: npm run survey -- results/],
     [['check', '--url', URL, '--survey', '1', '--colour'], /Unknown option '--colour'/, /usage: npm run survey -- check/],
     [['check', 'extra', '--url', URL, '--survey', '1'], /unexpected argument\(s\): extra/, /usage: npm run survey -- check/],
+    [['check', '--url', URL, '--active', '--survey', '1'], /check --active reads every active survey: give it without --survey and --fix/, /usage: npm run survey -- check/],
+    [['activate', '--url', URL, '--survey', '1', '--json'], /--json applies to check only/, /usage: npm run survey -- activate/],
   ])('fails with exit 2 and the usage for %j', (args, message, usage) => {
     const r = survey(args);
     expect(r.status).toBe(2);

@@ -7,9 +7,10 @@ import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import { EXAMPLE, exampleCity, run, synthToDisk, tempDir, TSX, writeCity } from '../../tests/helpers.js';
 import { loadCities } from '../config/load.js';
-import { AUDIT_CHECKS, CITIZEN_FINDINGS, runChecks, type CheckResult } from './checks.js';
+import { AUDIT_CHECKS, CITIZEN_FINDINGS, LIVE_CHECKS, runChecks, type CheckResult } from './checks.js';
 import { auditedCommune, LEGAL_NOTICE_FILE, type AuditedCommune } from './model.js';
-import type { LiveObservations, MailObservation, OnionObservations } from './live.js';
+import type { LiveObservations, MailObservation, OnionObservations, SurveysObservation } from './live.js';
+import { evaluatePrivacy } from '../../scripts/survey.js';
 import { REGISTER_FILE } from '../../services/reverse-proxy/register.js';
 import { AUDIENCE_SCRIPT_FILE, NGINX_CONF_FILE } from '../../services/reverse-proxy/index.js';
 import { ok as invitationsOk, FIXTURES as LETTER_FIXTURES, SURVEY } from '../../invitations/tests/cli-helpers.js';
@@ -287,6 +288,25 @@ describe('each check on a planted violation', () => {
     expect(resultOf(live({ command, exitCode: 0, hosts: [ok] }), 'AUD-LIVE-MAIL').evidence).toEqual([expect.stringMatching(/^serveur-1 : through the mail gateway ; TLSv1\.3 TLS_AES_256_GCM_SHA384, certificat \[zimbra\.ville-exemple\.fr\] de CA de la ville ; compte socle@ville-exemple\.fr accepté$/)]);
   });
 
+  it('AUD-LIVE-SURVEYS: the survey check not run, run without checking anything, and a survey open to registration', () => {
+    const c = audited(EXAMPLE);
+    const live = (surveys?: SurveysObservation) => observedLive(c, surveys ? { surveys } : {});
+    const command = 'npm run survey -- check --active --config ville-exemple.yaml';
+    const codesOnly = { sid: 100001, title: 'Rythmes scolaires', findings: evaluatePrivacy({ active: 'Y', expires: '2027-03-31 23:59:00', anonymized: 'Y', ipaddr: 'N', ipanonymize: 'Y', refurl: 'N', savetimings: 'N', datestamp: 'N', allowsave: 'N', listpublic: 'N', allowregister: 'N' }, { table: true, count: 40, identified: 0 }) };
+    expect(resultOf(live(), 'AUD-LIVE-SURVEYS').evidence).toEqual([expect.stringMatching(/^ÉCHEC : enquêtes non vérifiées : relancer avec --surveys/)]);
+    expect(resultOf(live({ command, exitCode: 2, surveys: [], error: 'SOCLE_LIMESURVEY_ADMIN_PASSWORD is not set' }), 'AUD-LIVE-SURVEYS').evidence).toEqual([`ÉCHEC : ${command} n’a rien vérifié (code 2) : SOCLE_LIMESURVEY_ADMIN_PASSWORD is not set`]);
+    expect(resultOf(live({ command, exitCode: 0, surveys: [] }), 'AUD-LIVE-SURVEYS')).toMatchObject({ status: 'pass', evidence: ['aucune enquête ouverte aux réponses'] });
+    const ok = resultOf(live({ command, exitCode: 0, surveys: [codesOnly] }), 'AUD-LIVE-SURVEYS');
+    expect(ok.status).toBe('pass');
+    expect(ok.evidence).toEqual([expect.stringMatching(/^enquête 100001 « Rythmes scolaires » : anonymized Y, .*allowregister N, end date 2027-03-31 23:59:00, participant table present, 40 code\(s\)/)]);
+    const open = { ...codesOnly, sid: 100002, findings: codesOnly.findings.map((f) => (f.setting === 'allowregister' ? { ...f, ok: false, actual: 'Y', fix: 'registration hands a code to anyone who asks' } : f)) };
+    expect(resultOf(live({ command, exitCode: 1, surveys: [codesOnly, open] }), 'AUD-LIVE-SURVEYS').evidence).toEqual([
+      'ÉCHEC : enquête 100002 « Rythmes scolaires » : allowregister = Y, attendu N ; correction : registration hands a code to anyone who asks',
+    ]);
+    expect(CITIZEN_FINDINGS.F8).toBeDefined();
+    expect([...AUDIT_CHECKS, ...LIVE_CHECKS].filter((k) => k.answers.includes('F8')).map((k) => k.id)).toEqual(['AUD-LIVE-SURVEYS']);
+  });
+
   it('AUD-IMAGES-CITY-REGISTRY: an image from another registry', () => {
     const c = audited(EXAMPLE, (outdir) => editStack(outdir, (json) => { json.resource.docker_image['image-base'].name = 'docker.io/library/debian:bookworm'; }));
     expect(resultOf(c, 'AUD-IMAGES-CITY-REGISTRY').evidence).toEqual(['ÉCHEC : ville-exemple-serveur-1 : docker.io/library/debian:bookworm']);
@@ -341,7 +361,7 @@ describe('npm run audit', () => {
     expect(audit([]).status).toBe(2);
     // The live part's flags are checked before anything is resolved or contacted.
     for (const [args, message] of [
-      [['--dns', '127.0.0.1'], /--dns, --ca, --page, --tor, --onion-at and --mail are for the live part: add --live/],
+      [['--dns', '127.0.0.1'], /--dns, --ca, --page, --tor, --onion-at, --mail and --surveys are for the live part: add --live/],
       [['--live', '--tor', '10.0.0.9:9050'], /--tor 10\.0\.0\.9:9050: give the SOCKS port of a Tor on this machine/],
       [['--live', '--tor', '127.0.0.1:9050', '--onion-at', '10.20.0.10'], /give one/],
       [['--live', '--onion-at', 'proxy.ville-exemple.fr'], /--onion-at proxy\.ville-exemple\.fr: give the front host's IPv4 address/],

@@ -382,6 +382,25 @@ export const LIVE_CHECKS: readonly AuditCheck[] = [
     },
   },
   {
+    id: 'AUD-LIVE-SURVEYS',
+    answers: ['F8'],
+    statement: 'Chaque enquête ouverte aux réponses ne s’ouvre qu’avec un code à usage unique : ni compte, ni inscription, ni liste publique ; ses réponses sont anonymes et elle a une date de fin.',
+    statementEn: 'Every survey open to answers opens with a single-use code only: no account, no registration, no public listing; its answers are anonymous and it has an end date.',
+    fix: 'apply the fix npm run survey -- check --survey ID prints for each failing survey (docs/surveys.md); run the audit with --surveys and LimeSurvey\'s admin password in SOCLE_LIMESURVEY_ADMIN_PASSWORD',
+    run: (c) => {
+      const s = c.live!.surveys;
+      if (!s) return outcome(['enquêtes non vérifiées : relancer avec --surveys (le mot de passe administrateur de LimeSurvey dans SOCLE_LIMESURVEY_ADMIN_PASSWORD, comme pour npm run survey -- check)'], []);
+      if (s.error) return outcome([`${s.command} n’a rien vérifié (code ${s.exitCode}) : ${s.error}`], []);
+      const named = (r: (typeof s.surveys)[number]) => `enquête ${r.sid} « ${r.title} »`;
+      return outcome(
+        s.surveys.flatMap((r) => r.findings.filter((f) => !f.ok).map((f) => `${named(r)} : ${f.setting} = ${f.actual}, attendu ${f.expected} ; correction : ${f.fix ?? ''}`)),
+        s.surveys.length
+          ? s.surveys.map((r) => `${named(r)} : ${r.findings.map((f) => `${f.setting} ${f.actual}`).join(', ')}`)
+          : ['aucune enquête ouverte aux réponses'],
+      );
+    },
+  },
+  {
     id: 'AUD-LIVE-COOKIES-NOTICE',
     answers: ['F7'],
     statement: 'La page « Cookies et traceurs » est servie sur chaque site et cite chaque cookie que le navigateur a reçu de ce site.',

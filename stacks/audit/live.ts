@@ -11,6 +11,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import { inNetwork } from '../config/checks/ownership.js';
 import type { AuditedCommune } from './model.js';
 import type { RelayCheck } from '../../services/mail-gateway/relay-check.js';
+import type { SurveyReport } from '../../scripts/survey.js';
 import { gotoSteadily, launchChromium } from './browser.js';
 import { REGISTER_PATH } from '../../services/reverse-proxy/register.js';
 import { COOKIES_NOTICE_PATH } from '../../services/reverse-proxy/cookies-notice.js';
@@ -67,6 +68,17 @@ export interface LiveObservations {
   readonly onion?: OnionObservations;
   /** `npm run mail -- check`, when the audit was asked to run it (--mail). */
   readonly mail?: MailObservation;
+  /** `npm run survey -- check --active`, when the audit was asked to run it (--surveys). */
+  readonly surveys?: SurveysObservation;
+}
+
+/** What `npm run survey -- check --active --json` said: every survey open to answers. */
+export interface SurveysObservation {
+  readonly command: string;
+  readonly exitCode: number;
+  readonly surveys: readonly SurveyReport[];
+  /** The command's last words when it could not check at all (no LimeSurvey, no password). */
+  readonly error?: string;
 }
 
 /** What `npm run mail -- check --json` said: one row per host running a mail gateway. */
@@ -98,6 +110,8 @@ export interface LiveOptions {
   readonly tor?: string;
   /** Also run `npm run mail -- check` on this city file (it needs the relay's password, as the command does). */
   readonly mailCheckOf?: string;
+  /** Also run `npm run survey -- check --active` on this city file (it needs LimeSurvey's admin password, as the command does). */
+  readonly surveysCheckOf?: string;
   /**
    * The address of the proxy's onion virtual hosts (the front host, from the server room, or a
    * test whose Tor is offline): the onion sites are crawled there, each at its onion port.
@@ -274,23 +288,38 @@ export async function observeLive(c: AuditedCommune, httpsPort: number, options:
   const pages = await crawl(urls, resolved, say, timeoutMs * 3);
   const onion = options.tor || options.onionAt ? await observeOnion(c, https, urls, options, say, timeoutMs * 3) : undefined;
   const mail = options.mailCheckOf ? observeMail(options.mailCheckOf, say) : undefined;
-  return { resolver: label, dns, zones, https, pages, ...(onion ? { onion } : {}), ...(mail ? { mail } : {}) };
+  const surveys = options.surveysCheckOf ? observeSurveys(options.surveysCheckOf, say) : undefined;
+  return { resolver: label, dns, zones, https, pages, ...(onion ? { onion } : {}), ...(mail ? { mail } : {}), ...(surveys ? { surveys } : {}) };
+}
+
+/**
+ * Runs one of Socle's commands with --json, as the sysadmin would: its JSON on standard output,
+ * or, when it stopped before checking anything, its last words (progress lines left out).
+ */
+function runJsonCheck(script: string, args: readonly string[], progress: RegExp, say: (line: string) => void): { command: string; exitCode: number; json?: unknown; error?: string } {
+  const command = `npm run ${script} -- ${args.join(' ')}`;
+  say(`live: ${command}`);
+  const path = fileURLToPath(new URL(`../../scripts/${script}.ts`, import.meta.url));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path, ...args, '--json'], { encoding: 'utf8', timeout: 180_000 });
+  try {
+    return { command, exitCode: r.status ?? 1, json: JSON.parse(r.stdout) };
+  } catch {
+    const last = (r.stderr ?? '').trim().split('\n').filter((l) => !progress.test(l)).pop();
+    return { command, exitCode: r.status ?? 1, error: last ?? r.error?.message ?? 'no output' };
+  }
+}
+
+/** Runs `npm run survey -- check --active --json`: RemoteControl over SSH, as the city's administrator does. */
+function observeSurveys(file: string, say: (line: string) => void): SurveysObservation {
+  const { command, exitCode, json, error } = runJsonCheck('survey', ['check', '--active', '--config', file], /^check: read/, say);
+  return { command, exitCode, surveys: (json as SurveyReport[] | undefined) ?? [], ...(json ? {} : { error }) };
 }
 
 /** Runs `npm run mail -- check --json` itself, from the containers on the mail network, as an app sends. */
 function observeMail(file: string, say: (line: string) => void): MailObservation {
-  const script = fileURLToPath(new URL('../../scripts/mail.ts', import.meta.url));
-  const command = `npm run mail -- check --config ${file}`;
-  say(`live: ${command}`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', script, 'check', '--config', file, '--json'], { encoding: 'utf8', timeout: 180_000 });
-  let hosts: MailObservation['hosts'] = [];
-  try {
-    hosts = (JSON.parse(r.stdout) as Array<RelayCheck & { host: string }>).map(({ host, ok, route, banner, tls, auth, failure }) => ({ host, ok, route, banner, tls, auth, failure }));
-  } catch {
-    // No JSON: the command stopped before checking; its message says why.
-  }
-  const last = (r.stderr ?? '').trim().split('\n').filter((l) => !/^mail: checking/.test(l)).pop();
-  return { command, exitCode: r.status ?? 1, hosts, ...(hosts.length === 0 ? { error: last ?? r.error?.message ?? 'no output' } : {}) };
+  const { command, exitCode, json, error } = runJsonCheck('mail', ['check', '--config', file], /^mail: checking/, say);
+  const hosts = ((json as Array<RelayCheck & { host: string }> | undefined) ?? []).map(({ host, ok, route, banner, tls, auth, failure }) => ({ host, ok, route, banner, tls, auth, failure }));
+  return { command, exitCode, hosts, ...(hosts.length === 0 ? { error: error ?? 'no host checked' } : {}) };
 }
 
 /** The port of the proxy's onion virtual host for a public name: the onion site with the same app behind it. */

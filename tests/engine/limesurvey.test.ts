@@ -16,6 +16,7 @@ import { imageReference } from '../../services/common/images.js';
 import { formatCode, generateCodes } from '../../invitations/codes.js';
 import { participantsCsv } from '../../invitations/outputs.js';
 import { ROOT, TSX, tempDir } from '../helpers.js';
+import { startResolver } from './dns.js';
 
 const q = $({ quiet: true });
 const qn = $({ quiet: true, nothrow: true });
@@ -343,6 +344,34 @@ if (!archive) {
       for (const st of answers) expect(st).not.toMatch(linking);
       expect(statements.join(';\n')).not.toMatch(new RegExp(gateways.map((g) => `'${g.replace(/\./g, '\\.')}'`).join('|')));
     }, 600_000);
+    it('passes the auditor\'s AUD-LIVE-SURVEYS (finding F8) on surveys that take codes only, and fails it on one open to registration', async () => {
+      // Only the surveys are observed: the resolver knows the city's zone and no name in it, so
+      // nothing else is probed or crawled.
+      const resolver = startResolver(15355, { zones: ['ville-test.fr'] });
+      const audit = async () => {
+        const out = join(tempDir(), 'rapport');
+        const env = { ...process.env, SOCLE_LIMESURVEY_ADMIN_PASSWORD: await envOf(APP, 'ADMIN_PASSWORD') };
+        await $({ quiet: true, nothrow: true, env })`${TSX} ${join(ROOT, 'scripts/audit.ts')} --config ${city.city.config} --out ${out} --live --dns ${resolver.address} --surveys`;
+        return JSON.parse(readFileSync(join(out, 'audit.json'), 'utf8')).checks.find((c: { id: string }) => c.id === 'AUD-LIVE-SURVEYS');
+      };
+      try {
+        const ok = await audit();
+        expect(ok.status, ok.evidence.join('\n')).toBe('pass');
+        expect(ok.evidence).toHaveLength(2);
+        expect(ok.evidence).toEqual(expect.arrayContaining([
+          expect.stringMatching(new RegExp(`^enquête ${CONSULTATION} « Rythmes scolaires » : anonymized Y, .*allowregister N, end date \\S+ \\S+, participant table present, 40 code\\(s\\), participant names and e-mail none$`)),
+          expect.stringMatching(new RegExp(`^enquête ${SURVEY} « Consultation test » : .*participant table present, 1 code\\(s\\)`)),
+        ]));
+        expect(await rc('set_survey_properties', SURVEY, { allowregister: 'Y' })).toMatchObject({ allowregister: true });
+        const open = await audit();
+        expect(open.status).toBe('fail');
+        expect(open.evidence).toEqual([expect.stringMatching(new RegExp(`^ÉCHEC : enquête ${SURVEY} « Consultation test » : allowregister = Y, attendu N ; correction : registration hands a code to anyone who asks`))]);
+      } finally {
+        await rc('set_survey_properties', SURVEY, { allowregister: 'N' });
+        resolver.stop();
+      }
+    }, 240_000);
+
     it('upgrades only after a backup, refuses when the backup fails, and undoes an upgrade that fails', async () => {
       // New versions, made from the image the city runs, each with one more database migration
       // that LimeSurvey's own updatedb runs: 613 adds a table; 614 drops a table, then fails.

@@ -469,8 +469,10 @@ describe('the auditor\'s live audit (npm run audit --live), against the deployed
     expect(status, stderr).toBe(1);
     expect(doc.parts).toEqual(['static', 'live']);
     // This city's relay is the isolation tests' listener, not an MTA: the relay check (--mail) runs
-    // in mail.test.ts, and not run here it fails, saying so, rather than passing.
-    expect(doc.checks.filter((c: any) => c.status === 'fail').map((c: any) => c.id)).toEqual(['AUD-LIVE-MAIL']);
+    // in mail.test.ts, and the surveys' (--surveys) in limesurvey.test.ts, where there are some;
+    // not run here they fail, saying so, rather than passing.
+    expect(doc.checks.filter((c: any) => c.status === 'fail').map((c: any) => c.id)).toEqual(['AUD-LIVE-MAIL', 'AUD-LIVE-SURVEYS']);
+    expect(check('AUD-LIVE-SURVEYS').evidence).toEqual([expect.stringMatching(/^ÉCHEC : enquêtes non vérifiées : relancer avec --surveys/)]);
     expect(check('AUD-LIVE-MAIL').evidence).toEqual([expect.stringMatching(/^ÉCHEC : relais non vérifié : relancer avec --mail/)]);
     for (const id of ['AUD-LIVE-DNS', 'AUD-LIVE-HTTPS', 'AUD-LIVE-NO-THIRD-PARTY-REQUEST', 'AUD-LIVE-NO-COOKIE-BEFORE-CONSENT', 'AUD-LIVE-COOKIES-NOTICE', 'AUD-LIVE-ONION']) expect(check(id).status, `${id}: ${check(id).evidence.join(' | ')}`).toBe('pass');
     expect(check('AUD-LIVE-HTTPS').evidence.join('\n')).toMatch(/participer\.ville-test\.fr \(127\.0\.0\.1:18443\) : TLSv1\.[23] .*, TLS 1\.1 refused, HSTS max-age=63072000/);
