@@ -5,13 +5,17 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { EXAMPLE, TSX, run, tempDir } from '../helpers.js';
+import { TSX, exampleCity, run, tempDir, writeCity } from '../helpers.js';
 import { gotoSteadily, launchChromium } from './browser.js';
 
 describe('the audit report in a browser (Debian\'s Chromium, headless)', () => {
   it('renders self-contained, in French, with its picture and every check, and prints', async () => {
     const out = join(tempDir('socle-audit-report-'), 'rapport');
-    const r = run(TSX, ['scripts/audit.ts', '--config', EXAMPLE, '--out', out]);
+    // The example city passes every check; with a LimeSurvey image of its own (which deletes no
+    // answers Socle knows of) one fails, so that the report shows both verdicts.
+    const city = exampleCity();
+    city.services.limesurvey.image = 'limesurvey-ville-exemple';
+    const r = run(TSX, ['scripts/audit.ts', '--config', writeCity(city), '--out', out]);
     expect(r.status, r.stderr).toBe(1);
     const doc = JSON.parse(readFileSync(join(out, 'audit.json'), 'utf8'));
     // No name resolves anywhere: a request to another host could not even be answered.
