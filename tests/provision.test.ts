@@ -2,7 +2,7 @@
 // and the judgements it makes of what hosts answer. Provisioning real hosts is not tested yet (see
 // docs/limits.md): the steps it chains are each tested by their own command's tests.
 import { describe, expect, it } from 'vitest';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { EXAMPLE, ROOT, TSX, exampleCity, run, tempDir, writeCity } from './helpers.js';
@@ -88,8 +88,6 @@ describe('what provisioning judges of a host', () => {
     const inventory = parse(inventoryFor(city));
     expect(Object.keys(inventory.socle_hosts.hosts)).toEqual(city.hosts.map((h) => h.name));
     expect(inventory.socle_hosts.hosts['serveur-1']).toMatchObject({ ansible_host: '10.20.0.10', ansible_port: 22, ansible_user: 'socle' });
-    const file = join(tempDir(), 'inventory.yml');
-    writeFileSync(file, inventoryFor(city, 'serveur-1'));
     expect(Object.keys(parse(inventoryFor(city, 'serveur-1')).socle_hosts.hosts)).toEqual(['serveur-1']);
   });
 
