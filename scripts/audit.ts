@@ -15,7 +15,7 @@ import { observeLetters } from '../stacks/audit/letters.js';
 import { inNetwork } from '../stacks/config/checks/ownership.js';
 import { AUDIT_SCHEMA_FILE, auditDocument, auditHtml, auditMarkdown } from '../stacks/audit/report.js';
 
-const USAGE = `usage: npm run audit -- --config FILE|DIR [--out DIR] [--live [--dns ADDRESS[:PORT]] [--ca FILE] [--page NAME/PATH]... [--tor HOST:PORT | --onion-at ADDRESS] [--mail] [--surveys]] [--letters DIR]
+const USAGE = `usage: npm run audit -- --config FILE|DIR [--out DIR] [--live [--dns ADDRESS[:PORT]] [--ca FILE] [--page NAME/PATH]... [--tor HOST:PORT | --onion-at ADDRESS] [--mail] [--surveys] [--timeout SECONDS]] [--letters DIR]
 The static audit: from the city file(s) and the stacks synthesized for them (in a scratch
 directory: nothing is deployed, cdktf.out is not touched), every store of personal data (host,
 site, owner, retention and what enforces it, backups), every flow that leaves a host and its
@@ -49,6 +49,8 @@ audit (F1–F10) and gives its evidence and its fix.
                       does; needs SOCLE_LIMESURVEY_ADMIN_PASSWORD)
   --onion-at ADDRESS  crawl the onion sites at the proxy's onion virtual hosts on ADDRESS (the
                       front host, inside commune.owns.networks: from the server room, without Tor)
+  --timeout SECONDS   how long each probe and page may take before it counts as failed
+                      (default 10; a page must load and fall quiet within it)
   --letters DIR       also read back a print run of the invitation letters (the directory
                       npm run invitations -- generate wrote): every file of each side as printed
                       (PDFs through pdftotext), no code on the envelopes' side, no name on the
@@ -57,21 +59,23 @@ audit (F1–F10) and gives its evidence and its fix.
 exit status: 0 every check passes, 1 a check fails (the report says which and how to fix it),
 2 bad input (nothing written)`;
 
-interface Args { config?: string; out?: string; letters?: string; live?: boolean; dns?: string; ca?: string; page?: string[]; tor?: string; 'onion-at'?: string; mail?: boolean; surveys?: boolean; help?: boolean }
+interface Args { config?: string; out?: string; letters?: string; live?: boolean; dns?: string; ca?: string; page?: string[]; tor?: string; 'onion-at'?: string; mail?: boolean; surveys?: boolean; timeout?: string; help?: boolean }
 
 const REPORT_FILES = ['audit.html', 'audit.json', 'audit.md', 'audit.schema.json'] as const;
 
 async function main(): Promise<void> {
   const args = parseFlags<Args>({
     config: { type: 'string' }, out: { type: 'string' }, letters: { type: 'string' }, live: { type: 'boolean' }, dns: { type: 'string' }, ca: { type: 'string' },
-    tor: { type: 'string' }, 'onion-at': { type: 'string' }, mail: { type: 'boolean' }, surveys: { type: 'boolean' }, page: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' },
+    tor: { type: 'string' }, 'onion-at': { type: 'string' }, mail: { type: 'boolean' }, surveys: { type: 'boolean' }, timeout: { type: 'string' }, page: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' },
   });
   if (args.help) {
     console.log(USAGE);
     return;
   }
   if (!args.config) throw new UsageError('--config is required: the city file, or a directory of city files');
-  if (!args.live && (args.dns || args.ca || args.page || args.tor || args['onion-at'] || args.mail || args.surveys)) throw new UsageError('--dns, --ca, --page, --tor, --onion-at, --mail and --surveys are for the live part: add --live');
+  if (!args.live && (args.dns || args.ca || args.page || args.tor || args['onion-at'] || args.mail || args.surveys || args.timeout)) throw new UsageError('--dns, --ca, --page, --tor, --onion-at, --mail, --surveys and --timeout are for the live part: add --live');
+  const timeoutSeconds = args.timeout === undefined ? undefined : Number(args.timeout);
+  if (timeoutSeconds !== undefined && !(Number.isInteger(timeoutSeconds) && timeoutSeconds >= 1 && timeoutSeconds <= 300)) throw new InputError(`--timeout ${args.timeout}: give whole seconds from 1 to 300, e.g. --timeout 30`);
   if (args.tor && args['onion-at']) throw new UsageError('--tor and --onion-at are two ways to the same onion sites: give one');
   if (args.tor && !/^(127(\.\d{1,3}){3}|\[::1\]):\d{1,5}$/.test(args.tor)) throw new InputError(`--tor ${args.tor}: give the SOCKS port of a Tor on this machine, e.g. --tor 127.0.0.1:9050 (the audit sends nothing to another machine but the city's)`);
   if (args['onion-at'] && !isIPv4(args['onion-at'])) throw new InputError(`--onion-at ${args['onion-at']}: give the front host's IPv4 address, e.g. --onion-at 10.20.0.10`);
@@ -103,7 +107,7 @@ async function main(): Promise<void> {
         const at = args['onion-at'];
         if (at && !c.owns.networks.some((n) => inNetwork(at, n))) throw new InputError(`--onion-at ${at}: outside the networks ${c.legalEntity} owns (commune.owns.networks: ${c.owns.networks.join(', ')}); the audit contacts none but the city's addresses`);
         const pages = (args.page ?? []).filter((p) => c.publicNames.some((n) => p === n.hostname || p.startsWith(`${n.hostname}/`)));
-        observed.push({ ...c, live: await observeLive(c, cities[i].services.proxy.httpsPort, { dns: args.dns, ca: args.ca, pages, tor: args.tor, onionAt: at, mailCheckOf: args.mail ? c.file : undefined, surveysCheckOf: args.surveys ? c.file : undefined, say: (l) => say(`  ${l}`) }) });
+        observed.push({ ...c, live: await observeLive(c, cities[i].services.proxy.httpsPort, { dns: args.dns, ca: args.ca, pages, tor: args.tor, onionAt: at, mailCheckOf: args.mail ? c.file : undefined, surveysCheckOf: args.surveys ? c.file : undefined, timeoutSeconds, say: (l) => say(`  ${l}`) }) });
       }
       communes = observed;
     }

@@ -361,7 +361,9 @@ describe('npm run audit', () => {
     expect(audit([]).status).toBe(2);
     // The live part's flags are checked before anything is resolved or contacted.
     for (const [args, message] of [
-      [['--dns', '127.0.0.1'], /--dns, --ca, --page, --tor, --onion-at, --mail and --surveys are for the live part: add --live/],
+      [['--dns', '127.0.0.1'], /--dns, --ca, --page, --tor, --onion-at, --mail, --surveys and --timeout are for the live part: add --live/],
+      [['--live', '--timeout', '0'], /--timeout 0: give whole seconds from 1 to 300/],
+      [['--live', '--timeout', '2.5'], /--timeout 2\.5: give whole seconds from 1 to 300/],
       [['--live', '--tor', '10.0.0.9:9050'], /--tor 10\.0\.0\.9:9050: give the SOCKS port of a Tor on this machine/],
       [['--live', '--tor', '127.0.0.1:9050', '--onion-at', '10.20.0.10'], /give one/],
       [['--live', '--onion-at', 'proxy.ville-exemple.fr'], /--onion-at proxy\.ville-exemple\.fr: give the front host's IPv4 address/],

@@ -254,7 +254,9 @@ async function crawl(urls: readonly string[], resolved: ReadonlyMap<string, stri
         const cookies = (await context.cookies()).map((k) => ({ name: k.name, domain: k.domain, session: k.expires === -1, ...(k.expires === -1 ? {} : { expires: new Date(k.expires * 1000).toISOString() }) }));
         pages.push({ url, status: response?.status(), requests, blocked: [...new Set(blocked)], cookies });
       } catch (err) {
-        pages.push({ url, error: (err as Error).message.split('\n')[0], requests, blocked: [], cookies: [] });
+        // A page still busy at the deadline proves nothing either way: say so, and how to give it longer.
+        const timedOut = (err as Error).name === 'TimeoutError';
+        pages.push({ url, error: timedOut ? `page non chargée ou encore active après ${timeoutMs / 1000} s (${requests.length} requête(s) jusque-là) : relancer avec un --timeout plus long` : (err as Error).message.split('\n')[0], requests, blocked: [], cookies: [] });
       } finally {
         await context.close();
       }
