@@ -56,6 +56,8 @@ export function withDerivedDefaults(defaulted: any, cityFile: string): Omit<City
   for (const h of data.hosts) for (const key of ['knownHosts', 'identityFile'] as const) if (h.ssh[key]) h.ssh[key] = fromCityFile(cityFile, h.ssh[key]);
   if (data.state.directory) data.state.directory = resolve(dirname(resolve(cityFile)), data.state.directory);
   if (data.mail.relay.ca) data.mail.relay.ca = fromCityFile(cityFile, data.mail.relay.ca);
+  for (const key of ['identityFile', 'ca'] as const) if (data.hosting?.[key]) data.hosting[key] = fromCityFile(cityFile, data.hosting[key]);
+  for (const t of data.services.backup.targets ?? []) if (t.knownHosts) t.knownHosts = fromCityFile(cityFile, t.knownHosts);
   for (const name of PLACED_SERVICES) data.services[name].host ??= data.hosts[0].name;
   if (!data.services.backup.enabled) data.services.backup.targets = [];
   return data;

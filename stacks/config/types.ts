@@ -19,6 +19,21 @@ export interface HostConfig {
   readonly owner: string;
 }
 
+/** Who administers the hosts, from where, and the city's services they use (npm run provision). */
+export interface HostingConfig {
+  readonly adminNetworks: readonly string[];
+  readonly admins: ReadonlyArray<{ readonly name: string; readonly keys: readonly string[] }>;
+  /** Absolute path of the private key provision connects with, as the first admin. */
+  readonly identityFile?: string;
+  readonly dns: readonly string[];
+  readonly ntp: readonly string[];
+  readonly debianMirror: string;
+  readonly debianSecurityMirror: string;
+  readonly journalDays: number;
+  /** Absolute path of the city's CA (PEM). */
+  readonly ca?: string;
+}
+
 export interface ImagePin {
   readonly tag?: string;
   readonly digest?: string;
@@ -56,6 +71,8 @@ export interface CityConfig {
   };
   readonly domain: string;
   readonly hosts: readonly HostConfig[];
+  /** How npm run provision prepares the hosts; absent, provisioning is refused. */
+  readonly hosting?: HostingConfig;
   readonly registry: { readonly host: string; readonly namespace: string; readonly username?: string; readonly password?: SecretRef };
   readonly images: Readonly<Record<string, ImagePin>>;
   readonly mail: {
@@ -89,7 +106,12 @@ export interface CityConfig {
       readonly enabled: boolean; readonly schedule: string; readonly checkEveryDays: number; readonly maxAgeHours: number;
       readonly retention: { readonly daily: number; readonly weekly: number; readonly monthly: number };
       readonly password?: SecretRef;
-      readonly targets: ReadonlyArray<{ readonly name: string; readonly host: string; readonly port: number; readonly user: string; readonly path: string; readonly site?: string }>;
+      readonly targets: ReadonlyArray<{ readonly name: string; readonly host: string; readonly port: number; readonly user: string; readonly path: string; readonly site?: string;
+        /** npm run provision prepares this storage host (role backup_storage). */
+        readonly prepare: boolean;
+        /** Absolute path of the known_hosts file pinning its key, for provision. */
+        readonly knownHosts?: string;
+      }>;
       readonly store?: { readonly host: string; readonly port: number };
     };
   };

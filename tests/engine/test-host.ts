@@ -46,7 +46,7 @@ async function waitListening(port: number, what: string, log: string): Promise<v
   throw new Error(`${what} did not listen on 127.0.0.1:${port}: see ${log}`);
 }
 
-function daemon(command: string, args: string[], log: string): void {
+export function daemon(command: string, args: string[], log: string): void {
   const out = openSync(log, 'a');
   spawn(command, args, { detached: true, stdio: ['ignore', out, out] }).unref();
 }
