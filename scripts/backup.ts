@@ -8,6 +8,7 @@ import { loadCity } from '../stacks/config/load.js';
 import type { CityConfig, HostConfig } from '../stacks/config/types.js';
 import { InputError, StepError, UsageError, runCommand } from '../core/cli.js';
 import { Engine, drill, drillMarkdown, errorLines, findRunner, inRunner, notifyFromRunner, restore, statusMail, type Runner } from './lib/backup.js';
+import { sshOptions, sshUrl } from '../stacks/ssh.js';
 
 const USAGE = `usage: npm run backup -- COMMAND --config FILE [--host NAME] [options]
 commands:
@@ -87,7 +88,8 @@ function selectHosts(city: CityConfig, args: Args): Array<{ host: HostConfig; en
     if (hosts.length === 0) throw new InputError(`${args.config}: no host named "${args.host}"; hosts: ${city.hosts.map((h) => h.name).join(', ')}`);
   }
   if (args['docker-host'] && hosts.length > 1) throw new UsageError(`--docker-host reaches one engine: add --host NAME (one of ${hosts.map((h) => h.name).join(', ')})`);
-  return hosts.map((host) => ({ host, engine: new Engine(args['docker-host'] ?? `ssh://${host.ssh.user}@${host.ssh.address}:${host.ssh.port}`) }));
+  // The city file's known_hosts and key, as the deploy uses them (stacks/ssh.ts).
+  return hosts.map((host) => ({ host, engine: args['docker-host'] ? new Engine(args['docker-host']) : new Engine(sshUrl(host.ssh), sshOptions(host.ssh)) }));
 }
 
 function pickTarget(runner: Runner, wanted?: string): string {

@@ -15,11 +15,11 @@ import type { CityConfig } from '../stacks/config/types.js';
 import { BUILDABLE } from './lib/images.js';
 import { run, runOnHost, type RunResult } from './lib/run.js';
 import {
-  PROVISION_STEPS, SOCLE_ROOT, STEP_TITLES, driftOf, hostProblems, inventoryFor, machinesOf, parseFacts, planSummaries, shownCommand, sshAs, stepCommands, storageHosts, unhealthyContainers,
+  DEFAULT_OUTDIR, PROVISION_STEPS, SOCLE_ROOT, STEP_TITLES, driftOf, hostProblems, inventoryFor, machinesOf, parseFacts, planSummaries, shownCommand, sshAs, startingContainers, stepCommands, storageHosts, unhealthyContainers,
   readSynthesized, type ProvisionPlan, type ProvisionStepId, type StepCommand, type SynthesizedNeeds,
 } from './lib/provision.js';
 
-const USAGE = `usage: npm run provision -- --config FILE|DIR [--host NAME] [--backup-key FILE] [--yes] [--dry-run] [--from STEP] [--logs DIR]
+const USAGE = `usage: npm run provision -- --config FILE|DIR [--host NAME] [--backup-key FILE] [--out DIR] [--yes] [--dry-run] [--from STEP] [--logs DIR]
 Takes the city's hosts from a fresh Debian install to a stack that serves, is backed up and passes
 the audit, in order (each step with progress and a log file; the first failure stops and says how
 to resume):
@@ -29,6 +29,7 @@ ${PROVISION_STEPS.map((s, i) => `  ${String(i + 1).padStart(2)}. ${s.padEnd(9)} 
   --backup-key FILE   SSH private key of the backup runners (FILE.pub beside it: the backup
                       stores accept it), as npm run deploy takes it; needed when the city backs
                       up. Create it once with: ssh-keygen -t ed25519 -N '' -f FILE
+  --out DIR           where the deploy synthesizes the stacks (its --out; default: cdktf.out)
   --yes               apply the plan without asking (otherwise it is shown and confirmed)
   --dry-run           print every step and command, touch nothing
 A re-run changes nothing that is right: Ansible reports no change, the images are there, the plan
@@ -38,9 +39,11 @@ is empty. A plan that changes a stack whose city file did not change is reported
   -h, --help          this help
 exit status: 0 provisioned, 1 a step failed (its log says why), 2 bad input (nothing done)`;
 
-interface Args { config?: string; host?: string; 'backup-key'?: string; yes?: boolean; 'dry-run'?: boolean; from?: string; logs?: string; help?: boolean }
+interface Args { config?: string; host?: string; 'backup-key'?: string; out?: string; yes?: boolean; 'dry-run'?: boolean; from?: string; logs?: string; help?: boolean }
 
 const say = (line: string) => console.error(`provision: ${line}`);
+/** How long the smoke step waits for containers still starting (a first start migrates databases). */
+const SMOKE_WAIT_S = 300;
 
 /** Runs one command of a step, here or over SSH, its output into the step's log. */
 async function runLogged(c: StepCommand, plan: ProvisionPlan, log: NodeJS.WritableStream): Promise<RunResult> {
@@ -61,7 +64,7 @@ function appliedRecord(plan: ProvisionPlan): string {
 function stackDigests(plan: ProvisionPlan): Record<string, string> {
   return Object.fromEntries(plan.hosts.map((h) => {
     const stack = `${plan.city.commune.slug}-${h.name}`;
-    const file = join(SOCLE_ROOT, 'cdktf.out', 'stacks', stack, 'cdk.tf.json');
+    const file = join(plan.outdir, 'stacks', stack, 'cdk.tf.json');
     return [stack, existsSync(file) ? createHash('sha256').update(readFileSync(file)).digest('hex') : ''];
   }));
 }
@@ -88,10 +91,16 @@ async function confirmApply(): Promise<boolean> {
 }
 
 /** Runs one step for one city; throws a StepError saying what failed and where the log is. */
-async function runStep(step: ProvisionStepId, plan: ProvisionPlan, args: Args, logFile: string): Promise<void> {
+async function runStep(step: ProvisionStepId, plan: ProvisionPlan, args: Args, logFile: string, planned: Map<string, string>): Promise<void> {
   const log = createWriteStream(logFile, { flags: 'a' });
   const fail = (why: string) => new StepError(`${why}\n  log: ${logFile}`);
   try {
+    // Planned in this run and nothing to change anywhere: applying would only plan again.
+    if (step === 'apply' && planned.size === plan.hosts.length && [...planned.values()].every((p) => p.startsWith('no changes'))) {
+      say('  every plan is empty: nothing to apply');
+      log.write('every plan of the plan step was empty: nothing applied\n');
+      return;
+    }
     if (step === 'hosts') {
       const backupPublicKey = plan.backupKey ? readFileSync(`${plan.backupKey}.pub`, 'utf8') : undefined;
       writeFileSync(plan.inventory, inventoryFor(plan.city, plan.synthesized.firewall, { only: args.host, backupPublicKey }), { mode: 0o600 });
@@ -108,8 +117,19 @@ async function runStep(step: ProvisionStepId, plan: ProvisionPlan, args: Args, l
         continue;
       }
       if (step === 'smoke' && c.host) {
-        const bad = unhealthyContainers(r.stdout);
-        if (r.code !== 0 || bad.length) throw fail(`${c.host.name}: ${r.code !== 0 ? `docker ps failed (exit ${r.code})` : `not healthy: ${bad.join('; ')}`}; read docker logs of each, then run the smoke step again`);
+        // Containers just (re)created are still starting: ask again, up to SMOKE_WAIT_S.
+        const pending = c.waitFor === 'started' ? startingContainers : unhealthyContainers;
+        let ps = r;
+        let shown = '';
+        for (const deadline = Date.now() + SMOKE_WAIT_S * 1000; ps.code === 0 && pending(ps.stdout).length && Date.now() < deadline;) {
+          const waiting = pending(ps.stdout).map((l) => l.split('\t')[0]).join(', ');
+          if (waiting !== shown) say(`  ${c.host.name}: waiting for ${(shown = waiting)} to ${c.waitFor === 'started' ? 'start' : 'be healthy'}`);
+          await new Promise((done) => setTimeout(done, 5000));
+          ps = await runLogged(c, plan, log);
+        }
+        const bad = c.waitFor === 'started' ? [...startingContainers(ps.stdout), ...ps.stdout.split('\n').filter((l) => /\tExited/.test(l))] : unhealthyContainers(ps.stdout);
+        if (ps.code !== 0 || bad.length) throw fail(`${c.host.name}: ${ps.code !== 0 ? `docker ps failed (exit ${ps.code})` : `${c.waitFor === 'started' ? 'not started' : 'not healthy'} after ${SMOKE_WAIT_S} s: ${bad.join('; ')}`}; read docker logs of each there, then run the smoke step again`);
+        if (c.waitFor === 'healthy') say(`  ${c.host.name}: ${ps.stdout.trim().split('\n').length} containers healthy`);
         continue;
       }
       if (step === 'smoke' && c.program === 'curl') {
@@ -129,6 +149,7 @@ async function runStep(step: ProvisionStepId, plan: ProvisionPlan, args: Args, l
         const summaries = planSummaries(r.stdout + r.stderr);
         for (const [stack, digest] of Object.entries(stackDigests(plan))) {
           const summary = summaries.get(stack);
+          if (summary) planned.set(stack, summary);
           say(`  ${stack}: ${summary ?? 'no plan line (see the log)'}`);
           const drift = driftOf(stack, summary, recorded[stack], digest);
           if (drift) say(`  ${drift}`);
@@ -152,7 +173,7 @@ async function runStep(step: ProvisionStepId, plan: ProvisionPlan, args: Args, l
 
 async function main(argv: readonly string[]): Promise<void> {
   const args = parseFlags<Args>({
-    config: { type: 'string' }, host: { type: 'string' }, 'backup-key': { type: 'string' }, yes: { type: 'boolean' }, 'dry-run': { type: 'boolean' },
+    config: { type: 'string' }, host: { type: 'string' }, 'backup-key': { type: 'string' }, out: { type: 'string' }, yes: { type: 'boolean' }, 'dry-run': { type: 'boolean' },
     from: { type: 'string' }, logs: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   }, argv);
   if (args.help) {
@@ -164,6 +185,7 @@ async function main(argv: readonly string[]): Promise<void> {
   // The city file is checked whole before anything is reached: bad input changes nothing.
   const cities = loadCities(args.config);
   const backupKey = args['backup-key'] ? resolve(args['backup-key']) : undefined;
+  const outdir = args.out ? resolve(args.out) : DEFAULT_OUTDIR;
   for (const city of cities) {
     const names = [...city.hosts.map((h) => h.name), ...storageHosts(city).map((m) => m.name)];
     if (args.host && !names.includes(args.host)) throw new InputError(`${city.file}: no host "${args.host}" under hosts, nor a backup target with prepare: true (${names.join(', ')}): give one of those to --host`);
@@ -178,7 +200,7 @@ async function main(argv: readonly string[]): Promise<void> {
   for (const city of cities) {
     const plan: ProvisionPlan = {
       city, cityFile: resolve(city.file), hosts: city.hosts.filter((h) => !args.host || h.name === args.host),
-      inventory: join(logs, `${city.commune.slug}-inventory.yml`), auditOut: join(logs, `${city.commune.slug}-audit`), backupKey,
+      inventory: join(logs, `${city.commune.slug}-inventory.yml`), auditOut: join(logs, `${city.commune.slug}-audit`), backupKey, outdir,
       synthesized: synthesizedNeeds(resolve(city.file), city),
     };
     if (args['dry-run']) {
@@ -192,16 +214,19 @@ async function main(argv: readonly string[]): Promise<void> {
       continue;
     }
     mkdirSync(logs, { recursive: true });
+    /** Each stack's plan summary, once the plan step of this run has read it. */
+    const planned = new Map<string, string>();
     for (const step of steps) {
       const n = PROVISION_STEPS.indexOf(step) + 1;
       const started = Date.now();
       say(`[${n}/${PROVISION_STEPS.length}] ${city.commune.slug}: ${STEP_TITLES[step]}…`);
       const logFile = join(logs, `${city.commune.slug}-${String(n).padStart(2, '0')}-${step}.log`);
       try {
-        await runStep(step, plan, args, logFile);
+        await runStep(step, plan, args, logFile, planned);
       } catch (err) {
         if (!(err instanceof StepError)) throw err;
-        const resume = `npm run provision -- --config ${args.config}${args.host ? ` --host ${args.host}` : ''} --from ${step}`;
+        const again = [['--config', args.config], ['--host', args.host], ['--backup-key', args['backup-key']], ['--out', args.out]].filter(([, v]) => v).flat();
+        const resume = `npm run provision -- ${again.join(' ')}${args.yes ? ' --yes' : ''} --from ${step}`;
         throw new StepError(`step ${step} failed for ${city.commune.slug}: ${err.message}\nfix it, then resume there: ${resume}`);
       }
       say(`[${n}/${PROVISION_STEPS.length}] ${step} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);

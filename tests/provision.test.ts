@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { EXAMPLE, ROOT, TSX, exampleCity, run, tempDir, writeCity } from './helpers.js';
 import { loadCity } from '../stacks/config/load.js';
-import { PROVISION_STEPS, hostProblems, inventoryFor, parseFacts, unhealthyContainers } from '../scripts/lib/provision.js';
+import { PROVISION_STEPS, driftOf, hostProblems, inventoryFor, parseFacts, planSummaries, startingContainers, unhealthyContainers } from '../scripts/lib/provision.js';
 
 const provision = (args: string[]) => run(TSX, ['scripts/provision.ts', ...args]);
 /** A backup key pair as --backup-key takes it (the dry run only checks that both files exist). */
@@ -149,8 +149,24 @@ describe('what provisioning judges of a host', () => {
     expect(inventory.socle_hosts.hosts['serveur-2'].host_firewall__inbound).toEqual([{ from: '10.20.0.10', port: 8080, protocol: 'tcp', reason: 'from serveur-1: upstream' }]);
   });
 
+  it('reads each stack\'s plan line from the deploy, and calls drift a plan that changes a stack nobody changed', () => {
+    const deploy = [
+      'deploy: [1/2] ville-x-front (tofu, host front)', 'deploy:   TF_VAR_x <- env X', 'deploy:   plan: no changes: the host already matches the stack',
+      'deploy: [2/2] ville-x-apps (tofu, host apps)', 'deploy:   plan: 1 to create, 0 to update in place, 0 to delete', 'deploy:     create docker_container.web (ville-x-web)', '',
+    ].join('\n');
+    const plans = planSummaries(deploy);
+    expect([...plans]).toEqual([['ville-x-front', 'no changes: the host already matches the stack'], ['ville-x-apps', '1 to create, 0 to update in place, 0 to delete']]);
+    // Same stack as last applied, yet changes: drift. A new stack (another digest), or no changes: none.
+    expect(driftOf('ville-x-apps', plans.get('ville-x-apps'), 'abc', 'abc')).toMatch(/^ville-x-apps: DRIFT: the city file asks for nothing new since the last provision, yet the plan says 1 to create/);
+    expect(driftOf('ville-x-apps', plans.get('ville-x-apps'), 'abc', 'def')).toBeUndefined();
+    expect(driftOf('ville-x-apps', plans.get('ville-x-apps'), undefined, 'def')).toBeUndefined();
+    expect(driftOf('ville-x-front', plans.get('ville-x-front'), 'abc', 'abc')).toBeUndefined();
+  });
+
   it('tells running healthy containers from the others', () => {
     const ps = ['a\tUp 3 minutes (healthy)', 'b\tUp 2 minutes', 'c\tUp 10 seconds (health: starting)', 'd\tExited (1) 5 seconds ago', 'e\tUp 1 minute (unhealthy)', ''].join('\n');
     expect(unhealthyContainers(ps).map((l) => l.split('\t')[0])).toEqual(['c', 'd', 'e']);
+    // Started: every container past its first healthcheck, healthy or not (the backup dumps them first).
+    expect(startingContainers(ps + 'f\tCreated\n').map((l) => l.split('\t')[0])).toEqual(['c', 'f']);
   });
 });

@@ -2,6 +2,9 @@
 // backup runner the stack declared (`socle-backup` in services/backup) and, for restores and
 // drills, throwaway containers made from the runner's own image and settings. Nothing here holds
 // a secret: the runner's environment is handed to those containers by name, never on a command line.
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { $, type ProcessOutput } from 'zx';
 import { LABEL } from '../../core/labels.js';
 import { InputError, StepError } from '../../core/errors.js';
@@ -13,13 +16,36 @@ import {
 
 type Json = Record<string, any>;
 
-/** A Docker engine reached with the docker CLI (`ssh://user@host:port` or a local socket). */
+/** The absolute path of a program on PATH. */
+function which(program: string): string {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) if (dir && existsSync(join(dir, program))) return join(dir, program);
+  throw new StepError(`${program} was not found on this machine: install it (Debian: apt-get install openssh-client)`);
+}
+
+/**
+ * A Docker engine reached with the docker CLI (`ssh://user@host:port` or a local socket). Over SSH
+ * the CLI runs `ssh` from PATH with options of its own only: `sshOptions` (the host's pinned key,
+ * the deploying key, as the deploy uses them) reach it through an `ssh` of this process's own,
+ * first on the CLI's PATH, that adds them and runs the real one.
+ */
 export class Engine {
-  constructor(public readonly url: string) {}
+  /** The environment the docker CLI runs in. */
+  public readonly env: NodeJS.ProcessEnv;
+
+  constructor(public readonly url: string, sshOptions: readonly string[] = []) {
+    this.env = process.env;
+    if (!url.startsWith('ssh://') || sshOptions.length === 0) return;
+    const real = which('ssh');
+    const dir = mkdtempSync(join(tmpdir(), 'socle-ssh-'));
+    const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+    writeFileSync(join(dir, 'ssh'), `#!/bin/sh\nexec ${quote(real)} ${sshOptions.map(quote).join(' ')} "$@"\n`, { mode: 0o755 });
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    this.env = { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}` };
+  }
 
   /** Runs `docker -H url ...args`; `env` goes to the docker CLI only (passed on with `-e NAME`). */
   async docker(args: readonly string[], options: { env?: Record<string, string>; input?: string; quiet?: boolean; nothrow?: boolean } = {}): Promise<ProcessOutput> {
-    const p = $({ quiet: options.quiet ?? true, nothrow: options.nothrow ?? false, env: { ...process.env, ...options.env }, input: options.input })`docker -H ${this.url} ${args}`;
+    const p = $({ quiet: options.quiet ?? true, nothrow: options.nothrow ?? false, env: { ...this.env, ...options.env }, input: options.input })`docker -H ${this.url} ${args}`;
     return p;
   }
 
@@ -177,9 +203,9 @@ async function loadDump(engine: Engine, runner: Runner, target: string, snapshot
     ? ['mariadb', '--binary-mode']
     : ['psql', '-U', 'postgres', '-d', db.database, '-q', '-v', 'ON_ERROR_STOP=1', '-c', `SET ROLE "${db.owner}"`, '-f', '-'];
   const envFlags = Object.keys(runner.env).flatMap((k) => ['-e', k]);
-  const env = { ...process.env, ...runner.env };
+  const env = { ...engine.env, ...runner.env };
   const source = $({ quiet: true, nothrow: true, env })`docker -H ${engine.url} run --rm --user 0 --network ${runner.egressNetwork} ${envFlags} ${runner.image} ${RUNNER_PROGRAM} dump ${target} ${snapshotId} ${file}`;
-  const sink = source.pipe($({ quiet: true, nothrow: true })`docker -H ${engine.url} exec -i ${container} ${client}`);
+  const sink = source.pipe($({ quiet: true, nothrow: true, env: engine.env })`docker -H ${engine.url} exec -i ${container} ${client}`);
   const [src, dst] = await Promise.all([source, sink]);
   if (src.exitCode !== 0) throw new StepError(`reading ${file} from snapshot ${snapshotId} failed:\n${errorLines(src.stderr)}`);
   if (dst.exitCode !== 0) throw new StepError(`loading ${file} into ${container} failed: ${dst.stderr.trim().split('\n').slice(-3).join(' ')}`);

@@ -8,6 +8,8 @@ import type { CityConfig, HostConfig, HostingConfig } from '../../stacks/config/
 /** Socle's checkout: the steps' npm commands run there. */
 export const SOCLE_ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 const PLAYBOOK = `${SOCLE_ROOT}/ansible/site.yml`;
+/** The deploy's own default output (its --out), in Socle's checkout. */
+export const DEFAULT_OUTDIR = `${SOCLE_ROOT}/cdktf.out`;
 
 /** The steps in order; --from takes one of these ids. */
 export const PROVISION_STEPS = ['validate', 'facts', 'hosts', 'images', 'plan', 'apply', 'smoke', 'audit'] as const;
@@ -162,6 +164,8 @@ export interface StepCommand {
   readonly args: readonly string[];
   /** Runs on this machine over SSH rather than here: as the first administrator, or as the deploying user. */
   readonly host?: { readonly name: string; readonly as: 'admin' | 'deploy' };
+  /** For `docker ps`: ask again until every container has started (no healthcheck still starting), or is healthy. */
+  readonly waitFor?: 'started' | 'healthy';
 }
 
 export interface ProvisionPlan {
@@ -175,6 +179,8 @@ export interface ProvisionPlan {
   readonly auditOut: string;
   /** The backup runners' private key (FILE.pub beside it), when the city backs up. */
   readonly backupKey?: string;
+  /** Where the deploy synthesizes (its --out): the stacks, their OpenTofu working directories. */
+  readonly outdir: string;
   /** What the synthesized stacks need: see readSynthesized. */
   readonly synthesized: SynthesizedNeeds;
 }
@@ -237,7 +243,7 @@ function publicNames(city: CityConfig): string[] {
 export function stepCommands(step: ProvisionStepId, plan: ProvisionPlan, only?: string): StepCommand[] {
   const { city, hosts, cityFile } = plan;
   const stacks = hosts.flatMap((h) => ['--stack', `${city.commune.slug}-${h.name}`]);
-  const key = plan.backupKey ? ['--backup-key', plan.backupKey] : [];
+  const key = [...(plan.backupKey ? ['--backup-key', plan.backupKey] : []), ...(plan.outdir === DEFAULT_OUTDIR ? [] : ['--out', plan.outdir])];
   switch (step) {
     case 'validate': return [];
     case 'facts': return machinesOf(plan, only).map((m) => ({ program: 'sh', args: ['-c', FACTS_SCRIPT], host: { name: m.name, as: 'admin' } }));
@@ -254,16 +260,28 @@ export function stepCommands(step: ProvisionStepId, plan: ProvisionPlan, only?: 
     case 'smoke': {
       const port = city.services.proxy.httpsPort;
       const ca = city.hosting?.ca ? ['--cacert', city.hosting.ca] : [];
+      const ps = (waitFor: 'started' | 'healthy') => hosts.map((h) => ({ program: 'docker', args: ['ps', '--all', '--filter', `label=fr.socle.commune=${city.commune.slug}`, '--format', '{{.Names}}\t{{.Status}}'], host: { name: h.name, as: 'deploy' as const }, waitFor }));
+      // Containers started first (the backup dumps their databases); healthy last: the backup
+      // runner is healthy once a run has backed everything up.
       return [
-        ...hosts.map((h) => ({ program: 'docker', args: ['ps', '--all', '--filter', `label=fr.socle.commune=${city.commune.slug}`, '--format', '{{.Names}}\t{{.Status}}'], host: { name: h.name, as: 'deploy' as const } })),
+        ...ps('started'),
         ...(hosts.some((h) => h.name === city.services.proxy.host) ? publicNames(city).map((name) => ({
           program: 'curl', args: ['--silent', '--show-error', '--output', '/dev/null', '--write-out', '%{http_code}', '--max-time', '20', '--noproxy', '*', '--resolve', `${name}:${port}:${proxyAddress(city)}`, ...ca, `https://${name}${port === 443 ? '' : `:${port}`}/`],
         })) : []),
         ...(city.services.backup.enabled ? [npm('backup', 'run', '--config', cityFile), npm('backup', 'status', '--config', cityFile)] : []),
+        ...ps('healthy'),
       ];
     }
     case 'audit': return [npm('audit', '--config', cityFile, '--out', plan.auditOut)];
   }
+}
+
+/** Containers of `docker ps` output still starting: not running yet, or their first healthcheck pending. */
+export function startingContainers(psOutput: string): string[] {
+  return psOutput.split('\n').filter((l) => l.trim()).filter((l) => {
+    const status = l.split('\t')[1] ?? '';
+    return /^(Created|Restarting)/.test(status) || /\(health: starting\)/.test(status);
+  });
 }
 
 /** Containers of `docker ps` output that are not running healthy (or running, for those without a healthcheck). */

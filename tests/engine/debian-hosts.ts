@@ -8,14 +8,16 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
+import { BUILDABLE } from '../../scripts/lib/images.js';
 import { imageReference } from '../../services/common/images.js';
+import { ROOT, tempDir } from '../helpers.js';
 import { BUILD_REGISTRY, OUTSIDE, daemon } from './test-host.js';
 
 const q = $({ quiet: true });
 const qn = $({ quiet: true, nothrow: true });
 
 /** The hosts' network: a bridge of this machine's engine, named so the guard can match it. */
-export const HOSTS_NET = { name: 'socle-prov-net', bridge: 'socle-prov0', subnet: '10.241.0.0/24', gateway: '10.241.0.1' } as const;
+const HOSTS_NET = { name: 'socle-prov-net', bridge: 'socle-prov0', subnet: '10.241.0.0/24', gateway: '10.241.0.1' } as const;
 /** The registry the hosts pull from: the suite's registry storage, served again with TLS on the gateway. */
 export const HOSTS_REGISTRY = { host: `${HOSTS_NET.gateway}:15443`, namespace: 'socle' } as const;
 const IMAGE = 'socle-test-debian-host';
@@ -48,8 +50,8 @@ export interface DebianHosts {
   readonly tls: string;
 }
 
-/** Builds the debian-host image from Socle's base (cached by Docker's build cache). */
-async function ensureImage(): Promise<void> {
+/** Builds the debian-host image from Socle's base (the global setup; cached by Docker's build cache). */
+export async function ensureDebianHostImage(): Promise<void> {
   const base = imageReference('base', BUILD_REGISTRY, {});
   await q`docker build --quiet --build-arg ${`BASE=${base}`} --tag ${IMAGE} ${join(import.meta.dirname, 'debian-host')}`;
 }
@@ -139,8 +141,8 @@ export async function removeDebianHosts(): Promise<void> {
  * administrator account `admin` (SSH key, sudo without password, as an installer leaves it),
  * and returns how to reach them. Every previous host is removed first.
  */
-export async function startDebianHosts(names: readonly string[], domain: string, admin = 'admin-test'): Promise<DebianHosts> {
-  await ensureImage();
+async function startDebianHosts(names: readonly string[], domain: string, admin = 'admin-test'): Promise<DebianHosts> {
+  if ((await qn`docker image inspect ${IMAGE}`).exitCode !== 0) throw new Error(`no ${IMAGE} image: the engine tests' global setup builds it (ensureDebianHostImage)`);
   await ensureNetwork();
   const certs = await ensureCertificates(domain);
   await ensureRegistry(certs);
@@ -179,4 +181,41 @@ async function waitBooted(container: string): Promise<void> {
     throw new Error(`${container} did not boot: systemd is ${state || 'not answering'}${failed ? `; failed units: ${failed}` : ''}`);
   }
   if ((await qn`docker exec ${container} systemctl is-active ssh`).stdout.trim() !== 'active') throw new Error(`${container}: sshd is not running`);
+}
+
+/** The provisioning test city's hosts, and each host's role in tests/fixtures/ville-prov.yaml. */
+export const PROVISION_HOSTS = ['front', 'apps', 'stockage'] as const;
+
+/**
+ * Three fresh hosts and the city file that names them (tests/fixtures/ville-prov.yaml, its
+ * placeholders filled), with what the city has before it provisions: its certificate installed on
+ * the front host, its images in its registry (the suite's, tagged with the city registry's name:
+ * same recipe, so build-images finds them up to date and only pushes), a backup key pair.
+ */
+export async function prepareProvisionCity(): Promise<{ hosts: DebianHosts; cityFile: string; backupKey: string }> {
+  const hosts = await startDebianHosts(PROVISION_HOSTS, 'ville-prov.fr');
+  const front = hosts.hosts.find((h) => h.name === 'front')!.container;
+  // The city installs its certificate on the front host (tls.files.directory) before the proxy runs.
+  await q`docker exec ${front} install -d -m 0755 /etc/socle/tls/ville-prov`;
+  for (const f of ['fullchain.pem', 'privkey.pem']) await $({ quiet: true, input: readFileSync(join(hosts.tls, f)) })`docker exec -i ${front} sh -c ${`cat >/etc/socle/tls/ville-prov/${f} && chmod 0644 /etc/socle/tls/ville-prov/${f}`}`;
+  for (const image of BUILDABLE) {
+    const from = imageReference(image.key, BUILD_REGISTRY, {});
+    if ((await qn`docker image inspect ${from}`).exitCode === 0) await q`docker tag ${from} ${imageReference(image.key, HOSTS_REGISTRY, {})}`;
+  }
+  const backupKey = join(tempDir(), 'sauvegarde_ed25519');
+  await q`ssh-keygen -q -t ed25519 -N ${''} -C socle-backup -f ${backupKey}`;
+  const cityFile = join(tempDir(), 'ville-prov.yaml');
+  writeFileSync(cityFile, readFileSync(join(ROOT, 'tests/fixtures/ville-prov.yaml'), 'utf8')
+    .replaceAll('KNOWN_HOSTS', hosts.knownHosts).replaceAll('ADMIN_KEY', hosts.admin.key).replace('CITY_CA', hosts.ca).replace('STATE_DIRECTORY', tempDir('socle-provision-state-'))
+    .replace('ADMIN_PUBLIC_KEY', JSON.stringify(readFileSync(`${hosts.admin.key}.pub`, 'utf8').trim())));
+  return { hosts, cityFile, backupKey };
+}
+
+/**
+ * What the consultation app's own installation does in a real city (Decidim's migrations, an
+ * organization): the stand-in image installs nothing, and the backups refuse an empty database.
+ */
+export async function installConsultation(hosts: DebianHosts): Promise<void> {
+  const apps = hosts.hosts.find((h) => h.name === 'apps')!.container;
+  await q`docker exec ${apps} docker exec ville-prov-consultation-db psql -U postgres -d consultation -Atq -v ON_ERROR_STOP=1 -c ${'SET ROLE consultation'} -c ${'CREATE TABLE IF NOT EXISTS proposals (id serial PRIMARY KEY, title text NOT NULL)'} -c ${"INSERT INTO proposals (title) VALUES ('Horaires des écoles')"}`;
 }

@@ -2,8 +2,9 @@
 // the Docker engine (installed and started on a fresh Debian machine when run as root), OpenTofu
 // and the providers built from the Go module proxy (cached), an sshd and a registry on loopback,
 // Socle's images built from Debian and pushed with `npm run build-images -- --push`, the stand-in
-// app image, the "outside" host in a network namespace, and the test MTA standing in for the city's
-// Zimbra (tests/engine/mta.ts). Without root or Debian it stops with what to install; it never skips.
+// app image, the "outside" host in a network namespace, the fresh Debian host image npm run
+// provision's test starts three of (tests/engine/debian-hosts.ts), and the test MTA standing in
+// for the city's Zimbra (tests/engine/mta.ts). Without root or Debian it stops with what to install; it never skips.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from 'zx';
@@ -15,6 +16,7 @@ import { lookedIn, presentArchive } from './release-archives.js';
 import { ROOT, TSX, tempDir } from '../helpers.js';
 import { BUILD_REGISTRY, CITY_REGISTRY, ensureOutside, ensureRegistry, ensureSsh } from './test-host.js';
 import { MTA, ensureMta } from './mta.js';
+import { ensureDebianHostImage } from './debian-hosts.js';
 
 /** The registry name images are built and pushed under (the test cities pull them as localhost:15000). */
 export const TEST_REGISTRY = BUILD_REGISTRY;
@@ -72,6 +74,8 @@ export default async function setup(): Promise<void> {
   await $({ quiet: true })`docker build --quiet --build-arg ${`BASE=${imageReference('nginx', BUILD_REGISTRY, {})}`} --tag ${standIn} ${join(ROOT, 'tests/fixtures/stand-in-app')}`;
   await $({ quiet: true })`docker push ${standIn}`;
   // The city's Zimbra stand-in (Postfix, Dovecot, OpenDKIM), from Socle's base image built above.
+  await ensureDebianHostImage();
+  say('fresh Debian host image built (systemd, sshd; tests/engine/debian-host), for npm run provision\'s test');
   await ensureMta();
   say(`test MTA: Postfix + Dovecot at ${MTA.address} (587 STARTTLS, 465, 993; no-STARTTLS ${MTA.noStartTlsAddress}, wrong name ${MTA.wrongNameAddress}, switchable ${MTA.switchableAddress}, foreign hop ${MTA.foreignHopAddress}), CA ${MTA.caFile}`);
   // The cities' name for the registry must have no local tag: each deploy pulls what it runs.
