@@ -217,3 +217,27 @@ describe('messages', () => {
     expectRefused(file, { line: lineOf(text, 'locale-par-defaut'), path: 'services.consultation.env.locale-par-defaut' }, /an environment variable name: capital letters/);
   });
 });
+
+describe('who prepares the hosts (hosting)', () => {
+  it.each([
+    ['root as an administrator', (c: any) => { c.hosting.admins[0].name = 'root'; }, 'name: root', 'hosting.admins.0.name', /root never logs in over SSH/, /give the administrator's own account name/],
+    ['the deploying user as an administrator', (c: any) => { c.hosting.admins[0].name = 'socle'; }, 'name: socle', 'hosting.admins.0.name', /an account apart from the deploying user/, /is hosts\[\]\.ssh\.user, the account Socle deploys with/],
+    ['an administrator listed twice', (c: any) => { c.hosting.admins.push({ ...c.hosting.admins[0] }); }, 'name: jdupont', 'hosting.admins.1.name', /each administrator once/, /merge the keys into one entry/],
+    ['a storage host named like a host', (c: any) => { Object.assign(c.services.backup.targets[0], { name: 'serveur-1', prepare: true }); }, 'name: serveur-1', 'services.backup.targets.0.name', /a name apart from the hosts'/, /rename the target/],
+  ])('refuses %s, with the field and the fix', (_name, mutate, needle, path, ...words) => {
+    const { file, text } = cityWith(mutate);
+    // The second occurrence: the duplicate admin, or the target after the host of that name.
+    const after = needle === 'name: jdupont' ? lineOf(text, needle) : needle === 'name: serveur-1' ? lineOf(text, 'targets') : 0;
+    expectRefused(file, { line: lineOf(text, needle, after), path }, ...words);
+  });
+
+  it('refuses an SSH key that is not one, naming what a key line looks like', () => {
+    const { file, text } = cityWith((c) => { c.hosting.admins[0].keys = ['AAAAC3NzaC1lZDI1NTE5 jdupont']; });
+    expectRefused(file, { line: lineOf(text, 'AAAAC3NzaC1lZDI1NTE5 jdupont'), path: 'hosting.admins.0.keys.0' }, /an OpenSSH public key line/);
+  });
+
+  it('refuses a storage host to prepare without a hosting section', () => {
+    const { file, text } = cityWith((c) => { delete c.hosting; c.services.backup.targets[0].prepare = true; });
+    expectRefused(file, { line: lineOf(text, 'prepare: true'), path: 'services.backup.targets.0.prepare' }, /a hosting section: preparing a storage host needs its administrators/);
+  });
+});

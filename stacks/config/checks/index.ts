@@ -5,6 +5,7 @@ import type { SourceFile } from '../source.js';
 import { appEnvIssues } from './app-env.js';
 import { backupIssues } from './backup.js';
 import { hostIssues } from './hosts.js';
+import { hostingIssues } from './hosting.js';
 import { mailIssues } from './mail.js';
 import { ownershipIssues } from './ownership.js';
 import { placementIssues } from './placement.js';
@@ -20,6 +21,7 @@ export function cityIssues(src: SourceFile, city: any): ConfigIssue[] {
   const denied = thirdPartyIssues(src, city);
   return [
     ...hostIssues(src, city),
+    ...hostingIssues(src, city),
     ...placementIssues(src, city),
     ...secretIssues(src, city),
     ...appEnvIssues(src, city),
