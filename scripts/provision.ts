@@ -15,7 +15,7 @@ import type { CityConfig } from '../stacks/config/types.js';
 import { BUILDABLE } from './lib/images.js';
 import { run, runOnHost, type RunResult } from './lib/run.js';
 import {
-  DEFAULT_OUTDIR, PROVISION_STEPS, SOCLE_ROOT, STEP_TITLES, driftOf, hostProblems, inventoryFor, machinesOf, parseFacts, planSummaries, shownCommand, sshAs, startingContainers, stepCommands, storageHosts, unhealthyContainers,
+  DEFAULT_OUTDIR, PROVISION_STEPS, SOCLE_ROOT, STEP_TITLES, driftOf, hostProblems, inventoryFor, machinesOf, parseFacts, planSummaries, shownCommand, sshAs, startingContainers, stepCommands, storageHosts, tlsDirectoryOf, unhealthyContainers,
   readSynthesized, type ProvisionPlan, type ProvisionStepId, type StepCommand, type SynthesizedNeeds,
 } from './lib/provision.js';
 
@@ -112,7 +112,7 @@ async function runStep(step: ProvisionStepId, plan: ProvisionPlan, args: Args, l
       if (r.code === 127 || /ENOENT/.test(r.stderr)) throw fail(`${c.program} was not found ${where}: install it (Debian: apt-get install ${c.program === 'ansible-playbook' ? 'ansible' : c.program})`);
       if (step === 'facts') {
         if (r.code !== 0) throw fail(`${c.host!.name} does not answer over SSH as ${sshAs(plan.city, machinesOf(plan).find((m) => m.name === c.host!.name)!.ssh, 'admin').user} (exit ${r.code}): ${r.stderr.trim().split('\n').pop()}; check the host's address in ${plan.city.file}, that hosting.admins[0] exists there with its key authorized, and its key in known_hosts`);
-        const problems = hostProblems(c.host!.name, parseFacts(r.stdout));
+        const problems = hostProblems(c.host!.name, parseFacts(r.stdout), tlsDirectoryOf(plan.city));
         if (problems.length) throw fail(problems.join('\n'));
         continue;
       }

@@ -98,6 +98,9 @@ describe('what provisioning judges of a host', () => {
     expect(hostProblems('serveur-1', parseFacts(fit))).toEqual([]);
     // In a container (LXC, say) the clock is the machine's own: not the container's to synchronize.
     expect(hostProblems('serveur-1', parseFacts(fit.replace('ntp=yes', 'ntp=no').replace('container=none', 'container=lxc')))).toEqual([]);
+    // The front host of a city bringing its own certificate: it must be there before the proxy runs.
+    expect(hostProblems('serveur-1', parseFacts(`${fit}tls=yes\n`), '/etc/socle/tls/v')).toEqual([]);
+    expect(hostProblems('serveur-1', parseFacts(`${fit}tls=no\n`), '/etc/socle/tls/v')).toEqual([expect.stringMatching(/^serveur-1: no certificate in \/etc\/socle\/tls\/v \(fullchain\.pem and privkey\.pem, tls\.files\.directory\).*put the city's certificate and key there/)]);
   });
 
   it('names each problem with its fix: not Debian, too old, small disk, little memory, clock not synchronized', () => {

@@ -38,6 +38,9 @@ const FACTS_SCRIPT = [
   'echo "container=$(systemd-detect-virt --container 2>/dev/null)"',
 ].join('; ');
 
+/** On the front host, with tls.mode files: are the city's certificate and key in place ($1)? */
+const TLS_FACT = 'echo "tls=$(sudo -n test -s "$1/fullchain.pem" && sudo -n test -s "$1/privkey.pem" && echo yes || echo no)"';
+
 export interface HostFacts {
   readonly debian: string;
   readonly freeDiskGiB: number;
@@ -45,6 +48,8 @@ export interface HostFacts {
   readonly timeSynchronized: boolean;
   /** The container technology the host runs in (lxc, docker...), or '' on a machine of its own. */
   readonly container: string;
+  /** On the front host with tls.mode files: whether the certificate and key are there. */
+  readonly tls?: boolean;
 }
 
 /** Reads FACTS_SCRIPT's output. */
@@ -56,11 +61,12 @@ export function parseFacts(output: string): HostFacts {
     memoryMiB: Math.floor((Number(value('memory_kib')) || 0) / 1024),
     timeSynchronized: value('ntp') === 'yes',
     container: value('container') === 'none' ? '' : value('container'),
+    ...(value('tls') ? { tls: value('tls') === 'yes' } : {}),
   };
 }
 
 /** What stops provisioning on a host, each with its fix; empty when the host is fit. */
-export function hostProblems(host: string, facts: HostFacts): string[] {
+export function hostProblems(host: string, facts: HostFacts, tlsDirectory?: string): string[] {
   const problems: string[] = [];
   const major = Number(/^(\d+)/.exec(facts.debian)?.[1]);
   if (!major) problems.push(`${host}: not a Debian host (/etc/debian_version is "${facts.debian}"): install Debian ${HOST_MINIMUMS.debianMajor} or later`);
@@ -68,6 +74,7 @@ export function hostProblems(host: string, facts: HostFacts): string[] {
   if (facts.freeDiskGiB < HOST_MINIMUMS.freeDiskGiB) problems.push(`${host}: ${facts.freeDiskGiB} GiB free under /var/lib, at least ${HOST_MINIMUMS.freeDiskGiB} needed (images and volumes live there): grow the disk`);
   if (facts.memoryMiB < HOST_MINIMUMS.memoryMiB) problems.push(`${host}: ${facts.memoryMiB} MiB of memory, at least ${HOST_MINIMUMS.memoryMiB} needed`);
   // A container keeps the clock of the machine it runs on: that machine's synchronization is what counts.
+  if (facts.tls === false) problems.push(`${host}: no certificate in ${tlsDirectory} (fullchain.pem and privkey.pem, tls.files.directory): the proxy cannot serve HTTPS without it; put the city's certificate and key there (the key readable by www-data only)`);
   if (!facts.timeSynchronized && !facts.container) problems.push(`${host}: the clock is not synchronized (timedatectl: NTPSynchronized=no): TLS, backups and logs need the right time; point it at the city's NTP server`);
   return problems;
 }
@@ -226,6 +233,11 @@ export function sshAs(city: CityConfig, ssh: HostConfig['ssh'], as: 'admin' | 'd
   return { ...ssh, user: city.hosting.admins[0].name, identityFile: city.hosting.identityFile ?? ssh.identityFile };
 }
 
+/** Where the front host keeps the city's certificate, when the city brings its own (tls.mode files). */
+export function tlsDirectoryOf(city: CityConfig): string | undefined {
+  return city.tls.mode === 'files' ? city.tls.files!.directory : undefined;
+}
+
 /** The address and port citizens reach the reverse proxy at, from this machine. */
 function proxyAddress(city: CityConfig): string {
   const proxy = city.services.proxy;
@@ -246,7 +258,10 @@ export function stepCommands(step: ProvisionStepId, plan: ProvisionPlan, only?: 
   const key = [...(plan.backupKey ? ['--backup-key', plan.backupKey] : []), ...(plan.outdir === DEFAULT_OUTDIR ? [] : ['--out', plan.outdir])];
   switch (step) {
     case 'validate': return [];
-    case 'facts': return machinesOf(plan, only).map((m) => ({ program: 'sh', args: ['-c', FACTS_SCRIPT], host: { name: m.name, as: 'admin' } }));
+    case 'facts': return machinesOf(plan, only).map((m) => {
+      const tls = m.name === city.services.proxy.host ? tlsDirectoryOf(city) : undefined;
+      return { program: 'sh', args: ['-c', tls ? `${FACTS_SCRIPT}; ${TLS_FACT}` : FACTS_SCRIPT, ...(tls ? ['facts', tls] : [])], host: { name: m.name, as: 'admin' } };
+    });
     case 'hosts': return [{ program: 'ansible-playbook', args: ['-i', plan.inventory, PLAYBOOK, ...(only ? ['--limit', only] : [])] }];
     case 'images': {
       const built = plan.synthesized.builtImages.filter((k) => k !== 'base');

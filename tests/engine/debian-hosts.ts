@@ -219,3 +219,24 @@ export async function installConsultation(hosts: DebianHosts): Promise<void> {
   const apps = hosts.hosts.find((h) => h.name === 'apps')!.container;
   await q`docker exec ${apps} docker exec ville-prov-consultation-db psql -U postgres -d consultation -Atq -v ON_ERROR_STOP=1 -c ${'SET ROLE consultation'} -c ${'CREATE TABLE IF NOT EXISTS proposals (id serial PRIMARY KEY, title text NOT NULL)'} -c ${"INSERT INTO proposals (title) VALUES ('Horaires des écoles')"}`;
 }
+
+/** A machine on the hosts' network outside the admin network: a network namespace on their bridge. */
+const STRANGER = { namespace: 'socle-prov-stranger', hostSide: 'socle-prov-st0', address: '10.241.0.99' } as const;
+
+/**
+ * Opens a TCP connection from STRANGER to `address:port` and says what happened: `connected`,
+ * `refused` (something answered no) or `dropped` (no answer within 5 s: a firewall).
+ */
+export async function connectFromStranger(address: string, port: number): Promise<'connected' | 'refused' | 'dropped'> {
+  if ((await qn`ip netns exec ${STRANGER.namespace} true`).exitCode !== 0) {
+    await q`ip netns add ${STRANGER.namespace}`;
+    await q`ip link add ${STRANGER.hostSide} type veth peer name socle-prov-st1`;
+    await q`ip link set socle-prov-st1 netns ${STRANGER.namespace}`;
+    await q`ip netns exec ${STRANGER.namespace} ip addr add ${`${STRANGER.address}/24`} dev socle-prov-st1`;
+    await q`ip netns exec ${STRANGER.namespace} ip link set socle-prov-st1 up`;
+  }
+  // Again each time: the bridge is new whenever the hosts' network was made again.
+  await q`ip link set ${STRANGER.hostSide} master ${HOSTS_NET.bridge} up`;
+  const r = await qn`ip netns exec ${STRANGER.namespace} timeout 5 bash -c ${`exec 3<>/dev/tcp/${address}/${port}`}`;
+  return r.exitCode === 0 ? 'connected' : r.exitCode === 124 ? 'dropped' : 'refused';
+}

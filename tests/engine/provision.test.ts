@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { $ } from 'zx';
 import { ROOT, TSX, tempDir } from '../helpers.js';
-import { HOSTS_REGISTRY, PROVISION_HOSTS, installConsultation, prepareProvisionCity, removeDebianHosts, type DebianHosts } from './debian-hosts.js';
+import { HOSTS_REGISTRY, PROVISION_HOSTS, connectFromStranger, installConsultation, prepareProvisionCity, removeDebianHosts, type DebianHosts } from './debian-hosts.js';
 import { TEST_SECRETS } from './test-city.js';
 import { OUTSIDE, outsideConnections } from './test-host.js';
 
@@ -123,7 +123,12 @@ describe('npm run provision, three fresh Debian hosts to a served, backed-up, au
     // The host itself: its registry yes, the outside host no, and SSH only from the admin network.
     expect((await onHost('apps', `timeout 5 bash -c 'exec 3<>/dev/tcp/${HOSTS_REGISTRY.host.replace(':', '/')}'`)).exitCode, 'apps to the registry').toBe(0);
     expect((await onHost('apps', `timeout 5 bash -c 'exec 3<>/dev/tcp/${OUTSIDE.address}/80'`)).exitCode, 'apps to the outside host').not.toBe(0);
-    expect((await onHost('stockage', 'timeout 5 bash -c "exec 3<>/dev/tcp/10.241.0.11/22"')).exitCode, 'SSH from another host, outside the admin network').not.toBe(0);
+    // A machine on the same network but outside the admin network: SSH dropped, the proxy answered.
+    expect(await connectFromStranger('10.241.0.11', 22), 'SSH to apps from outside the admin network').toBe('dropped');
+    expect(await connectFromStranger('10.241.0.12', 22), 'SSH to the store from outside the admin network').toBe('dropped');
+    expect(await connectFromStranger('10.241.0.10', 443), 'the proxy, as a citizen reaches it').toBe('connected');
+    // The consultation's port on apps is open to the front host only.
+    expect(await connectFromStranger('10.241.0.11', 8081), 'the consultation upstream, from elsewhere than the front host').toBe('dropped');
   }, 120_000);
 
   it('reports a change made by hand on a host as drift, and puts it back', async () => {
@@ -134,4 +139,17 @@ describe('npm run provision, three fresh Debian hosts to a served, backed-up, au
     expect(r.out).not.toMatch(/ville-prov-front: DRIFT/);
     expect((await onHost('apps', 'docker inspect --format {{.State.Health.Status}} ville-prov-consultation-web')).stdout.trim()).toBe('healthy');
   }, 900_000);
+
+  it('stops before touching anything when the front host lacks the city\'s certificate, saying where to put it', async () => {
+    await q`docker exec ${container('front')} mv /etc/socle/tls/ville-prov/privkey.pem /root/privkey.pem`;
+    try {
+      const r = await provision(['--from', 'facts']);
+      expect(r.code).toBe(1);
+      expect(r.out).toMatch(/step facts failed for ville-prov: front: no certificate in \/etc\/socle\/tls\/ville-prov \(fullchain\.pem and privkey\.pem, tls\.files\.directory\)/);
+      expect(r.out).toMatch(/resume there: npm run provision -- .* --from facts/);
+      expect(r.out).not.toMatch(/\[3\/8\]/);
+    } finally {
+      await q`docker exec ${container('front')} mv /root/privkey.pem /etc/socle/tls/ville-prov/privkey.pem`;
+    }
+  }, 120_000);
 });
