@@ -15,7 +15,7 @@ import type { CityConfig } from '../stacks/config/types.js';
 import { BUILDABLE } from './lib/images.js';
 import { run, runOnHost, type RunResult } from './lib/run.js';
 import {
-  DEFAULT_OUTDIR, PROVISION_STEPS, SOCLE_ROOT, STEP_TITLES, driftOf, hostProblems, inventoryFor, machinesOf, parseFacts, planSummaries, shownCommand, sshAs, startingContainers, stepCommands, storageHosts, tlsDirectoryOf, unhealthyContainers,
+  DEFAULT_OUTDIR, PROVISION_STEPS, SOCLE_ROOT, STEP_TITLES, driftOf, hostProblems, isEmptyPlan, inventoryFor, machinesOf, parseFacts, planSummaries, shownCommand, sshAs, startingContainers, stepCommands, storageHosts, tlsDirectoryOf, unhealthyContainers,
   readSynthesized, type ProvisionPlan, type ProvisionStepId, type StepCommand, type SynthesizedNeeds,
 } from './lib/provision.js';
 
@@ -96,7 +96,7 @@ async function runStep(step: ProvisionStepId, plan: ProvisionPlan, args: Args, l
   const fail = (why: string) => new StepError(`${why}\n  log: ${logFile}`);
   try {
     // Planned in this run and nothing to change anywhere: applying would only plan again.
-    if (step === 'apply' && planned.size === plan.hosts.length && [...planned.values()].every((p) => p.startsWith('no changes'))) {
+    if (step === 'apply' && planned.size === plan.hosts.length && [...planned.values()].every(isEmptyPlan)) {
       say('  every plan is empty: nothing to apply');
       log.write('every plan of the plan step was empty: nothing applied\n');
       return;

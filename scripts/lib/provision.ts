@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PUBLIC_SERVICES } from '../../stacks/config/defaults.js';
 import type { CityConfig, HostConfig, HostingConfig } from '../../stacks/config/types.js';
 
 /** Socle's checkout: the steps' npm commands run there. */
@@ -73,8 +74,8 @@ export function hostProblems(host: string, facts: HostFacts, tlsDirectory?: stri
   else if (major < HOST_MINIMUMS.debianMajor) problems.push(`${host}: Debian ${facts.debian}, Socle needs ${HOST_MINIMUMS.debianMajor} or later: upgrade the host first`);
   if (facts.freeDiskGiB < HOST_MINIMUMS.freeDiskGiB) problems.push(`${host}: ${facts.freeDiskGiB} GiB free under /var/lib, at least ${HOST_MINIMUMS.freeDiskGiB} needed (images and volumes live there): grow the disk`);
   if (facts.memoryMiB < HOST_MINIMUMS.memoryMiB) problems.push(`${host}: ${facts.memoryMiB} MiB of memory, at least ${HOST_MINIMUMS.memoryMiB} needed`);
-  // A container keeps the clock of the machine it runs on: that machine's synchronization is what counts.
   if (facts.tls === false) problems.push(`${host}: no certificate in ${tlsDirectory} (fullchain.pem and privkey.pem, tls.files.directory): the proxy cannot serve HTTPS without it; put the city's certificate and key there (the key readable by www-data only)`);
+  // A container keeps the clock of the machine it runs on: that machine's synchronization is what counts.
   if (!facts.timeSynchronized && !facts.container) problems.push(`${host}: the clock is not synchronized (timedatectl: NTPSynchronized=no): TLS, backups and logs need the right time; point it at the city's NTP server`);
   return problems;
 }
@@ -151,7 +152,7 @@ export function inventoryFor(city: CityConfig, firewall: ReadonlyMap<string, Sta
   const hostEntries = Object.fromEntries(city.hosts.filter(wanted).map((h) => [h.name, {
     ...common(docker.find((m) => m.name === h.name)!, true),
     docker_host__deploy_user: h.ssh.user, docker_host__deploy_authorized_keys: deployKeys,
-    ...(city.tls.mode === 'files' ? { docker_host__tls_directory: city.tls.files!.directory } : {}),
+    ...(tlsDirectoryOf(city) ? { docker_host__tls_directory: tlsDirectoryOf(city) } : {}),
     docker_host__egress_communes: firewall.get(h.name)?.docker_host__egress_communes ?? [],
   }]));
   const storageEntries = Object.fromEntries(storage.filter(wanted).map((m) => {
@@ -247,8 +248,7 @@ function proxyAddress(city: CityConfig): string {
 
 /** Every public name the proxy serves. */
 function publicNames(city: CityConfig): string[] {
-  const s = city.services;
-  return [s.consultation, s.limesurvey, s.matomo].filter((x) => x.enabled).map((x) => x.hostname);
+  return PUBLIC_SERVICES.map((name) => city.services[name]).filter((s) => s.enabled).map((s) => s.hostname);
 }
 
 /** Every command of a step, for one city, in the order it runs them. */
@@ -316,6 +316,11 @@ export function shownCommand(c: StepCommand, plan: ProvisionPlan): string {
   return `ssh -p ${ssh.port} ${ssh.user}@${ssh.address} ${quoted}`;
 }
 
+/** A deploy plan line that changes nothing (scripts/lib/deploy.ts, summarize). */
+export function isEmptyPlan(summary: string): boolean {
+  return summary.startsWith('no changes');
+}
+
 /** The `plan:` line deploy printed for each stack, by stack name. */
 export function planSummaries(deployOutput: string): Map<string, string> {
   const found = new Map<string, string>();
@@ -335,6 +340,6 @@ export function planSummaries(deployOutput: string): Map<string, string> {
  * by hand. `applied` is the digest recorded at the last apply, `now` the current one.
  */
 export function driftOf(stack: string, summary: string | undefined, applied: string | undefined, now: string): string | undefined {
-  if (!summary || summary.startsWith('no changes') || applied !== now) return undefined;
+  if (!summary || isEmptyPlan(summary) || applied !== now) return undefined;
   return `${stack}: DRIFT: the city file asks for nothing new since the last provision, yet the plan says ${summary}: something was changed on the host by hand; applying puts it back as the city file says`;
 }
