@@ -150,6 +150,23 @@ describe('what provisioning judges of a host', () => {
     // A storage host runs no Docker: it has no registry to reach.
     expect(inventory.socle_backup_storage.hosts.stockage.host_firewall__outbound.some((r: any) => r.to === 'registre.ville-exemple.fr')).toBe(false);
     expect(inventory.socle_hosts.hosts['serveur-2'].host_firewall__inbound).toEqual([{ from: '10.20.0.10', port: 8080, protocol: 'tcp', reason: 'from serveur-1: upstream' }]);
+    // Without a deploy key of its own, the deploying user accepts the first administrator's.
+    expect(inventory.socle_hosts.hosts['serveur-2'].docker_host__deploy_authorized_keys).toEqual(city.hosting!.admins[0].keys);
+  });
+
+  it('authorizes, for the deploying user of each host, the key the deploy logs in there with', () => {
+    const yaml = exampleCity() as any;
+    const dir = tempDir();
+    for (const [name, key] of [['cle-1', 'ssh-ed25519 AAAAone deploy-1'], ['cle-2', 'ssh-ed25519 AAAAtwo deploy-2']]) {
+      writeFileSync(join(dir, name), 'private\n');
+      writeFileSync(join(dir, `${name}.pub`), `${key}\n`);
+    }
+    yaml.hosts[0].ssh.identityFile = join(dir, 'cle-1');
+    yaml.hosts.push({ name: 'serveur-2', ssh: { user: 'socle', address: '10.20.0.11', identityFile: join(dir, 'cle-2') }, site: 'Hôtel de ville', owner: 'Commune de Ville-Exemple' });
+    for (const name of ['proxy', 'consultation', 'limesurvey', 'matomo', 'onion']) yaml.services[name] = { ...yaml.services[name], host: 'serveur-1' };
+    const hosts = parse(inventoryFor(loadCity(writeCity(yaml)), new Map())).socle_hosts.hosts;
+    expect(hosts['serveur-1'].docker_host__deploy_authorized_keys).toEqual(['ssh-ed25519 AAAAone deploy-1']);
+    expect(hosts['serveur-2'].docker_host__deploy_authorized_keys).toEqual(['ssh-ed25519 AAAAtwo deploy-2']);
   });
 
   it('reads each stack\'s plan line from the deploy, and calls drift a plan that changes a stack nobody changed', () => {

@@ -136,8 +136,8 @@ export function inventoryFor(city: CityConfig, firewall: ReadonlyMap<string, Sta
   }
   const proxy = city.services.proxy;
   for (const port of [proxy.httpPort, proxy.httpsPort]) inbound.get(proxy.host)!.push({ from: '0.0.0.0/0', port, protocol: 'tcp', reason: `citizens: the reverse proxy (services.proxy.${port === proxy.httpPort ? 'httpPort' : 'httpsPort'})` });
-  const identity = city.hosts[0]?.ssh.identityFile;
-  const deployKeys = identity && existsSync(`${identity}.pub`) ? [readFileSync(`${identity}.pub`, 'utf8').trim()] : hosting.admins[0].keys;
+  // The deploying user accepts the key the deploy logs in with on that host (its .pub beside it), else the first administrator's.
+  const deployKeys = (h: HostConfig) => (h.ssh.identityFile && existsSync(`${h.ssh.identityFile}.pub`) ? [readFileSync(`${h.ssh.identityFile}.pub`, 'utf8').trim()] : hosting.admins[0].keys);
   const common = (m: Machine, isDocker: boolean) => ({
     ansible_host: m.address, ansible_port: m.port, ansible_user: hosting.admins[0].name,
     ...(hosting.identityFile ? { ansible_ssh_private_key_file: hosting.identityFile } : {}),
@@ -151,7 +151,7 @@ export function inventoryFor(city: CityConfig, firewall: ReadonlyMap<string, Sta
   const wanted = (m: { readonly name: string }) => !options.only || m.name === options.only;
   const hostEntries = Object.fromEntries(city.hosts.filter(wanted).map((h) => [h.name, {
     ...common(docker.find((m) => m.name === h.name)!, true),
-    docker_host__deploy_user: h.ssh.user, docker_host__deploy_authorized_keys: deployKeys,
+    docker_host__deploy_user: h.ssh.user, docker_host__deploy_authorized_keys: deployKeys(h),
     ...(tlsDirectoryOf(city) ? { docker_host__tls_directory: tlsDirectoryOf(city) } : {}),
     docker_host__egress_communes: firewall.get(h.name)?.docker_host__egress_communes ?? [],
   }]));
